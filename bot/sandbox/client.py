@@ -1,0 +1,341 @@
+"""An async client for the sandbox control API: act as participants, inspect what the bot did."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from .state import BOT_ID
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline keyboard button."""
+
+    text: str
+    callback_data: str | None = None
+    url: str | None = None
+
+
+@dataclass
+class Message:
+    """A chat message as it is now (edits applied)."""
+
+    message_id: int
+    from_bot: bool
+    text: str | None
+    buttons: list[list[Button]] = field(default_factory=list)
+    document: dict[str, Any] | None = None
+    edited: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Message:
+        """Build from a Bot API Message dict."""
+        rows = (data.get("reply_markup") or {}).get("inline_keyboard", [])
+        buttons = [
+            [Button(b["text"], b.get("callback_data"), b.get("url")) for b in row] for row in rows
+        ]
+        return cls(
+            message_id=data["message_id"],
+            from_bot=data.get("from", {}).get("id") == BOT_ID,
+            text=data.get("text", data.get("caption")),
+            buttons=buttons,
+            document=data.get("document"),
+            edited="edit_date" in data,
+            raw=data,
+        )
+
+    def button_texts(self) -> list[str]:
+        """All button labels, row by row."""
+        return [b.text for row in self.buttons for b in row]
+
+
+class SandboxError(RuntimeError):
+    """The control API refused a request."""
+
+
+class SandboxClient:
+    """Talks to a running Sandbox over HTTP (same process or another one)."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url + "/sandbox", timeout=timeout)
+
+    async def __aenter__(self) -> SandboxClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._http.aclose()
+
+    async def call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, **query: Any
+    ) -> Any:
+        """One control API call; raises SandboxError on a refusal."""
+        response = await self._http.request(method, path, json=body, params=query or None)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("error", response.text)
+            except ValueError:
+                detail = response.text
+            raise SandboxError(f"{method} {path}: {response.status_code} {detail}")
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.content
+
+    async def user(self, user_id: int, first_name: str = "Sam", **profile: Any) -> SandboxUser:
+        """Create (or update) a participant and return a handle on their private chat."""
+        data = await self.call(
+            "POST", "/users", {"id": user_id, "first_name": first_name, **profile}
+        )
+        handle = SandboxUser(self, user_id, data)
+        await handle.sync()
+        return handle
+
+    async def group(self, chat_id: int, title: str, added_by: int | None = None) -> SandboxGroup:
+        """Create a group containing the bot (added_by produces a my_chat_member update)."""
+        await self.call(
+            "POST", "/groups", {"chat_id": chat_id, "title": title, "added_by": added_by}
+        )
+        handle = SandboxGroup(self, chat_id)
+        await handle.sync()
+        return handle
+
+    async def requests(self) -> list[dict[str, Any]]:
+        """Every Bot API request the bot made (files elided)."""
+        result: list[dict[str, Any]] = await self.call("GET", "/requests")
+        return result
+
+    async def reset_requests(self) -> None:
+        """Clear the request log, violations and unsupported calls."""
+        await self.call("DELETE", "/requests")
+
+    async def violations(self) -> list[str]:
+        """Spec violations seen so far."""
+        result: list[str] = await self.call("GET", "/violations")
+        return result
+
+    async def unsupported(self) -> list[dict[str, Any]]:
+        """Calls to spec-valid methods the sandbox does not implement."""
+        result: list[dict[str, Any]] = await self.call("GET", "/unsupported")
+        return result
+
+    async def download(self, file_id: str) -> bytes:
+        """The bytes behind a file_id."""
+        data: bytes = await self.call("GET", f"/files/{file_id}")
+        return data
+
+    async def callback_answer(self, query_id: str) -> dict[str, Any]:
+        """What the bot answered to a button press (answered, text, show_alert, url)."""
+        result: dict[str, Any] = await self.call("GET", f"/callback_queries/{query_id}")
+        return result
+
+
+class _ChatHandle:
+    """Shared helpers for reading a chat and waiting for the bot.
+
+    The ``timeout`` arguments (noqa ASYNC109) are long-poll durations the server honours, not
+    client-side cancellation, so asyncio.timeout would not replace them.
+    """
+
+    def __init__(self, client: SandboxClient, chat_id: int) -> None:
+        self.client = client
+        self.chat_id = chat_id
+        self.cursor = 0  # events up to here have been consumed by expect()/wait_*()
+
+    async def sync(self) -> None:
+        """Move the cursor to now, so waits only see what happens next."""
+        info = await self.client.call("GET", "/")
+        self.cursor = info["last_seq"]
+
+    async def messages(self) -> list[Message]:
+        """All messages in the chat as they are now."""
+        data = await self.client.call("GET", f"/chats/{self.chat_id}/messages")
+        return [Message.from_api(m) for m in data]
+
+    async def last_bot_message(self) -> Message | None:
+        """The newest message the bot sent here."""
+        bot = [m for m in await self.messages() if m.from_bot]
+        return bot[-1] if bot else None
+
+    async def wait_events(self, after: int | None = None, timeout: float = 5.0) -> list[dict]:  # noqa: ASYNC109
+        """Events with seq > after (default: the cursor), waiting up to timeout for one."""
+        data = await self.client.call(
+            "GET",
+            f"/chats/{self.chat_id}/events",
+            after=self.cursor if after is None else after,
+            timeout=timeout,
+        )
+        events: list[dict[str, Any]] = data["events"]
+        return events
+
+    async def _next_bot_messages(self, timeout: float) -> list[tuple[int, Message]]:  # noqa: ASYNC109
+        events = await self.wait_events(timeout=timeout)
+        found = []
+        for event in events:
+            message = event.get("message")
+            is_bot = bool(message) and message.get("from", {}).get("id") == BOT_ID
+            if event["kind"] in ("message", "edited") and is_bot:
+                found.append((event["seq"], Message.from_api(message)))
+        if events and not found:
+            self.cursor = events[-1]["seq"]
+        return found
+
+    async def wait_for_bot_message(self, timeout: float = 5.0) -> Message:  # noqa: ASYNC109
+        """The next message the bot sends or edits here (after the cursor)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (remaining := deadline - loop.time()) > 0:
+            found = await self._next_bot_messages(remaining)
+            if found:
+                self.cursor = found[0][0]
+                return found[0][1]
+        raise AssertionError(f"the bot sent nothing to chat {self.chat_id} within {timeout}s")
+
+    async def expect(self, substring: str, timeout: float = 5.0) -> Message:  # noqa: ASYNC109
+        """Wait for a bot message (new or edited) containing substring; fail listing what came."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        seen: list[str | None] = []
+        while (remaining := deadline - loop.time()) > 0:
+            for seq, message in await self._next_bot_messages(remaining):
+                self.cursor = seq
+                if substring in (message.text or ""):
+                    return message
+                seen.append(message.text)
+        raise AssertionError(
+            f"the bot never said {substring!r} in chat {self.chat_id} within {timeout}s; "
+            f"it said: {seen!r}"
+        )
+
+    async def _press(self, button: str, message_id: int | None, user_id: int | None) -> str:
+        messages = await self.messages()
+        if message_id is None:
+            with_keyboard = [m for m in messages if m.from_bot and m.buttons]
+            if not with_keyboard:
+                raise AssertionError(f"no bot message with an inline keyboard in {self.chat_id}")
+            target = with_keyboard[-1]
+        else:
+            matches = [m for m in messages if m.message_id == message_id]
+            if not matches:
+                raise AssertionError(f"no message {message_id} in chat {self.chat_id}")
+            target = matches[0]
+        flat = [b for row in target.buttons for b in row]
+        chosen = next((b for b in flat if b.text == button), None) or next(
+            (b for b in flat if b.callback_data == button), None
+        )
+        if chosen is None or chosen.callback_data is None:
+            raise AssertionError(
+                f"no callback button {button!r} on message {target.message_id}; "
+                f"buttons: {target.button_texts()!r}"
+            )
+        query = await self.client.call(
+            "POST",
+            f"/chats/{self.chat_id}/messages/{target.message_id}/press",
+            {"callback_data": chosen.callback_data, "user_id": user_id},
+        )
+        query_id: str = query["id"]
+        return query_id
+
+    async def callback_answer(self, query_id: str) -> dict[str, Any]:
+        """What the bot answered to a press."""
+        return await self.client.callback_answer(query_id)
+
+    async def wait_callback_answer(self, query_id: str, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+        """Wait until the bot answers the press; return the answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            answer = await self.client.callback_answer(query_id)
+            if answer["answered"] or loop.time() >= deadline:
+                return answer
+            await asyncio.sleep(0.01)
+
+
+class SandboxUser(_ChatHandle):
+    """A participant and their private chat with the bot."""
+
+    def __init__(self, client: SandboxClient, user_id: int, profile: dict[str, Any]) -> None:
+        super().__init__(client, user_id)
+        self.user_id = user_id
+        self.profile = profile
+
+    async def send(self, text: str, reply_to: int | None = None) -> Message:
+        """Send text ("/start abc" gets a bot_command entity)."""
+        data = await self.client.call(
+            "POST",
+            f"/chats/{self.chat_id}/messages",
+            {"text": text, "reply_to_message_id": reply_to},
+        )
+        return Message.from_api(data)
+
+    async def send_voice(self, data: bytes, duration: int = 4) -> Message:
+        """Send a voice note (audio/ogg)."""
+        body = {"data_base64": base64.b64encode(data).decode(), "duration": duration}
+        return Message.from_api(
+            await self.client.call("POST", f"/chats/{self.chat_id}/voice", body)
+        )
+
+    async def send_sticker(self, emoji: str = "👍") -> Message:
+        """Send a sticker."""
+        return Message.from_api(
+            await self.client.call("POST", f"/chats/{self.chat_id}/sticker", {"emoji": emoji})
+        )
+
+    async def send_photo(self, data: bytes | None = None, caption: str | None = None) -> Message:
+        """Send a photo (a placeholder image unless data is given)."""
+        body: dict[str, Any] = {"caption": caption}
+        if data is not None:
+            body["data_base64"] = base64.b64encode(data).decode()
+        return Message.from_api(
+            await self.client.call("POST", f"/chats/{self.chat_id}/photo", body)
+        )
+
+    async def edit(self, message_id: int, text: str) -> Message:
+        """Edit one of this user's text messages (an edited_message update)."""
+        return Message.from_api(
+            await self.client.call(
+                "POST", f"/chats/{self.chat_id}/messages/{message_id}/edit", {"text": text}
+            )
+        )
+
+    async def press(self, button: str, message_id: int | None = None) -> str:
+        """Press a button by text (or callback_data); returns the callback query id."""
+        return await self._press(button, message_id, None)
+
+    async def block(self) -> None:
+        """Block the bot."""
+        await self.client.call("POST", f"/users/{self.user_id}/block")
+
+    async def unblock(self) -> None:
+        """Unblock the bot."""
+        await self.client.call("POST", f"/users/{self.user_id}/unblock")
+
+
+class SandboxGroup(_ChatHandle):
+    """A group chat with the bot in it."""
+
+    async def send(self, user_id: int, text: str) -> Message:
+        """A member posts text (the bot only sees commands, mentions and replies to it)."""
+        data = await self.client.call(
+            "POST", f"/chats/{self.chat_id}/messages", {"text": text, "user_id": user_id}
+        )
+        return Message.from_api(data)
+
+    async def press(self, user_id: int, button: str, message_id: int | None = None) -> str:
+        """A member presses a button; returns the callback query id."""
+        return await self._press(button, message_id, user_id)

@@ -1,0 +1,303 @@
+"""The participant/test control API under /sandbox/ (JSON), for tests, benchmarks and demos."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .errors import ControlError
+from .formatting import command_entities
+from .state import BOT_USER
+
+if TYPE_CHECKING:
+    from .server import Sandbox
+
+# Placeholders so a participant can send a sticker/photo without providing bytes.
+_STICKER = b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00/\x00\x00\x00\x10\x07\x10\x11\x11\x88\x88"
+_PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+MAX_EVENT_WAIT = 60.0
+
+Route = Callable[[web.Request], Awaitable[Any]]
+
+
+def add_control_routes(app: web.Application, sandbox: Sandbox) -> None:
+    """Register every /sandbox/ endpoint on the app."""
+    api = _Control(sandbox)
+    routes: list[tuple[str, str, Route]] = [
+        ("GET", "/sandbox/", api.info),
+        ("POST", "/sandbox/users", api.create_user),
+        ("GET", "/sandbox/users/{user_id}", api.get_user),
+        ("POST", "/sandbox/users/{user_id}/block", api.block),
+        ("POST", "/sandbox/users/{user_id}/unblock", api.unblock),
+        ("POST", "/sandbox/groups", api.create_group),
+        ("GET", "/sandbox/chats/{chat_id}", api.get_chat),
+        ("GET", "/sandbox/chats/{chat_id}/messages", api.list_messages),
+        ("POST", "/sandbox/chats/{chat_id}/messages", api.send_text),
+        ("POST", "/sandbox/chats/{chat_id}/voice", api.send_voice),
+        ("POST", "/sandbox/chats/{chat_id}/sticker", api.send_sticker),
+        ("POST", "/sandbox/chats/{chat_id}/photo", api.send_photo),
+        ("POST", "/sandbox/chats/{chat_id}/messages/{message_id}/edit", api.edit),
+        ("POST", "/sandbox/chats/{chat_id}/messages/{message_id}/press", api.press),
+        ("GET", "/sandbox/chats/{chat_id}/events", api.events),
+        ("GET", "/sandbox/callback_queries/{query_id}", api.callback_query),
+        ("GET", "/sandbox/requests", api.requests),
+        ("DELETE", "/sandbox/requests", api.reset_requests),
+        ("GET", "/sandbox/violations", api.violations),
+        ("GET", "/sandbox/unsupported", api.unsupported),
+        ("GET", "/sandbox/files/{file_id}", api.download),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, path, _wrap(handler))
+
+
+def _wrap(handler: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def route(request: web.Request) -> web.StreamResponse:
+        try:
+            result = await handler(request)
+        except ControlError as exc:
+            return web.json_response({"error": str(exc)}, status=exc.status)
+        if isinstance(result, web.StreamResponse):
+            return result
+        return web.json_response(result)
+
+    return route
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ControlError("request body must be JSON") from None
+    if not isinstance(body, dict):
+        raise ControlError("request body must be a JSON object")
+    return body
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ControlError(f"{name} must be an integer") from None
+
+
+def _opt_int(body: dict[str, Any], name: str) -> int | None:
+    return None if body.get(name) is None else _int(body[name], name)
+
+
+def _bytes(body: dict[str, Any], default: bytes | None = None) -> bytes:
+    if body.get("data_base64") is None:
+        if default is None:
+            raise ControlError("data_base64 is required")
+        return default
+    try:
+        return base64.b64decode(body["data_base64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ControlError("data_base64 is not valid base64") from None
+
+
+class _Control:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sb = sandbox
+        self.world = sandbox.world
+
+    def _chat_id(self, request: web.Request) -> int:
+        return _int(request.match_info["chat_id"], "chat_id")
+
+    async def info(self, request: web.Request) -> dict[str, Any]:
+        spec = self.sb.spec
+        return {
+            "bot": BOT_USER,
+            "validating": spec is not None,
+            "spec_version": spec.version if spec else None,
+            "last_seq": self.world.last_seq,
+        }
+
+    async def create_user(self, request: web.Request) -> dict[str, Any]:
+        body = await _body(request)
+        extra = {k: body[k] for k in ("last_name", "username", "language_code") if k in body}
+        user = self.world.ensure_user(
+            _int(body.get("id"), "id"), str(body.get("first_name") or "User"), **extra
+        )
+        return user.to_control()
+
+    async def get_user(self, request: web.Request) -> dict[str, Any]:
+        return self.world.user(_int(request.match_info["user_id"], "user_id")).to_control()
+
+    async def block(self, request: web.Request) -> dict[str, Any]:
+        user_id = _int(request.match_info["user_id"], "user_id")
+        return self.world.set_blocked(user_id, True).to_control()
+
+    async def unblock(self, request: web.Request) -> dict[str, Any]:
+        user_id = _int(request.match_info["user_id"], "user_id")
+        return self.world.set_blocked(user_id, False).to_control()
+
+    async def create_group(self, request: web.Request) -> dict[str, Any]:
+        body = await _body(request)
+        chat = self.world.ensure_group(
+            _int(body.get("chat_id"), "chat_id"),
+            str(body.get("title") or "Group"),
+            _opt_int(body, "added_by"),
+        )
+        return chat.to_dict()
+
+    async def get_chat(self, request: web.Request) -> dict[str, Any]:
+        chat = self.world.chat(self._chat_id(request))
+        return {
+            "chat": chat.to_dict(),
+            "reply_keyboard": chat.reply_keyboard,
+            "message_count": len(chat.messages),
+        }
+
+    async def list_messages(self, request: web.Request) -> list[dict[str, Any]]:
+        return list(self.world.chat(self._chat_id(request)).messages.values())
+
+    async def send_text(self, request: web.Request) -> dict[str, Any]:
+        body = await _body(request)
+        text = body.get("text")
+        if not isinstance(text, str) or not text:
+            raise ControlError("text must be a non-empty string")
+        content: dict[str, Any] = {"text": text}
+        if entities := command_entities(text):
+            content["entities"] = entities
+        return self.world.user_message(
+            self._chat_id(request),
+            content,
+            _opt_int(body, "user_id"),
+            _opt_int(body, "reply_to_message_id"),
+        )
+
+    async def send_voice(self, request: web.Request) -> dict[str, Any]:
+        body = await _body(request)
+        self.world.chat(self._chat_id(request))  # fail before storing anything
+        mime = str(body.get("mime_type") or "audio/ogg")
+        record = await self.sb.files.put(_bytes(body), "voice", None, mime)
+        voice = {
+            "file_id": record.file_id,
+            "file_unique_id": record.file_unique_id,
+            "duration": _int(body.get("duration", 1), "duration"),
+            "mime_type": mime,
+            "file_size": record.size,
+        }
+        return self.world.user_message(
+            self._chat_id(request), {"voice": voice}, _opt_int(body, "user_id")
+        )
+
+    async def send_sticker(self, request: web.Request) -> dict[str, Any]:
+        body = await _body(request)
+        self.world.chat(self._chat_id(request))
+        record = await self.sb.files.put(_bytes(body, _STICKER), "sticker", None, "image/webp")
+        sticker = {
+            "file_id": record.file_id,
+            "file_unique_id": record.file_unique_id,
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "emoji": str(body.get("emoji") or "👍"),
+            "file_size": record.size,
+        }
+        return self.world.user_message(
+            self._chat_id(request), {"sticker": sticker}, _opt_int(body, "user_id")
+        )
+
+    async def send_photo(self, request: web.Request) -> dict[str, Any]:
+        body = await _body(request)
+        self.world.chat(self._chat_id(request))
+        record = await self.sb.files.put(_bytes(body, _PHOTO), "photo", None, "image/jpeg")
+        width = _int(body.get("width", 800), "width")
+        height = _int(body.get("height", 600), "height")
+        scale = 90 / max(width, height, 1)
+        small = {
+            "file_id": self.sb.files.alias(record, "photo"),
+            "file_unique_id": record.file_unique_id + "s",
+            "width": max(1, round(width * scale)),
+            "height": max(1, round(height * scale)),
+            "file_size": record.size,
+        }
+        large = {
+            "file_id": record.file_id,
+            "file_unique_id": record.file_unique_id,
+            "width": width,
+            "height": height,
+            "file_size": record.size,
+        }
+        content: dict[str, Any] = {"photo": [small, large]}
+        if body.get("caption"):
+            content["caption"] = str(body["caption"])
+        return self.world.user_message(self._chat_id(request), content, _opt_int(body, "user_id"))
+
+    async def edit(self, request: web.Request) -> dict[str, Any]:
+        body = await _body(request)
+        text = body.get("text")
+        if not isinstance(text, str) or not text:
+            raise ControlError("text must be a non-empty string")
+        return self.world.user_edit(
+            self._chat_id(request),
+            _int(request.match_info["message_id"], "message_id"),
+            text,
+            command_entities(text),
+            _opt_int(body, "user_id"),
+        )
+
+    async def press(self, request: web.Request) -> dict[str, Any]:
+        body = await _body(request)
+        data = body.get("callback_data")
+        if not isinstance(data, str):
+            raise ControlError("callback_data must be a string")
+        query = self.world.press(
+            self._chat_id(request),
+            _int(request.match_info["message_id"], "message_id"),
+            data,
+            _opt_int(body, "user_id"),
+        )
+        return query.to_control()
+
+    async def events(self, request: web.Request) -> dict[str, Any]:
+        chat_id = self._chat_id(request)
+        after = _int(request.query.get("after", 0), "after")
+        try:
+            timeout = min(float(request.query.get("timeout", 0)), MAX_EVENT_WAIT)
+        except ValueError:
+            raise ControlError("timeout must be a number") from None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = self.world.events_after(chat_id, after)
+            remaining = deadline - loop.time()
+            if found or remaining <= 0 or self.sb.closing:
+                return {"events": found, "last_seq": self.world.last_seq}
+            await self.sb.notifier.wait(remaining)
+
+    async def callback_query(self, request: web.Request) -> dict[str, Any]:
+        query = self.world.callback_queries.get(request.match_info["query_id"])
+        if query is None:
+            raise ControlError("unknown callback query", 404)
+        return query.to_control()
+
+    async def requests(self, request: web.Request) -> list[dict[str, Any]]:
+        return self.sb.requests
+
+    async def reset_requests(self, request: web.Request) -> dict[str, Any]:
+        self.sb.reset_log()
+        return {"ok": True}
+
+    async def violations(self, request: web.Request) -> list[str]:
+        return self.sb.violations
+
+    async def unsupported(self, request: web.Request) -> list[dict[str, Any]]:
+        return self.sb.unsupported_calls
+
+    async def download(self, request: web.Request) -> web.Response:
+        record = self.sb.files.get(request.match_info["file_id"])
+        if record is None:
+            raise ControlError("unknown file_id", 404)
+        data = await self.sb.files.read(record)
+        return web.Response(body=data, content_type=record.mime_type or "application/octet-stream")

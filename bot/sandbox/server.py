@@ -1,0 +1,229 @@
+"""The sandbox HTTP server: Bot API endpoints, file downloads and the control API."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import BodyPartReader, hdrs, web
+
+from . import errors
+from .botapi import BotApi
+from .control import add_control_routes
+from .errors import ApiError, bad_request
+from .files import FileStore
+from .params import Params, Upload
+from .spec import BotApiSpec, load_spec
+from .state import World
+
+log = logging.getLogger(__name__)
+
+TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{10,}$")
+NOT_FOUND = ApiError(404, "Not Found")
+UNAUTHORIZED = ApiError(401, "Unauthorized")
+
+# Runs after validation and before the method; raise ApiError to fail the call. This is where
+# rate limits (429 + retry_after) and fault injection plug in.
+Hook = Callable[[str, Params], Awaitable[None]]
+
+
+class Notifier:
+    """Wakes every coroutine waiting for "something changed"."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        """Wake current waiters; later waiters wait for the next change."""
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, seconds: float) -> None:
+        """Wait for the next change or the timeout, whichever comes first."""
+        event = self._event
+        with suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+
+class Sandbox:
+    """A local Telegram Bot API server that PTB can poll, plus a participant control API."""
+
+    def __init__(
+        self,
+        token: str | None = None,
+        spec_path: Path | None = None,
+        callback_query_ttl: float = 15.0,
+        files_dir: Path | None = None,
+    ) -> None:
+        self.token = token
+        self.world = World(callback_query_ttl)
+        self.spec: BotApiSpec | None = load_spec(spec_path)
+        self.requests: list[dict[str, Any]] = []
+        self.violations: list[str] = []
+        self.unsupported_calls: list[dict[str, Any]] = []
+        self.hooks: list[Hook] = []
+        self.url = ""
+        self.notifier = Notifier()
+        self.world.listeners.append(self.notifier.notify)
+        self.closing = False
+        self._files_dir = files_dir
+        self._own_dir: str | None = None
+        self.files = FileStore(files_dir or Path("."))
+        self.api = BotApi(self.world, self.files, self.notifier.wait, lambda: self.closing)
+        self._request_seq = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app.router.add_route("*", "/bot{token}/{method}", self._handle_bot_api)
+        self.app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        add_control_routes(self.app, self)
+
+    @property
+    def validating(self) -> bool:
+        """Whether requests are checked against the official spec."""
+        return self.spec is not None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen (port 0 picks a free port) and return the base URL."""
+        if self._files_dir is None:
+            self._own_dir = tempfile.mkdtemp(prefix="everystage-sandbox-")
+            self.files.directory = Path(self._own_dir)
+        else:
+            self._files_dir.mkdir(parents=True, exist_ok=True)
+        self.closing = False
+        # Short shutdown: long-polls are woken by `closing`, so nothing should be left waiting.
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        sockets = self._runner.addresses
+        bound_port = sockets[0][1] if sockets else port
+        self.url = f"http://{host}:{bound_port}"
+        log.info("Everystage sandbox listening on %s", self.url)
+        return self.url
+
+    async def stop(self) -> None:
+        """Wake long-polls, close the server and remove temporary files."""
+        self.closing = True
+        self.notifier.notify()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._own_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self._own_dir, True)
+            self._own_dir = None
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def reset_log(self) -> None:
+        """Forget logged requests, violations and unsupported calls."""
+        self.requests.clear()
+        self.violations.clear()
+        self.unsupported_calls.clear()
+
+    def _token_ok(self, token: str) -> bool:
+        return token == self.token if self.token is not None else bool(TOKEN_RE.match(token))
+
+    async def _handle_bot_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if not self._token_ok(request.match_info["token"]):
+            return _reply(UNAUTHORIZED.to_dict(), 401)
+        in_spec = self.spec is not None and self.spec.has_method(method)
+        if not in_spec and (self.spec is not None or method not in self.api.handlers):
+            return _reply(NOT_FOUND.to_dict(), 404)
+        entry: dict[str, Any] = {
+            "seq": next(self._request_seq),
+            "time": time.time(),
+            "method": method,
+        }
+        try:
+            params = await _parse(request)
+            entry["params"] = params.redacted()
+            result = await self._dispatch(method, params)
+            body: dict[str, Any] = {"ok": True, "result": result}
+            status = 200
+        except ApiError as exc:
+            body, status = exc.to_dict(), exc.code
+        entry["ok"] = body["ok"]
+        if not body["ok"]:
+            entry["error_code"], entry["description"] = body["error_code"], body["description"]
+        self.requests.append(entry)
+        log.debug("%s -> %s", method, status)
+        return _reply(body, status)
+
+    async def _dispatch(self, method: str, params: Params) -> Any:
+        if self.spec is not None:
+            problems = self.spec.validate(method, params)
+            if problems:
+                self.violations.extend(f"{method}: {problem}" for problem in problems)
+                raise bad_request("; ".join(problems))
+        for hook in self.hooks:
+            await hook(method, params)
+        handler = self.api.handlers.get(method)
+        if handler is None:
+            self.unsupported_calls.append({"method": method, "params": params.redacted()})
+            raise ApiError(400, errors.UNSUPPORTED_METHOD)
+        return await handler(params)
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        if not self._token_ok(request.match_info["token"]):
+            return _reply(UNAUTHORIZED.to_dict(), 401)
+        record = self.files.by_path(request.match_info["path"])
+        if record is None:
+            return _reply(NOT_FOUND.to_dict(), 404)
+        data = await self.files.read(record)
+        return web.Response(body=data, content_type=record.mime_type or "application/octet-stream")
+
+
+def _reply(body: dict[str, Any], status: int) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+async def _parse(request: web.Request) -> Params:
+    """Query string plus a form, multipart or JSON body, as Telegram accepts them all."""
+    values: dict[str, Any] = dict(request.query)
+    uploads: dict[str, Upload] = {}
+    ctype = request.content_type
+    if ctype == "application/json" and request.can_read_body:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise bad_request("can't parse JSON request body") from None
+        if not isinstance(body, dict):
+            raise bad_request("JSON request body must be an object")
+        values.update(body)
+    elif ctype == "multipart/form-data":
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                continue  # nested multipart is not part of the Bot API
+            name = part.name or ""
+            if part.filename is not None:
+                data = bytes(await part.read())
+                uploads[name] = Upload(
+                    name, part.filename, part.headers.get(hdrs.CONTENT_TYPE), data
+                )
+            else:
+                values[name] = await part.text()
+    elif ctype == "application/x-www-form-urlencoded":
+        values.update((await request.post()).items())
+    return Params(values, uploads)

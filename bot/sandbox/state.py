@@ -1,0 +1,432 @@
+"""The Telegram-like world behind the sandbox: users, chats, messages, updates, events.
+
+Plain Python with no I/O so it can be unit tested and driven by any front end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import errors
+from .errors import ApiError, ControlError
+
+BOT_ID = 7000000001
+BOT_USERNAME = "everystage_bot"
+BOT_USER: dict[str, Any] = {
+    "id": BOT_ID,
+    "is_bot": True,
+    "first_name": "Everystage",
+    "username": BOT_USERNAME,
+    "can_join_groups": True,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+    "can_connect_to_business": False,
+    "has_main_web_app": False,
+}
+_BOT_FROM = {k: BOT_USER[k] for k in ("id", "is_bot", "first_name", "username")}
+
+# Telegram's default when allowed_updates was never set: everything except these.
+_OPT_IN_UPDATES = {"chat_member", "message_reaction", "message_reaction_count"}
+_EVENTS_PER_CHAT = 2000
+
+
+@dataclass
+class User:
+    """A human participant."""
+
+    id: int
+    first_name: str
+    last_name: str | None = None
+    username: str | None = None
+    language_code: str | None = None
+    started: bool = False
+    blocked: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Bot API User object."""
+        data: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
+        for key in ("last_name", "username", "language_code"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        return data
+
+    def to_control(self) -> dict[str, Any]:
+        """The control API view, with sandbox-only flags."""
+        return {
+            **self.to_dict(),
+            "chat_id": self.id,
+            "started": self.started,
+            "blocked": self.blocked,
+        }
+
+
+@dataclass
+class Chat:
+    """A private chat or a group, with its messages as they are now."""
+
+    id: int
+    type: str
+    title: str | None = None
+    user: User | None = None
+    bot_member: bool = True
+    messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    next_message_id: int = 1
+    reply_keyboard: dict[str, Any] | None = None
+    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_EVENTS_PER_CHAT))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Bot API Chat object."""
+        if self.user is not None:
+            return {
+                k: v
+                for k, v in self.user.to_dict().items()
+                if k in ("id", "first_name", "last_name", "username")
+            } | {"type": "private"}
+        return {"id": self.id, "type": self.type, "title": self.title}
+
+
+@dataclass
+class CallbackQuery:
+    """A button press and what the bot answered."""
+
+    id: str
+    user: User
+    chat_id: int
+    message_id: int
+    data: str
+    created: float
+    answered: bool = False
+    text: str | None = None
+    show_alert: bool = False
+    url: str | None = None
+
+    def to_control(self) -> dict[str, Any]:
+        """The control API view."""
+        return {
+            "id": self.id,
+            "chat_id": self.chat_id,
+            "message_id": self.message_id,
+            "data": self.data,
+            "answered": self.answered,
+            "text": self.text,
+            "show_alert": self.show_alert,
+            "url": self.url,
+        }
+
+
+class World:
+    """All sandbox state. Mutations notify listeners so long-polls can wake up."""
+
+    def __init__(
+        self, callback_query_ttl: float = 15.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.callback_query_ttl = callback_query_ttl
+        self.clock = clock
+        self.users: dict[int, User] = {}
+        self.chats: dict[int, Chat] = {}
+        self.updates: deque[dict[str, Any]] = deque()
+        self.allowed_updates: set[str] | None = None
+        self.callback_queries: dict[str, CallbackQuery] = {}
+        self.commands: dict[str, list[dict[str, Any]]] = {}
+        self.listeners: list[Callable[[], None]] = []
+        self._update_ids = itertools.count(1)
+        self._seq = itertools.count(1)
+        self.last_seq = 0
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+    def _emit(self, chat: Chat, kind: str, **payload: Any) -> dict[str, Any]:
+        self.last_seq = next(self._seq)
+        event = {"seq": self.last_seq, "chat_id": chat.id, "kind": kind, **payload}
+        chat.events.append(event)
+        self._changed()
+        return event
+
+    def _enqueue(self, kind: str, payload: dict[str, Any]) -> None:
+        allowed = self.allowed_updates
+        if (allowed is None and kind in _OPT_IN_UPDATES) or (allowed and kind not in allowed):
+            return  # Telegram never creates updates the bot did not ask for.
+        self.updates.append({"update_id": next(self._update_ids), kind: payload})
+        self._changed()
+
+    def _new_message(
+        self, chat: Chat, sender: dict[str, Any], content: dict[str, Any]
+    ) -> dict[str, Any]:
+        message_id = chat.next_message_id
+        chat.next_message_id += 1
+        message = {
+            "message_id": message_id,
+            "from": sender,
+            "chat": chat.to_dict(),
+            "date": int(time.time()),
+            **content,
+        }
+        chat.messages[message_id] = message
+        return message
+
+    # -- participants -----------------------------------------------------------------------
+
+    def ensure_user(self, user_id: int, first_name: str = "User", **extra: Any) -> User:
+        """Create the user (and their private chat) or update their profile."""
+        if user_id <= 0:
+            raise ControlError("user ids must be positive")
+        user = self.users.get(user_id)
+        if user is None:
+            user = self.users[user_id] = User(user_id, first_name, **extra)
+            self.chats[user_id] = Chat(user_id, "private", user=user)
+        else:
+            user.first_name = first_name
+            for key, value in extra.items():
+                setattr(user, key, value)
+        return user
+
+    def user(self, user_id: int) -> User:
+        """A known user or ControlError."""
+        if user_id not in self.users:
+            raise ControlError(f"unknown user {user_id}", 404)
+        return self.users[user_id]
+
+    def chat(self, chat_id: int) -> Chat:
+        """A known chat or ControlError."""
+        if chat_id not in self.chats:
+            raise ControlError(f"unknown chat {chat_id}", 404)
+        return self.chats[chat_id]
+
+    def ensure_group(self, chat_id: int, title: str, added_by: int | None = None) -> Chat:
+        """Create a group with the bot in it (a my_chat_member update if someone added it)."""
+        if chat_id >= 0:
+            raise ControlError("group chat ids must be negative")
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            chat = self.chats[chat_id] = Chat(chat_id, "group", title=title)
+            if added_by is not None:
+                self._member_update(chat, self.user(added_by), "left", "member")
+        chat.title = title
+        return chat
+
+    def _member_update(self, chat: Chat, actor: User, old: str, new: str) -> None:
+        def member(status: str) -> dict[str, Any]:
+            data: dict[str, Any] = {"status": status, "user": _BOT_FROM}
+            if status == "kicked":
+                data["until_date"] = 0
+            return data
+
+        self._enqueue(
+            "my_chat_member",
+            {
+                "chat": chat.to_dict(),
+                "from": actor.to_dict(),
+                "date": int(time.time()),
+                "old_chat_member": member(old),
+                "new_chat_member": member(new),
+            },
+        )
+
+    def set_blocked(self, user_id: int, blocked: bool) -> User:
+        """Block/unblock the bot, as the user's client would (with a my_chat_member update)."""
+        user = self.user(user_id)
+        if user.blocked != blocked:
+            user.blocked = blocked
+            old, new = ("member", "kicked") if blocked else ("kicked", "member")
+            self._member_update(self.chats[user_id], user, old, new)
+        return user
+
+    def _sender(self, chat: Chat, user_id: int | None) -> User:
+        if chat.user is not None:
+            if user_id not in (None, chat.user.id):
+                raise ControlError("only the chat's own user can write in a private chat")
+            if chat.user.blocked:
+                raise ControlError("this user has blocked the bot; unblock it first", 409)
+            chat.user.started = True
+            return chat.user
+        if user_id is None:
+            raise ControlError("user_id is required in a group")
+        return self.user(user_id)
+
+    def _bot_sees(self, chat: Chat, message: dict[str, Any]) -> bool:
+        # Privacy mode (can_read_all_group_messages is false): commands, mentions, replies.
+        if chat.user is not None:
+            return True
+        text = message.get("text") or message.get("caption") or ""
+        reply = message.get("reply_to_message") or {}
+        return (
+            text.startswith("/")
+            or f"@{BOT_USERNAME}" in text
+            or reply.get("from", {}).get("id") == BOT_ID
+        )
+
+    def user_message(
+        self,
+        chat_id: int,
+        content: dict[str, Any],
+        user_id: int | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A participant posts a message (text, voice, sticker, photo...)."""
+        chat = self.chat(chat_id)
+        sender = self._sender(chat, user_id)
+        if reply_to_message_id is not None:
+            if reply_to_message_id not in chat.messages:
+                raise ControlError(f"no message {reply_to_message_id} in chat {chat_id}")
+            content = {**content, "reply_to_message": chat.messages[reply_to_message_id]}
+        message = self._new_message(chat, sender.to_dict(), content)
+        if self._bot_sees(chat, message):
+            self._enqueue("message", message)
+        self._emit(chat, "message", message=message)
+        return message
+
+    def user_edit(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        entities: list[dict[str, Any]],
+        user_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A participant edits one of their own text messages."""
+        chat = self.chat(chat_id)
+        sender = self._sender(chat, user_id)
+        old = chat.messages.get(message_id)
+        if old is None or old["from"]["id"] != sender.id or "text" not in old:
+            raise ControlError("participants can only edit their own text messages")
+        message = {k: v for k, v in old.items() if k != "entities"}
+        message |= {"text": text, "edit_date": int(time.time())}
+        if entities:
+            message["entities"] = entities
+        chat.messages[message_id] = message
+        if self._bot_sees(chat, message):
+            self._enqueue("edited_message", message)
+        self._emit(chat, "edited", message=message)
+        return message
+
+    def press(
+        self, chat_id: int, message_id: int, callback_data: str, user_id: int | None = None
+    ) -> CallbackQuery:
+        """A participant presses an inline button that is really on that message."""
+        chat = self.chat(chat_id)
+        sender = self._sender(chat, user_id)
+        message = chat.messages.get(message_id)
+        if message is None:
+            raise ControlError(f"no message {message_id} in chat {chat_id}", 404)
+        rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+        if not any(b.get("callback_data") == callback_data for row in rows for b in row):
+            raise ControlError(f"message {message_id} has no button with that callback_data")
+        query = CallbackQuery(
+            str(secrets.randbits(63)), sender, chat_id, message_id, callback_data, self.clock()
+        )
+        self.callback_queries[query.id] = query
+        self._enqueue(
+            "callback_query",
+            {
+                "id": query.id,
+                "from": sender.to_dict(),
+                "message": message,
+                "chat_instance": str(abs(chat_id) * 7919 % 10**18),
+                "data": callback_data,
+            },
+        )
+        return query
+
+    # -- the bot's side ---------------------------------------------------------------------
+
+    def bot_chat(self, chat_id: int | str) -> Chat:
+        """Resolve a chat_id the bot used, with Telegram's errors."""
+        try:
+            chat = self.chats[int(chat_id)]
+        except (KeyError, ValueError):
+            raise ApiError(400, errors.CHAT_NOT_FOUND) from None
+        if chat.user is not None:
+            if chat.user.blocked:
+                raise ApiError(403, errors.BOT_BLOCKED)
+            if not chat.user.started:
+                raise ApiError(403, errors.CANT_INITIATE)
+        elif not chat.bot_member:
+            raise ApiError(403, errors.NOT_A_MEMBER)
+        return chat
+
+    def bot_send(self, chat: Chat, content: dict[str, Any]) -> dict[str, Any]:
+        """The bot posts a message; the event exists before the bot gets its response."""
+        message = self._new_message(chat, _BOT_FROM, content)
+        self._emit(chat, "message", message=message)
+        return message
+
+    def bot_message(self, chat: Chat, message_id: int, missing: str) -> dict[str, Any]:
+        """A message in the chat, or the given Telegram error."""
+        message = chat.messages.get(message_id)
+        if message is None:
+            raise ApiError(400, missing)
+        return message
+
+    def bot_edit(self, chat: Chat, message_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Replace content fields (None removes a field) and stamp edit_date."""
+        old = self.bot_message(chat, message_id, errors.MESSAGE_TO_EDIT_NOT_FOUND)
+        if old["from"]["id"] != BOT_ID:
+            raise ApiError(400, errors.MESSAGE_CANT_BE_EDITED)
+        if "text" in changes and "text" not in old:
+            raise ApiError(400, errors.NO_TEXT_TO_EDIT)
+        new = {k: v for k, v in old.items() if k not in changes and k != "edit_date"}
+        new |= {k: v for k, v in changes.items() if v is not None}
+        if {k: v for k, v in new.items() if k != "edit_date"} == {
+            k: v for k, v in old.items() if k != "edit_date"
+        }:
+            raise ApiError(400, errors.MESSAGE_NOT_MODIFIED)
+        new["edit_date"] = int(time.time())
+        chat.messages[message_id] = new
+        self._emit(chat, "edited", message=new)
+        return new
+
+    def bot_delete(self, chat: Chat, message_id: int) -> None:
+        """Delete a message (in groups without admin rights, only the bot's own)."""
+        message = self.bot_message(chat, message_id, errors.MESSAGE_TO_DELETE_NOT_FOUND)
+        if chat.user is None and message["from"]["id"] != BOT_ID:
+            raise ApiError(400, errors.MESSAGE_CANT_BE_DELETED)
+        del chat.messages[message_id]
+        self._emit(chat, "deleted", message_id=message_id)
+
+    def chat_action(self, chat: Chat, action: str) -> None:
+        """Record "typing..." and friends for the demo page."""
+        self._emit(chat, "chat_action", action=action)
+
+    def answer_callback(
+        self, query_id: str, text: str | None, show_alert: bool, url: str | None
+    ) -> None:
+        """Answer a press once, within the TTL, like Telegram."""
+        query = self.callback_queries.get(query_id)
+        if (
+            query is None
+            or query.answered
+            or self.clock() - query.created > self.callback_query_ttl
+        ):
+            raise ApiError(400, errors.QUERY_TOO_OLD)
+        query.answered, query.text, query.show_alert, query.url = True, text, show_alert, url
+        self._emit(
+            self.chats[query.chat_id], "callback_answered", callback_query=query.to_control()
+        )
+
+    def get_updates(
+        self, offset: int | None, limit: int, allowed: list[str] | None
+    ) -> list[dict[str, Any]]:
+        """Confirm updates below offset and return up to limit pending ones."""
+        if allowed is not None:
+            self.allowed_updates = set(allowed) or None
+        if offset is not None and offset < 0:
+            while len(self.updates) > -offset:
+                self.updates.popleft()
+        elif offset is not None:
+            while self.updates and self.updates[0]["update_id"] < offset:
+                self.updates.popleft()
+        return list(itertools.islice(self.updates, max(1, min(limit, 100))))
+
+    def events_after(self, chat_id: int, after: int) -> list[dict[str, Any]]:
+        """A chat's events with seq > after."""
+        return [e for e in self.chat(chat_id).events if e["seq"] > after]
