@@ -1,0 +1,157 @@
+"""The ``everystage`` command: run, check-config, export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from telegram import Update
+
+from bot.logs import setup_logging
+from bot.settings import CONFIG_ENV, TOKEN_ENV, ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+
+log = logging.getLogger("everystage")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="everystage",
+        description="Everystage: keep people with lived experience involved at every stage.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--config", metavar="FILE", help=f"the TOML configuration (default: ${CONFIG_ENV})"
+        )
+        return p
+
+    with_config(sub.add_parser("run", help="run the bot (long polling) until Ctrl-C or SIGTERM"))
+    with_config(sub.add_parser("check-config", help="check a configuration file and summarise it"))
+    export = with_config(
+        sub.add_parser("export", help="write pseudonymised answers as JSON or CSV")
+    )
+    export.add_argument("--format", choices=("json", "csv"), default="csv")
+    export.add_argument(
+        "--output", metavar="FILE", default="-", help="file to write, or - for stdout"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``everystage`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found.", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        print(summary(settings, args.config))
+        return EXIT_OK
+    if args.command == "export":
+        return asyncio.run(_export(settings, args.format, args.output))
+    return run(settings)
+
+
+def summary(settings: Settings, path: str | None) -> str:
+    """A one-screen overview of a valid configuration."""
+    project = settings.project
+    lines = [
+        f"{path or '(config)'}: OK",
+        f"Project: {project.name} (time zone {project.timezone})",
+        "Stages: "
+        + " → ".join(f"[{s}]" if s == project.stage else s for s in project.stages)
+        + "   ([current])",
+        f"Consent: version {settings.consent.version}; answers kept "
+        f"{settings.storage.retention_days} days",
+        f"Check-ins: {len(settings.checkins)}",
+    ]
+    for checkin in settings.checkins:
+        kinds: dict[str, int] = {}
+        for question in checkin.questions:
+            kinds[question.kind] = kinds.get(question.kind, 0) + 1
+        detail = ", ".join(f"{n} {k}" for k, n in kinds.items())
+        stages = ", ".join(checkin.stages) or "every stage"
+        lines.append(
+            f"  {checkin.id}: {len(checkin.questions)} questions ({detail}); stages: {stages}"
+        )
+    uncovered = [
+        s
+        for s in project.stages
+        if not any(not c.stages or s in c.stages for c in settings.checkins)
+    ]
+    if uncovered:
+        lines.append(f"Note: no check-in for stage(s) {', '.join(uncovered)} yet.")
+    token = "set" if settings.telegram.token else f"not set (set {TOKEN_ENV} to run the bot)"
+    lines.append(f"Bot API: {settings.telegram.api_base_url}; token {token}")
+    lines.append(f"Database: {settings.storage.path}")
+    return "\n".join(lines)
+
+
+def run(settings: Settings) -> int:
+    """Run the bot with long polling; SIGINT/SIGTERM stop it after in-flight updates finish."""
+    token = settings.telegram.token
+    setup_logging(settings.logging.level, token.get_secret_value() if token else None)
+    if token is None:
+        log.error("no bot token: set %s in the environment", TOKEN_ENV)
+        return EXIT_CONFIG
+    from bot.app import build_application  # imported late: check-config needs no Telegram stack
+
+    application = build_application(settings)
+    log.info("starting; Bot API at %s", settings.telegram.api_base_url)
+    # python-telegram-bot confirms updates as soon as it fetches them; on a stop signal
+    # Updater.stop() runs first, then Application.stop() handles every update already queued
+    # and waits for their tasks, so fetched answers are committed before the database closes.
+    application.run_polling(
+        allowed_updates=Update.ALL_TYPES,
+        timeout=int(settings.telegram.poll_timeout),
+        stop_signals=(signal.SIGINT, signal.SIGTERM),
+        bootstrap_retries=-1,
+    )
+    log.info("stopped")
+    return EXIT_OK
+
+
+async def _export(settings: Settings, fmt: str, output: str) -> int:
+    from storage import export
+    from storage.db import Database
+
+    if not await asyncio.to_thread(Path(settings.storage.path).exists):
+        print(f"no database at {settings.storage.path}", file=sys.stderr)
+        return EXIT_ERROR
+    db = await Database.open(settings.storage.path)
+    try:
+        with _open_output(output) as out:
+            writer = export.write_csv if fmt == "csv" else export.write_json
+            count = await writer(db, out)
+    finally:
+        await db.close()
+    if output != "-":
+        print(f"wrote {count} answers to {output}", file=sys.stderr)
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _open_output(output: str):  # type: ignore[no-untyped-def]
+    if output == "-":
+        yield sys.stdout
+        return
+    handle: TextIO
+    with open(output, "w", encoding="utf-8", newline="") as handle:
+        yield handle
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Small helpers shared by the handlers."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.keyboards import consent_keyboard
+from bot.services import BotContext
+from storage import participants
+from storage.participants import Participant
+
+
+def chat_id_of(update: Update) -> int:
+    """The chat the update came from (handlers here only see updates that have one)."""
+    assert update.effective_chat is not None
+    return update.effective_chat.id
+
+
+async def show_consent(chat_id: int, context: BotContext, *, changed: bool = False) -> None:
+    """Send the welcome (or 'this changed') and the consent text with its three buttons."""
+    texts, settings = context.texts, context.settings
+    opening = (
+        texts("welcome.consent_changed")
+        if changed
+        else texts("welcome.new", project=settings.project.name)
+    )
+    await context.bot.send_message(
+        chat_id,
+        f"{opening}\n\n{settings.consent_text().strip()}",
+        reply_markup=consent_keyboard(texts, settings.consent.version),
+    )
+
+
+async def consented(update: Update, context: BotContext) -> Participant | None:
+    """The participant behind this update if they may answer now; otherwise say what to do.
+
+    Before consent nothing is stored and they are pointed to /start; with an outdated consent
+    version they are asked again; people who used /stop are ignored.
+    """
+    chat_id = chat_id_of(update)
+    person = await participants.by_chat(context.db, chat_id)
+    if person is None:
+        await context.bot.send_message(chat_id, context.texts("consent.needed"))
+        return None
+    if person.status == "stopped":
+        return None
+    if person.consent_version != context.settings.consent.version:
+        await show_consent(chat_id, context, changed=True)
+        return None
+    return person

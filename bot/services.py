@@ -1,0 +1,61 @@
+"""The services handlers use, exposed as typed properties of the callback context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from bot.clock import Clock
+from bot.settings import Settings
+from bot.texts import Texts
+from storage.db import Database
+
+SERVICES_KEY = "everystage.services"
+
+
+@dataclass
+class Services:
+    """What the bot runs with. ``db`` is opened in post_init and closed in post_shutdown."""
+
+    settings: Settings
+    texts: Texts
+    clock: Clock
+    _db: Database | None = field(default=None, repr=False)
+
+    @property
+    def db(self) -> Database:
+        """The open database."""
+        if self._db is None:
+            raise RuntimeError("the database is not open yet (post_init has not run)")
+        return self._db
+
+
+class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """CallbackContext with Everystage's services as typed properties."""
+
+    @property
+    def services(self) -> Services:
+        """Everything the handlers need."""
+        return services_of(self.application)
+
+    @property
+    def settings(self) -> Settings:
+        """The loaded configuration."""
+        return self.services.settings
+
+    @property
+    def db(self) -> Database:
+        """The open database."""
+        return self.services.db
+
+    @property
+    def texts(self) -> Texts:
+        """Participant-facing text."""
+        return self.services.texts
+
+
+def services_of(application: Application[Any, Any, Any, Any, Any, Any]) -> Services:
+    """The Services an Application was built with."""
+    return application.bot_data[SERVICES_KEY]

@@ -1,0 +1,182 @@
+"""Cross-reference checks on check-in content: the problems a single field cannot show.
+
+They run on the raw TOML data, not the validated models, so a file with a structural mistake
+still gets every other problem reported in the same run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from conversations.model import NO, QUESTION_KINDS, YES
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the content, at a key path like ('checkins', 0, 'id')."""
+
+    path: tuple[str | int, ...]
+    message: str
+
+
+_BUTTON_KINDS = {"choice", "multi", "scale", "yesno"}
+
+
+def _allowed_values(question: dict[str, Any]) -> list[Any] | None:
+    kind = question.get("kind")
+    if kind in ("choice", "multi"):
+        options = question.get("options")
+        return list(options) if isinstance(options, list) else None
+    if kind == "scale":
+        low, high = question.get("min", 1), question.get("max", 5)
+        if isinstance(low, int) and isinstance(high, int) and low < high:
+            return list(range(low, high + 1))
+        return None
+    if kind == "yesno":
+        return [YES, NO]
+    return None
+
+
+def check_stages(project: dict[str, Any]) -> list[Problem]:
+    """Stage names must be unique and the current stage one of them."""
+    problems: list[Problem] = []
+    stages = project.get("stages")
+    if not isinstance(stages, list):
+        return problems
+    if not stages:
+        problems.append(Problem(("project", "stages"), "is empty; list at least one stage"))
+    seen: set[str] = set()
+    for stage in stages:
+        if stage in seen:
+            problems.append(
+                Problem(("project", "stages"), f"lists '{stage}' twice; each stage once")
+            )
+        seen.add(stage)
+    current = project.get("current_stage")
+    if isinstance(current, str) and stages and current not in stages:
+        problems.append(
+            Problem(
+                ("project", "current_stage"),
+                f"'{current}' is not one of the stages ({', '.join(map(str, stages))})",
+            )
+        )
+    return problems
+
+
+def check_checkins(checkins: list[Any], stages: list[str]) -> list[Problem]:
+    """Duplicate ids, unknown stages and ``show_if`` references, all reported together."""
+    problems: list[Problem] = []
+    seen_checkins: dict[str, int] = {}
+    for c_index, checkin in enumerate(checkins):
+        if not isinstance(checkin, dict):
+            continue
+        base: tuple[str | int, ...] = ("checkins", c_index)
+        checkin_id = checkin.get("id")
+        if isinstance(checkin_id, str):
+            if checkin_id in seen_checkins:
+                problems.append(
+                    Problem(
+                        (*base, "id"),
+                        f"'{checkin_id}' is already the id of check-in number "
+                        f"{seen_checkins[checkin_id] + 1}; give each check-in its own id",
+                    )
+                )
+            else:
+                seen_checkins[checkin_id] = c_index
+        checkin_stages = checkin.get("stages", [])
+        if isinstance(checkin_stages, list):
+            for stage in checkin_stages:
+                if isinstance(stage, str) and stages and stage not in stages:
+                    problems.append(
+                        Problem(
+                            (*base, "stages"),
+                            f"unknown stage '{stage}'; the project's stages are "
+                            f"{', '.join(stages)}",
+                        )
+                    )
+        questions = checkin.get("questions", [])
+        if isinstance(questions, list):
+            problems.extend(_check_questions(base, questions))
+    return problems
+
+
+def _check_questions(base: tuple[str | int, ...], questions: list[Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    earlier: dict[str, dict[str, Any]] = {}
+    for q_index, question in enumerate(questions):
+        if not isinstance(question, dict):
+            continue
+        path = (*base, "questions", q_index)
+        question_id = question.get("id")
+        kind = question.get("kind")
+        if kind in _BUTTON_KINDS - {"scale", "yesno"}:
+            options = question.get("options")
+            if isinstance(options, list) and len(set(options)) != len(options):
+                problems.append(
+                    Problem((*path, "options"), "lists the same option twice; each once")
+                )
+        show_if = question.get("show_if")
+        if isinstance(show_if, dict):
+            problems.extend(_check_show_if((*path, "show_if"), show_if, earlier, questions))
+        if isinstance(question_id, str):
+            if question_id in earlier:
+                problems.append(
+                    Problem(
+                        (*path, "id"),
+                        f"'{question_id}' is used by an earlier question in this check-in; "
+                        "give each question its own id",
+                    )
+                )
+            else:
+                earlier[question_id] = question
+    return problems
+
+
+def _check_show_if(
+    path: tuple[str | int, ...],
+    show_if: dict[str, Any],
+    earlier: dict[str, dict[str, Any]],
+    questions: list[Any],
+) -> list[Problem]:
+    target_id = show_if.get("question")
+    if not isinstance(target_id, str):
+        return []
+    target = earlier.get(target_id)
+    if target is None:
+        later = any(isinstance(q, dict) and q.get("id") == target_id for q in questions)
+        where = "comes later" if later else "does not exist in this check-in"
+        return [
+            Problem(
+                (*path, "question"),
+                f"names question '{target_id}', which {where}; "
+                "show_if can only depend on an earlier question",
+            )
+        ]
+    if target.get("kind") not in _BUTTON_KINDS:
+        kinds = ", ".join(k for k in QUESTION_KINDS if k in _BUTTON_KINDS)
+        return [
+            Problem(
+                (*path, "question"),
+                f"names '{target_id}', a {target.get('kind')} question; "
+                f"show_if can only depend on a {kinds} question",
+            )
+        ]
+    allowed = _allowed_values(target)
+    if allowed is None:
+        return []
+    problems: list[Problem] = []
+    for key in ("equals", "any_of"):
+        values = show_if.get(key)
+        if values is None:
+            continue
+        for value in values if isinstance(values, list) else [values]:
+            if value not in allowed:
+                shown = ", ".join(repr(v) for v in allowed)
+                problems.append(
+                    Problem(
+                        (*path, key),
+                        f"{value!r} is not an answer to '{target_id}'; use one of {shown}",
+                    )
+                )
+    return problems

@@ -1,0 +1,414 @@
+"""The pure conversation engine: (check-in, state, event) -> transition.
+
+No Telegram, no SQL, no clock. The bot edge turns updates into events, stores the records a
+transition carries, then renders its prompt. Each prompt carries a ``step`` number; an event
+for another step (a double tap, a button on an old message) is reported as stale and changes
+nothing, so nothing is ever recorded twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from conversations.model import (
+    NO,
+    YES,
+    Answer,
+    CheckIn,
+    MultiQuestion,
+    Question,
+    ReflectionQuestion,
+    ScaleQuestion,
+    TextQuestion,
+    YesNoQuestion,
+    options_of,
+)
+
+FOLLOW_UP_SUFFIX = ".follow_up"
+
+
+# ---------------------------------------------------------------------------------------------
+# Events: what the participant did.
+
+
+@dataclass(frozen=True)
+class Choose:
+    """A button with one of the question's values was pressed (index into its options)."""
+
+    step: int
+    option: int
+
+
+@dataclass(frozen=True)
+class Toggle:
+    """An option of a multi question was ticked or unticked."""
+
+    step: int
+    option: int
+
+
+@dataclass(frozen=True)
+class Done:
+    """'Done' on a multi question."""
+
+    step: int
+
+
+@dataclass(frozen=True)
+class Skip:
+    """'Skip' / 'I'd rather not say'."""
+
+    step: int
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text message."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A voice note, already saved by the edge; ``file_ref`` says where."""
+
+    file_ref: str
+    duration: int = 0
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """Anything the engine cannot take as an answer (a sticker, a photo, ...)."""
+
+    what: str
+
+
+Event = Choose | Toggle | Done | Skip | Text | Voice | Unsupported
+
+
+class Hint(StrEnum):
+    """Why an input was not taken; the edge turns these into kind locale text."""
+
+    USE_BUTTONS = "use_buttons"
+    NEED_TEXT = "need_text"
+    NO_VOICE = "no_voice"
+    REQUIRED = "required"
+    PICK_ONE = "pick_one"
+
+
+# ---------------------------------------------------------------------------------------------
+# State, prompts and records.
+
+
+@dataclass(frozen=True)
+class State:
+    """Where a participant is in a check-in. Serialisable, so a restart resumes it."""
+
+    index: int
+    step: int = 1
+    follow_up: bool = False
+    answers: dict[str, Answer] = field(default_factory=dict)
+    selected: tuple[int, ...] = ()
+
+    def to_json(self) -> str:
+        """Serialise for storage."""
+        return json.dumps(
+            {
+                "index": self.index,
+                "step": self.step,
+                "follow_up": self.follow_up,
+                "answers": self.answers,
+                "selected": list(self.selected),
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> State:
+        """Inverse of :meth:`to_json`."""
+        data = json.loads(raw)
+        return cls(
+            index=data["index"],
+            step=data["step"],
+            follow_up=data["follow_up"],
+            answers=data["answers"],
+            selected=tuple(data["selected"]),
+        )
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The question to show now."""
+
+    question: Question
+    step: int
+    number: int
+    total: int
+    follow_up: bool = False
+    selected: tuple[int, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """What to ask: the question, or its follow-up."""
+        if self.follow_up:
+            assert isinstance(self.question, ReflectionQuestion) and self.question.follow_up
+            return self.question.follow_up
+        return self.question.text
+
+    @property
+    def takes_buttons(self) -> bool:
+        """True when the answer is a button press rather than text."""
+        return not self.follow_up and options_of(self.question) is not None
+
+    @property
+    def accepts_voice(self) -> bool:
+        """True when a voice note is a valid answer here."""
+        if self.takes_buttons:
+            return False
+        return bool(getattr(self.question, "allow_voice", False))
+
+    @property
+    def can_skip(self) -> bool:
+        """Follow-ups are always optional; questions unless marked required."""
+        return self.follow_up or not self.question.required
+
+
+@dataclass(frozen=True)
+class Record:
+    """One answer to store. ``value`` is None when skipped."""
+
+    question_id: str
+    kind: str
+    value: Answer | None
+    file_ref: str | None = None
+
+    @property
+    def skipped(self) -> bool:
+        """True for 'Skip' / 'I'd rather not say'."""
+        return self.value is None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The outcome of one event.
+
+    ``state`` is None when the check-in is finished. ``records`` must be stored before the
+    next prompt is shown. ``answered`` is the record that closed the previous prompt (so the
+    edge can show the choice on that message); ``redraw`` means the same prompt changed in
+    place (a multi toggle); ``hint`` means the input was not taken and the prompt is asked
+    again; ``stale`` means the event was for an old prompt and nothing changed.
+    """
+
+    state: State | None
+    prompt: Prompt | None
+    records: tuple[Record, ...] = ()
+    answered: Record | None = None
+    hint: Hint | None = None
+    redraw: bool = False
+    stale: bool = False
+
+    @property
+    def finished(self) -> bool:
+        """True when the check-in has just been completed."""
+        return self.state is None and not self.stale
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine.
+
+
+def start(checkin: CheckIn) -> Transition:
+    """Begin a check-in at its first question that should be shown."""
+    return _move_to(checkin, State(index=-1, step=0), records=(), answered=None)
+
+
+def current_prompt(checkin: CheckIn, state: State) -> Prompt:
+    """The prompt the participant is looking at in ``state``."""
+    return _prompt(checkin, state)
+
+
+def resume(checkin: CheckIn, state: State) -> Transition:
+    """Show the current question again under a new step, so older buttons go stale."""
+    new_state = replace(state, step=state.step + 1)
+    return Transition(state=new_state, prompt=_prompt(checkin, new_state))
+
+
+def advance(checkin: CheckIn, state: State, event: Event) -> Transition:
+    """Apply one participant event to ``state``."""
+    prompt = _prompt(checkin, state)
+    question = prompt.question
+    step = getattr(event, "step", state.step)
+    if step != state.step:
+        return Transition(state=state, prompt=prompt, stale=True)
+
+    def again(hint: Hint) -> Transition:
+        return Transition(state=state, prompt=prompt, hint=hint)
+
+    if isinstance(event, Skip):
+        if not prompt.can_skip:
+            return again(Hint.REQUIRED)
+        return _answer(checkin, state, prompt, None)
+
+    if isinstance(event, Unsupported):
+        return again(Hint.USE_BUTTONS if prompt.takes_buttons else Hint.NEED_TEXT)
+
+    if not prompt.takes_buttons:
+        if isinstance(event, Text):
+            return _answer(checkin, state, prompt, event.text)
+        if isinstance(event, Voice):
+            if not prompt.accepts_voice:
+                return again(Hint.NO_VOICE)
+            return _answer(checkin, state, prompt, event.file_ref, file_ref=event.file_ref)
+        return again(Hint.NEED_TEXT)
+
+    options = options_of(question)
+    assert options is not None
+    if isinstance(event, Voice):
+        return again(Hint.USE_BUTTONS)
+    if isinstance(event, Text):
+        option = _match_typed_option(question, options, event.text)
+        if option is None:
+            return again(Hint.USE_BUTTONS)
+        if isinstance(question, MultiQuestion):
+            return _toggle(checkin, state, option)
+        return _answer(checkin, state, prompt, options[option])
+
+    if isinstance(event, Choose | Toggle):
+        if not 0 <= event.option < len(options):
+            return Transition(state=state, prompt=prompt, stale=True)
+        if isinstance(question, MultiQuestion):
+            return _toggle(checkin, state, event.option)
+        return _answer(checkin, state, prompt, options[event.option])
+
+    if isinstance(event, Done):
+        if not isinstance(question, MultiQuestion):
+            return Transition(state=state, prompt=prompt, stale=True)
+        if not state.selected:
+            return again(Hint.REQUIRED if question.required else Hint.PICK_ONE)
+        chosen = [question.options[i] for i in sorted(state.selected)]
+        return _answer(checkin, state, prompt, chosen)
+
+    raise TypeError(f"unknown event {event!r}")  # pragma: no cover - exhaustive above
+
+
+def _toggle(checkin: CheckIn, state: State, option: int) -> Transition:
+    selected = set(state.selected)
+    selected ^= {option}
+    new_state = replace(state, selected=tuple(sorted(selected)))
+    return Transition(state=new_state, prompt=_prompt(checkin, new_state), redraw=True)
+
+
+def _match_typed_option(question: Question, options: list, typed: str) -> int | None:
+    """Accept a typed answer that names a button exactly ('3', 'yes', 'Housing')."""
+    wanted = typed.strip().casefold()
+    for index, option in enumerate(options):
+        if str(option).casefold() == wanted:
+            return index
+    if isinstance(question, YesNoQuestion) and wanted in {"y", "n"}:
+        return 0 if wanted == "y" else 1
+    return None
+
+
+def _answer(
+    checkin: CheckIn,
+    state: State,
+    prompt: Prompt,
+    value: Answer | None,
+    file_ref: str | None = None,
+) -> Transition:
+    question = prompt.question
+    if prompt.follow_up:
+        record = Record(question.id + FOLLOW_UP_SUFFIX, "text", value, file_ref)
+    else:
+        record = Record(question.id, question.kind, value, file_ref)
+    answers = dict(state.answers)
+    if value is not None and not prompt.follow_up:
+        answers[question.id] = value
+    state = replace(state, answers=answers, selected=())
+    if (
+        isinstance(question, ReflectionQuestion)
+        and question.follow_up
+        and not prompt.follow_up
+        and value is not None
+    ):
+        new_state = replace(state, step=state.step + 1, follow_up=True)
+        return Transition(
+            state=new_state,
+            prompt=_prompt(checkin, new_state),
+            records=(record,),
+            answered=record,
+        )
+    return _move_to(checkin, state, records=(record,), answered=record)
+
+
+def _move_to(
+    checkin: CheckIn, state: State, records: tuple[Record, ...], answered: Record | None
+) -> Transition:
+    """Go to the next question whose ``show_if`` holds, or finish."""
+    index = state.index + 1
+    while index < len(checkin.questions):
+        question = checkin.questions[index]
+        condition = question.show_if
+        if condition is None or condition.matches(state.answers.get(condition.question)):
+            new_state = replace(
+                state, index=index, step=state.step + 1, follow_up=False, selected=()
+            )
+            return Transition(
+                state=new_state,
+                prompt=_prompt(checkin, new_state),
+                records=records,
+                answered=answered,
+            )
+        index += 1
+    return Transition(state=None, prompt=None, records=records, answered=answered)
+
+
+def _prompt(checkin: CheckIn, state: State) -> Prompt:
+    return Prompt(
+        question=checkin.questions[state.index],
+        step=state.step,
+        number=state.index + 1,
+        total=len(checkin.questions),
+        follow_up=state.follow_up,
+        selected=state.selected,
+    )
+
+
+def display_value(record: Record) -> str | None:
+    """A short human form of an answer, for edits and summaries (None when skipped)."""
+    value = record.value
+    if value is None:
+        return None
+    if record.file_ref is not None:
+        return None
+    if isinstance(value, list):
+        return ", ".join(value)
+    return str(value)
+
+
+__all__ = [
+    "NO",
+    "YES",
+    "Choose",
+    "Done",
+    "Event",
+    "Hint",
+    "Prompt",
+    "Record",
+    "ScaleQuestion",
+    "Skip",
+    "State",
+    "Text",
+    "TextQuestion",
+    "Toggle",
+    "Transition",
+    "Unsupported",
+    "Voice",
+    "advance",
+    "current_prompt",
+    "display_value",
+    "resume",
+    "start",
+]

@@ -1,0 +1,170 @@
+"""One SQLite file through aiosqlite: pragmas, migrations, and a single serialised writer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiosqlite
+
+from storage.migrations import MIGRATIONS, Migration
+
+log = logging.getLogger(__name__)
+
+
+class Database:
+    """A single aiosqlite connection; every statement goes through one lock.
+
+    One connection keeps writes serial (SQLite allows one writer anyway) and lets erasure
+    checkpoint and truncate the WAL, since no other connection can hold a read snapshot open.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path):
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @classmethod
+    async def open(
+        cls, path: Path | str, migrations: tuple[Migration, ...] = MIGRATIONS
+    ) -> Database:
+        """Open (creating if needed) the database and bring its schema up to date."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode: each commit is atomic and survives a crash of the process.
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted content is overwritten with zeros, so erasure really erases.
+        await conn.execute("PRAGMA secure_delete = ON")
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        db = cls(conn, path)
+        await db._migrate(migrations)
+        return db
+
+    async def close(self) -> None:
+        """Checkpoint the WAL into the main file and close."""
+        async with self._lock:
+            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._conn.close()
+
+    async def _migrate(self, migrations: tuple[Migration, ...]) -> None:
+        versions = [m.version for m in migrations]
+        if versions != sorted(set(versions)):
+            raise ValueError("migration versions must be unique and in ascending order")
+        await self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        async with self._conn.execute("SELECT version FROM schema_migrations") as cursor:
+            applied = {row[0] async for row in cursor}
+        for migration in migrations:
+            if migration.version in applied:
+                continue
+            async with self.transaction() as conn:
+                await conn.executescript_in_transaction(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, datetime.now(UTC).isoformat()),
+                )
+            log.info("applied migration %d: %s", migration.version, migration.name)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Tx]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error), holding the lock."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Tx(self._conn)
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[_Tx]:
+        """A consistent read: a deferred transaction, holding the lock."""
+        async with self._lock:
+            await self._conn.execute("BEGIN")
+            try:
+                yield _Tx(self._conn)
+            finally:
+                await self._conn.execute("COMMIT")
+
+    async def checkpoint(self) -> None:
+        """Move the WAL into the main file and truncate it to zero bytes."""
+        async with self._lock:
+            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+class _Tx:
+    """The connection as seen inside a transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection):
+        self._conn = conn
+
+    async def execute(self, sql: str, params: tuple | dict = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        cursor = await self._conn.execute(sql, params)
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    async def insert(self, sql: str, params: tuple | dict = ()) -> int | None:
+        """Run an INSERT; return the new row id."""
+        cursor = await self._conn.execute(sql, params)
+        row_id = cursor.lastrowid
+        await cursor.close()
+        return row_id
+
+    async def one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+        """The first row, or None."""
+        async with self._conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+        """Every row."""
+        async with self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def iterate(self, sql: str, params: tuple | dict = ()) -> AsyncIterator[aiosqlite.Row]:
+        """Rows one by one, without loading them all."""
+        async with self._conn.execute(sql, params) as cursor:
+            async for row in cursor:
+                yield row
+
+    async def executescript_in_transaction(self, script: str) -> None:
+        """Run several statements (``executescript`` would commit; this does not)."""
+        for statement in _split_sql(script):
+            await self._conn.execute(statement)
+
+
+def _split_sql(script: str) -> list[str]:
+    import sqlite3
+
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def utc_text(moment: datetime) -> str:
+    """How times are stored: UTC ISO 8601 to the microsecond, so text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> datetime:
+    """Inverse of :func:`utc_text`."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

@@ -1,0 +1,284 @@
+"""Queries about participants, their check-ins and their answers.
+
+Every function takes the :class:`~storage.db.Database` and plain values; SQL stays here.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from storage.db import Database, utc_text
+
+_PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A person who has consented. ``chat_id`` is only ever used to reach them."""
+
+    id: str
+    pseudonym: str
+    chat_id: int
+    status: str
+    consent_version: int
+    consented_at: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Session:
+    """A check-in in progress."""
+
+    participant_id: str
+    session_id: str
+    checkin_id: str
+    stage: str
+    state: str
+    message_id: int | None
+
+
+@dataclass(frozen=True)
+class NewAnswer:
+    """An answer ready to store; ``value`` is None when skipped."""
+
+    question_id: str
+    kind: str
+    value: Any
+    file_path: str | None = None
+
+
+def _participant(row: Any) -> Participant | None:
+    return Participant(**dict(row)) if row is not None else None
+
+
+def new_pseudonym() -> str:
+    """A short, readable, random pseudonym like ``P-7QX3KM``."""
+    return "P-" + "".join(secrets.choice(_PSEUDONYM_ALPHABET) for _ in range(6))
+
+
+async def by_chat(db: Database, chat_id: int) -> Participant | None:
+    """The participant reached at this chat, if they have consented."""
+    async with db.read() as tx:
+        return _participant(
+            await tx.one("SELECT * FROM participants WHERE chat_id = ?", (chat_id,))
+        )
+
+
+async def consent(db: Database, chat_id: int, version: int, now: datetime) -> Participant:
+    """Record consent: create the participant, or update their consent version."""
+    stamp = utc_text(now)
+    async with db.transaction() as tx:
+        row = await tx.one("SELECT * FROM participants WHERE chat_id = ?", (chat_id,))
+        if row is None:
+            while True:
+                pseudonym = new_pseudonym()
+                if not await tx.one("SELECT 1 FROM participants WHERE pseudonym = ?", (pseudonym,)):
+                    break
+            await tx.execute(
+                "INSERT INTO participants"
+                " (id, pseudonym, chat_id, status, consent_version, consented_at, created_at)"
+                " VALUES (?, ?, ?, 'active', ?, ?, ?)",
+                (secrets.token_hex(16), pseudonym, chat_id, version, stamp, stamp),
+            )
+        else:
+            await tx.execute(
+                "UPDATE participants SET consent_version = ?, consented_at = ?, status = 'active'"
+                " WHERE chat_id = ?",
+                (version, stamp, chat_id),
+            )
+        return _participant(
+            await tx.one("SELECT * FROM participants WHERE chat_id = ?", (chat_id,))
+        )  # type: ignore[return-value]
+
+
+async def set_status(db: Database, participant_id: str, status: str) -> None:
+    """Set 'active', 'paused' or 'stopped'."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE participants SET status = ? WHERE id = ?", (status, participant_id)
+        )
+
+
+async def session(db: Database, participant_id: str) -> Session | None:
+    """The check-in this participant is in the middle of, if any."""
+    async with db.read() as tx:
+        row = await tx.one(
+            "SELECT participant_id, session_id, checkin_id, stage, state, message_id"
+            " FROM sessions WHERE participant_id = ?",
+            (participant_id,),
+        )
+    return Session(**dict(row)) if row else None
+
+
+async def start_session(
+    db: Database, participant_id: str, checkin_id: str, stage: str, state: str, now: datetime
+) -> Session:
+    """Begin a check-in, replacing any unfinished one."""
+    session_id = secrets.token_hex(12)
+    stamp = utc_text(now)
+    async with db.transaction() as tx:
+        await tx.execute("DELETE FROM sessions WHERE participant_id = ?", (participant_id,))
+        await tx.execute(
+            "INSERT INTO sessions (participant_id, session_id, checkin_id, stage, state,"
+            " started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (participant_id, session_id, checkin_id, stage, state, stamp, stamp),
+        )
+    return Session(participant_id, session_id, checkin_id, stage, state, None)
+
+
+async def set_session_message(db: Database, session_id: str, message_id: int) -> None:
+    """Remember which message shows the current question."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE sessions SET message_id = ? WHERE session_id = ?", (message_id, session_id)
+        )
+
+
+async def save_step(
+    db: Database,
+    current: Session,
+    expected_state: str,
+    answers: list[NewAnswer],
+    new_state: str | None,
+    now: datetime,
+) -> bool:
+    """Store answers and move the session on, in one transaction.
+
+    Returns False (storing nothing) when the session has moved on since ``expected_state``
+    was read: a concurrent double tap, or a button pressed on an older message.
+    When ``new_state`` is None the check-in is complete and the session ends.
+    """
+    stamp = utc_text(now)
+    async with db.transaction() as tx:
+        row = await tx.one("SELECT state FROM sessions WHERE session_id = ?", (current.session_id,))
+        if row is None or row["state"] != expected_state:
+            return False
+        for answer in answers:
+            value = None if answer.value is None else json.dumps(answer.value, ensure_ascii=False)
+            await tx.execute(
+                "INSERT INTO answers (participant_id, session_id, checkin_id, question_id, kind,"
+                " value, file_path, stage, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (session_id, question_id) DO NOTHING",
+                (
+                    current.participant_id,
+                    current.session_id,
+                    current.checkin_id,
+                    answer.question_id,
+                    answer.kind,
+                    value,
+                    answer.file_path,
+                    current.stage,
+                    stamp,
+                ),
+            )
+        if new_state is None:
+            await tx.execute("DELETE FROM sessions WHERE session_id = ?", (current.session_id,))
+            await tx.execute(
+                "INSERT INTO completions (session_id, participant_id, checkin_id, stage,"
+                " completed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    current.session_id,
+                    current.participant_id,
+                    current.checkin_id,
+                    current.stage,
+                    stamp,
+                ),
+            )
+        else:
+            await tx.execute(
+                "UPDATE sessions SET state = ?, updated_at = ? WHERE session_id = ?",
+                (new_state, stamp, current.session_id),
+            )
+    return True
+
+
+async def erase(db: Database, participant_id: str, files_dir: Path) -> int:
+    """Erase every row and file about a participant; return how many answers went.
+
+    Deleted rows are zeroed (``secure_delete``) and the WAL is checkpointed and truncated, so
+    the bytes are gone from the database file and its WAL, not just unlinked.
+    """
+    async with db.transaction() as tx:
+        files = await tx.all(
+            "SELECT file_path FROM answers WHERE participant_id = ? AND file_path IS NOT NULL",
+            (participant_id,),
+        )
+        count = await tx.execute("DELETE FROM answers WHERE participant_id = ?", (participant_id,))
+        await tx.execute("DELETE FROM participants WHERE id = ?", (participant_id,))
+    await _remove_files(files_dir, [row["file_path"] for row in files])
+    await db.checkpoint()
+    return count
+
+
+async def erase_older_than(db: Database, cutoff: datetime, files_dir: Path) -> int:
+    """Retention: erase answers (and their files) given before ``cutoff``."""
+    stamp = utc_text(cutoff)
+    async with db.transaction() as tx:
+        files = await tx.all(
+            "SELECT file_path FROM answers WHERE answered_at < ? AND file_path IS NOT NULL",
+            (stamp,),
+        )
+        count = await tx.execute("DELETE FROM answers WHERE answered_at < ?", (stamp,))
+        await tx.execute("DELETE FROM completions WHERE completed_at < ?", (stamp,))
+        await tx.execute("DELETE FROM sessions WHERE updated_at < ?", (stamp,))
+    await _remove_files(files_dir, [row["file_path"] for row in files])
+    if count:
+        await db.checkpoint()
+    return count
+
+
+async def _remove_files(files_dir: Path, names: list[str]) -> None:
+    import asyncio
+
+    def remove() -> None:
+        for name in names:
+            (files_dir / name).unlink(missing_ok=True)
+
+    if names:
+        await asyncio.to_thread(remove)
+
+
+async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
+    """All stored data about one participant, for /mydata."""
+    async with db.read() as tx:
+        person = await tx.one("SELECT * FROM participants WHERE id = ?", (participant_id,))
+        answers = await tx.all(
+            "SELECT checkin_id, question_id, kind, value, file_path, stage, answered_at"
+            " FROM answers WHERE participant_id = ? ORDER BY id",
+            (participant_id,),
+        )
+        completions = await tx.all(
+            "SELECT checkin_id, stage, completed_at FROM completions"
+            " WHERE participant_id = ? ORDER BY completed_at",
+            (participant_id,),
+        )
+        current = await tx.one(
+            "SELECT checkin_id, stage, state, started_at, updated_at FROM sessions"
+            " WHERE participant_id = ?",
+            (participant_id,),
+        )
+    assert person is not None
+    record = dict(person)
+    record.pop("id")  # internal; means nothing to the person
+    return {
+        "you": record,
+        "answers": [
+            {
+                **{k: row[k] for k in ("checkin_id", "question_id", "kind", "stage")},
+                "answer": None if row["value"] is None else json.loads(row["value"]),
+                "skipped": row["value"] is None,
+                "voice_note": row["file_path"],
+                "answered_at": row["answered_at"],
+            }
+            for row in answers
+        ],
+        "completed_checkins": [dict(row) for row in completions],
+        "checkin_in_progress": (
+            None if current is None else {**dict(current), "state": json.loads(current["state"])}
+        ),
+    }
