@@ -11,8 +11,9 @@ from . import errors
 from .errors import ApiError, bad_request
 from .files import FileStore, StoredFile
 from .formatting import format_text
+from .models import BOT_USER, Chat
 from .params import Params, Upload
-from .state import BOT_USER, Chat, World
+from .state import World
 
 MAX_TEXT = 4096  # counted in Python characters (code points), see README notes
 MAX_CAPTION = 1024

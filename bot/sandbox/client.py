@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from .state import BOT_ID
+from .models import BOT_ID
 
 
 @dataclass(frozen=True)

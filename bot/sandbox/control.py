@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .errors import ControlError
 from .formatting import command_entities
-from .state import BOT_USER
+from .models import BOT_USER
 
 if TYPE_CHECKING:
     from .server import Sandbox

@@ -140,13 +140,18 @@ class Sandbox:
         self.violations.clear()
         self.unsupported_calls.clear()
 
-    def _token_ok(self, token: str) -> bool:
-        return token == self.token if self.token is not None else bool(TOKEN_RE.match(token))
+    def _token_error(self, token: str) -> web.Response | None:
+        # Like Telegram: malformed tokens get 404, well-formed but wrong ones 401.
+        if not TOKEN_RE.match(token):
+            return _reply(NOT_FOUND.to_dict(), 404)
+        if self.token is not None and token != self.token:
+            return _reply(UNAUTHORIZED.to_dict(), 401)
+        return None
 
     async def _handle_bot_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if not self._token_ok(request.match_info["token"]):
-            return _reply(UNAUTHORIZED.to_dict(), 401)
+        if refused := self._token_error(request.match_info["token"]):
+            return refused
         in_spec = self.spec is not None and self.spec.has_method(method)
         if not in_spec and (self.spec is not None or method not in self.api.handlers):
             return _reply(NOT_FOUND.to_dict(), 404)
@@ -185,8 +190,8 @@ class Sandbox:
         return await handler(params)
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
-        if not self._token_ok(request.match_info["token"]):
-            return _reply(UNAUTHORIZED.to_dict(), 401)
+        if refused := self._token_error(request.match_info["token"]):
+            return refused
         record = self.files.by_path(request.match_info["path"])
         if record is None:
             return _reply(NOT_FOUND.to_dict(), 404)
