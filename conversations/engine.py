@@ -13,15 +13,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from conversations.model import (
-    NO,
-    YES,
     Answer,
     CheckIn,
     MultiQuestion,
     Question,
     ReflectionQuestion,
-    ScaleQuestion,
-    TextQuestion,
     YesNoQuestion,
     options_of,
 )
@@ -387,28 +383,3 @@ def display_value(record: Record) -> str | None:
         return ", ".join(value)
     return str(value)
 
-
-__all__ = [
-    "NO",
-    "YES",
-    "Choose",
-    "Done",
-    "Event",
-    "Hint",
-    "Prompt",
-    "Record",
-    "ScaleQuestion",
-    "Skip",
-    "State",
-    "Text",
-    "TextQuestion",
-    "Toggle",
-    "Transition",
-    "Unsupported",
-    "Voice",
-    "advance",
-    "current_prompt",
-    "display_value",
-    "resume",
-    "start",
-]

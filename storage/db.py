@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -45,7 +46,11 @@ class Database:
         await conn.execute("PRAGMA secure_delete = ON")
         await conn.execute("PRAGMA busy_timeout = 5000")
         db = cls(conn, path)
-        await db._migrate(migrations)
+        try:
+            await db._migrate(migrations)
+        except BaseException:
+            await conn.close()
+            raise
         return db
 
     async def close(self) -> None:
@@ -146,17 +151,14 @@ class _Tx:
 
 
 def _split_sql(script: str) -> list[str]:
-    import sqlite3
-
+    """Split a script into statements; a ';' inside a string or trigger does not split."""
     statements, buffer = [], ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
+    for piece in script.split(";"):
+        buffer += piece + ";"
         if sqlite3.complete_statement(buffer):
-            if buffer.strip():
+            if buffer.strip(" \n\t;"):
                 statements.append(buffer.strip())
             buffer = ""
-    if buffer.strip():
-        statements.append(buffer.strip())
     return statements
 
 

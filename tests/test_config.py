@@ -1,0 +1,147 @@
+"""`everystage check-config` and settings: summaries, FILE:LINE errors, env overrides."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.settings import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+
+
+def broken_copy(tmp_path: Path, *edits: tuple[str, str]) -> Path:
+    text = EXAMPLE.read_text()
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path = tmp_path / "broken.toml"
+    path.write_text(text)
+    return path
+
+
+def line_with(path: Path, fragment: str, nth: int = 1) -> int:
+    numbers = [n for n, line in enumerate(path.read_text().splitlines(), 1) if fragment in line]
+    return numbers[nth - 1]
+
+
+def test_example_config_passes_with_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--config", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "design" in out and "evaluation" in out
+    assert "weekly: 6 questions" in out and "design-reflection: 1 questions" in out
+    assert len(out.splitlines()) < 25  # one screen
+
+
+def test_every_problem_is_reported_with_file_line_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = broken_copy(
+        tmp_path,
+        ("[telegram]\n", '[telegram]\ntoken = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ0123456789"\n'),
+        ('kind = "multi"', 'kind = "slider"'),
+        ('id = "listened"', 'id = "week"'),
+        ("max = 5", "max = 1"),
+        ('stages = ["design"]', 'stages = ["desgin"]'),
+        (
+            'options = ["Opening hours", "Waiting times", "How staff talk to us", '
+            '"Somewhere safe to sleep", "Something else"]',
+            "options = []",
+        ),
+        ('show_if = { question = "week"', 'show_if = { question = "nope"'),
+    )
+    assert main(["check-config", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith(str(path))]
+    expected = {
+        "telegram.token": ("token = ", "EVERYSTAGE_TELEGRAM__TOKEN"),
+        "checkins[0].questions[2]": ('kind = "slider"', "unknown question kind 'slider'"),
+        "checkins[0].questions[3].id": ('id = "week"', "earlier question", 2),
+        "checkins[1].stages": ('stages = ["desgin"]', "unknown stage 'desgin'"),
+        "checkins[0].questions[1].show_if.question": ("show_if", "'nope'"),
+        "checkins[0].questions[4].options": ("options = []", "give at least one option"),
+    }
+    for key, (fragment, words, *nth) in expected.items():
+        match = [line for line in lines if f": {key}: " in line]
+        assert match, f"{key} not reported in:\n{err}"
+        number = int(re.match(rf"{re.escape(str(path))}:(\d+):", match[0]).group(1))
+        if key != "checkins[0].questions[2]":  # a bad kind is reported at its table
+            assert number == line_with(path, fragment, *nth), match[0]
+        assert words in match[0]
+    assert any("min (1) must be smaller than max (1)" in line for line in lines)
+    assert "Traceback" not in err
+
+
+def test_bad_toml_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[project]\nname = "x"\nstages = ["a", \n\n[consent\n')
+    assert main(["check-config", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"{re.escape(str(path))}:\d+: \(syntax\): not valid TOML", err)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_environment_overrides_file_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVERYSTAGE_STORAGE__RETENTION_DAYS", "30")
+    monkeypatch.setenv("EVERYSTAGE_TELEGRAM__API_BASE_URL", "http://127.0.0.1:9999/")
+    monkeypatch.setenv("EVERYSTAGE_TELEGRAM__TOKEN", "123:secret")
+    settings = load_settings(EXAMPLE)
+    assert settings.storage.retention_days == 30
+    assert settings.telegram.base_url == "http://127.0.0.1:9999/bot"
+    assert settings.telegram.base_file_url == "http://127.0.0.1:9999/file/bot"
+    assert settings.telegram.token.get_secret_value() == "123:secret"
+    assert "30 days" in settings.consent_text()
+    assert "secret" not in repr(settings)
+
+
+def test_config_file_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVERYSTAGE_CONFIG", str(EXAMPLE))
+    assert load_settings().project.stage == "design"
+
+
+def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVERYSTAGE_STORAGE__RETENTION_DAYS", "two years")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(EXAMPLE)
+    assert str(caught.value).startswith(
+        "environment EVERYSTAGE_STORAGE__RETENTION_DAYS: storage.retention_days:"
+    )
+
+
+def test_storage_paths_are_relative_to_the_config_file() -> None:
+    settings = load_settings(EXAMPLE)
+    assert settings.storage.path == ROOT / "data" / "everystage.db"
+    assert settings.storage.files_path == ROOT / "data" / "files"
+
+
+def test_included_prompt_files_report_their_own_lines(tmp_path: Path) -> None:
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "extra.toml").write_text(
+        '[[checkins]]\nid = "extra"\ntitle = "Extra"\n\n'
+        '  [[checkins.questions]]\n  id = "q"\n  kind = "choice"\n  text = "Pick"\n'
+        "  options = []\n"
+    )
+    main_file = tmp_path / "config.toml"
+    main_file.write_text(
+        EXAMPLE.read_text().replace(
+            '# [prompts]\n# include = ["prompts/*.toml"]', '[prompts]\ninclude = ["prompts/*.toml"]'
+        )
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(main_file)
+    [problem] = caught.value.problems
+    assert problem.file.endswith("extra.toml") and problem.line == 9
+    assert problem.key == "checkins[2].questions[0].options"
+
+    (tmp_path / "prompts" / "extra.toml").write_text(
+        (tmp_path / "prompts" / "extra.toml").read_text().replace("[]", '["A", "B"]')
+    )
+    assert [c.id for c in load_settings(main_file).checkins][-1] == "extra"
