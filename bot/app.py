@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -151,4 +153,31 @@ async def _retention_job(context: BotContext) -> None:
     await apply_retention(context.application)
 
 
-__all__ = ["Update", "apply_retention", "build_application"]
+@asynccontextmanager
+async def serving(app: Everystage, poll_timeout: float | None = None) -> AsyncIterator[Everystage]:
+    """Run the bot inside an existing event loop (tests, the demo) until the block ends.
+
+    The same steps as ``run_polling``: initialize, post_init, poll, start; on exit stop
+    polling, handle every update already fetched, then post_shutdown and shutdown.
+    """
+    timeout = (
+        poll_timeout
+        if poll_timeout is not None
+        else services_of(app).settings.telegram.poll_timeout
+    )
+    async with app:
+        assert app.post_init is not None and app.post_shutdown is not None
+        await app.post_init(app)
+        try:
+            assert app.updater is not None
+            await app.updater.start_polling(
+                poll_interval=0, timeout=int(timeout), allowed_updates=Update.ALL_TYPES
+            )
+            await app.start()
+            try:
+                yield app
+            finally:
+                await app.updater.stop()
+                await app.stop()
+        finally:
+            await app.post_shutdown(app)

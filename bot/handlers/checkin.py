@@ -172,7 +172,7 @@ async def on_voice(update: Update, context: BotContext) -> None:
         await _apply(update, context, person, engine.Unsupported("voice"))
         return
     name = await _save_voice(context, media.file_id)
-    stored = await _apply(update, context, person, Voice(name, int(media.duration or 0)))
+    stored = await _apply(update, context, person, Voice(name))
     if not stored:
         await asyncio.to_thread((context.settings.storage.files_path / name).unlink, True)
 

@@ -1,0 +1,108 @@
+"""Shared fixtures: a real sandbox over HTTP and the real Everystage Application polling it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import build_application, serving
+from bot.sandbox import Sandbox, SandboxClient, spec_available
+from bot.sandbox.testing import TEST_TOKEN
+from bot.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+
+
+@dataclass
+class SpecLedger:
+    """Every Bot API request the suite made, and any that broke the official spec."""
+
+    requests: int = 0
+    methods: set[str] = field(default_factory=set)
+    violations: list[str] = field(default_factory=list)
+
+
+LEDGER = SpecLedger()
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    """A sandbox on a free port; fails the test if the bot broke the Bot API spec."""
+    async with Sandbox() as server:
+        yield server
+        LEDGER.requests += len(server.requests)
+        LEDGER.methods |= {r["method"] for r in server.requests}
+        LEDGER.violations.extend(server.violations)
+        assert not server.violations, server.violations
+
+
+@pytest.fixture
+async def client(sandbox: Sandbox) -> AsyncIterator[SandboxClient]:
+    """The participants' side of the sandbox."""
+    async with SandboxClient(sandbox.url) as control:
+        yield control
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Settings]:
+    """Settings from config.example.toml, pointed at the sandbox and a temp database."""
+    monkeypatch.setenv("EVERYSTAGE_TELEGRAM__TOKEN", TEST_TOKEN)
+    monkeypatch.setenv("EVERYSTAGE_TELEGRAM__API_BASE_URL", sandbox.url)
+    monkeypatch.setenv("EVERYSTAGE_STORAGE__PATH", str(tmp_path / "everystage.db"))
+    monkeypatch.setenv("EVERYSTAGE_STORAGE__FILES_DIR", str(tmp_path / "files"))
+
+    def make(**env: str) -> Settings:
+        for key, value in env.items():
+            monkeypatch.setenv(f"EVERYSTAGE_{key.upper()}", value)
+        return load_settings(EXAMPLE)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """The example project, as a coordinator would configure it."""
+    return make_settings()
+
+
+@asynccontextmanager
+async def running(settings: Settings, **kwargs: Any) -> AsyncIterator[Any]:
+    """The real Everystage Application, polling the sandbox until the block ends."""
+    async with serving(build_application(settings, **kwargs), poll_timeout=5) as app:
+        yield app
+
+
+@pytest.fixture
+async def bot(settings: Settings) -> AsyncIterator[Any]:
+    """Everystage running against the sandbox."""
+    async with running(settings) as app:
+        yield app
+
+
+def rows(settings: Settings, sql: str, params: tuple = ()) -> list[tuple]:
+    """Read the bot's database directly, as an auditor would."""
+    with sqlite3.connect(settings.storage.path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def raw_database_bytes(settings: Settings) -> bytes:
+    """The database file and its WAL, byte for byte."""
+    path = Path(settings.storage.path)
+    wal = Path(f"{path}-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+requires_spec = pytest.mark.skipif(
+    not spec_available(),
+    reason="the Bot API spec (../shared/telegram-bot-api/api.json or $EVERYSTAGE_BOTAPI_SPEC) "
+    "is not on this machine",
+)
