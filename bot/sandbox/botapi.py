@@ -15,7 +15,8 @@ from .models import BOT_USER, Chat
 from .params import Params, Upload
 from .state import World
 
-MAX_TEXT = 4096  # counted in Python characters (code points), see README notes
+# Counted in Python characters (code points), as Telegram counts characters, not UTF-16 units.
+MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64  # bytes of UTF-8
 MAX_DOWNLOAD = 20 * 1024 * 1024

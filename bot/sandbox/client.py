@@ -115,6 +115,11 @@ class SandboxClient:
         await handle.sync()
         return handle
 
+    async def info(self) -> dict[str, Any]:
+        """Bot identity, whether requests are validated, spec version and the latest event seq."""
+        result: dict[str, Any] = await self.call("GET", "/")
+        return result
+
     async def requests(self) -> list[dict[str, Any]]:
         """Every Bot API request the bot made (files elided)."""
         result: list[dict[str, Any]] = await self.call("GET", "/requests")
@@ -136,8 +141,11 @@ class SandboxClient:
 
     async def download(self, file_id: str) -> bytes:
         """The bytes behind a file_id."""
-        data: bytes = await self.call("GET", f"/files/{file_id}")
-        return data
+        # Raw bytes whatever the file's type (a JSON document must not come back decoded).
+        response = await self._http.get(f"/files/{file_id}")
+        if response.status_code >= 400:
+            raise SandboxError(f"GET /files/{file_id}: {response.status_code} {response.text}")
+        return response.content
 
     async def callback_answer(self, query_id: str) -> dict[str, Any]:
         """What the bot answered to a button press (answered, text, show_alert, url)."""
@@ -195,8 +203,14 @@ class _ChatHandle:
             self.cursor = events[-1]["seq"]
         return found
 
-    async def wait_for_bot_message(self, timeout: float = 5.0) -> Message:  # noqa: ASYNC109
-        """The next message the bot sends or edits here (after the cursor)."""
+    async def wait_for_bot_message(
+        self,
+        after: int | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> Message:
+        """The next message the bot sends or edits here (after `after`, default the cursor)."""
+        if after is not None:
+            self.cursor = after
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while (remaining := deadline - loop.time()) > 0:

@@ -67,7 +67,9 @@ class Sandbox:
     ) -> None:
         self.token = token
         self.world = World(callback_query_ttl)
-        self.spec: BotApiSpec | None = load_spec(spec_path)
+        self.spec: BotApiSpec | None = None
+        self._spec_path = spec_path
+        self._spec_loaded = False
         self.requests: list[dict[str, Any]] = []
         self.violations: list[str] = []
         self.unsupported_calls: list[dict[str, Any]] = []
@@ -99,6 +101,10 @@ class Sandbox:
             self.files.directory = Path(self._own_dir)
         else:
             self._files_dir.mkdir(parents=True, exist_ok=True)
+        if not self._spec_loaded:
+            # Parsing ~1 MB of JSON; keep it off the loop (it is cached per path afterwards).
+            self.spec = await asyncio.to_thread(load_spec, self._spec_path)
+            self._spec_loaded = True
         self.closing = False
         # Short shutdown: long-polls are woken by `closing`, so nothing should be left waiting.
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
