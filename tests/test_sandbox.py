@@ -175,8 +175,16 @@ async def test_get_updates_offset_and_long_poll(sandbox: Sandbox, client: Sandbo
 async def test_long_poll_ends_promptly_when_sandbox_stops() -> None:
     sandbox = Sandbox()
     await sandbox.start()
+    arrived = asyncio.Event()
+
+    async def note_poll(method: str, params: object) -> None:
+        if method == "getUpdates":
+            arrived.set()
+
+    sandbox.hooks.append(note_poll)
     poll = asyncio.create_task(bot_api(sandbox, "getUpdates", data={"timeout": "30"}))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(arrived.wait(), 5)  # the long poll is really waiting now
+    await asyncio.sleep(0.01)
     await asyncio.wait_for(sandbox.stop(), 3)
     response = await asyncio.wait_for(poll, 3)
     assert response.json() == {"ok": True, "result": []}
