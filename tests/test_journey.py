@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.clock import FakeClock
 from bot.sandbox import SandboxClient, SandboxUser
+from bot.sandbox.errors import bad_request
 from bot.settings import Settings
 from tests.conftest import raw_database_bytes, rows, running
 
@@ -319,3 +322,33 @@ async def test_help_privacy_and_the_command_list(
     [commands] = [r for r in sandbox.requests if r["method"] == "setMyCommands"]
     names = [c["command"] for c in json.loads(commands["params"]["commands"])]
     assert names == ["checkin", "mydata", "pause", "resume", "stop", "delete", "help", "privacy"]
+
+
+async def test_a_refused_command_list_is_logged_not_fatal(
+    sandbox: Any, client: SandboxClient, settings: Settings, caplog: Any
+) -> None:
+    async def refuse_commands(method: str, params: Any) -> None:
+        if method == "setMyCommands":
+            raise bad_request("BOT_COMMAND_INVALID")
+
+    sandbox.hooks.append(refuse_commands)
+    async with running(settings):
+        user = await client.user(4012)
+        await consent(user)
+    assert "could not register the command list" in caplog.text
+
+
+async def test_answers_past_retention_are_erased_at_start_up(
+    client: SandboxClient, settings: Settings
+) -> None:
+    user = await client.user(4013)
+    async with running(settings):
+        await consent(user)
+        await user.press("3")
+        await user.expect("Which parts")
+    assert rows(settings, "SELECT count(*) FROM answers") == [(1,)]
+
+    later = FakeClock(datetime.now(UTC) + timedelta(days=settings.storage.retention_days + 1))
+    async with running(settings, clock=later):
+        pass
+    assert rows(settings, "SELECT count(*) FROM answers") == [(0,)]
