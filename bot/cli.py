@@ -44,12 +44,24 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--output", metavar="FILE", default="-", help="file to write, or - for stdout"
     )
+    demo = sub.add_parser(
+        "demo", help="try the bot in a web chat page: local sandbox, no token, no network"
+    )
+    demo.add_argument(
+        "--config", metavar="FILE", help="the TOML configuration (default: config.example.toml)"
+    )
+    demo.add_argument("--port", type=int, default=8080, help="port of the page (default 8080)")
+    demo.add_argument(
+        "--db", metavar="PATH", help="database file (default: a temporary one, deleted on exit)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``everystage`` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo(args)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
@@ -63,6 +75,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "export":
         return asyncio.run(_export(settings, args.format, args.output))
     return run(settings)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.demo.server import default_config, run_demo  # late: other commands need no page
+
+    config = Path(args.config) if args.config else default_config()
+    db = Path(args.db) if args.db else None
+    try:
+        load_settings(config)  # report problems before anything starts
+        asyncio.run(run_demo(config, args.port, db))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found.", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"could not start the demo: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
 
 
 def summary(settings: Settings, path: str | None) -> str:
