@@ -21,8 +21,9 @@ from telegram.ext import (
     filters,
 )
 
+from bot import nudges
 from bot.clock import Clock, SystemClock
-from bot.handlers import account, checkin, consent, other
+from bot.handlers import account, checkin, consent, nudge, other, preferences
 from bot.processor import PerChatUpdateProcessor
 from bot.services import SERVICES_KEY, BotContext, Services, services_of
 from bot.settings import Settings
@@ -32,8 +33,9 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("checkin", "mydata", "pause", "resume", "stop", "delete", "help", "privacy")
+COMMANDS = ("checkin", "settings", "mydata", "pause", "resume", "stop", "delete", "help", "privacy")
 RETENTION_JOB = "retention"
+NUDGE_JOB = "nudges"
 
 Everystage = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]
 
@@ -82,6 +84,7 @@ def _register(app: Everystage) -> None:
 
     app.add_handler(CommandHandler("start", consent.start, filters=private & new))
     app.add_handler(CommandHandler("checkin", checkin.checkin_command, filters=private & new))
+    app.add_handler(CommandHandler("settings", preferences.settings_command, filters=private & new))
     for name, callback in (
         ("mydata", account.mydata),
         ("delete", account.delete),
@@ -98,6 +101,8 @@ def _register(app: Everystage) -> None:
     )
     app.add_handler(CallbackQueryHandler(checkin.on_button, pattern=r"^a:"))
     app.add_handler(CallbackQueryHandler(account.on_delete, pattern=r"^delete:(yes|no)$"))
+    app.add_handler(CallbackQueryHandler(nudge.on_nudge, pattern=r"^n:"))
+    app.add_handler(CallbackQueryHandler(preferences.on_settings, pattern=r"^set:"))
     app.add_handler(CallbackQueryHandler(other.stale_button))
 
     app.add_handler(MessageHandler(private & new & filters.COMMAND, other.unknown_command))
@@ -114,9 +119,17 @@ async def _post_init(app: Everystage) -> None:
     settings = services.settings
     services._db = await Database.open(settings.storage.path)
     await apply_retention(app)
+    await nudges.sync_stage(app)
     if app.job_queue is not None:
         app.job_queue.run_repeating(
             _retention_job, interval=timedelta(days=1), first=timedelta(days=1), name=RETENTION_JOB
+        )
+        app.job_queue.run_repeating(
+            _nudge_job,
+            interval=settings.nudges.check_every_seconds,
+            first=1,
+            name=NUDGE_JOB,
+            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
     await register_commands(app)
 
@@ -151,6 +164,10 @@ async def apply_retention(app: Everystage) -> int:
 
 async def _retention_job(context: BotContext) -> None:
     await apply_retention(context.application)
+
+
+async def _nudge_job(context: BotContext) -> None:
+    await nudges.tick(context.application)
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.clock import Clock
 from bot.settings import Settings
 from bot.texts import Texts
+from conversations.schedule import StageNow
 from storage.db import Database
 
 SERVICES_KEY = "everystage.services"
@@ -23,6 +24,18 @@ class Services:
     texts: Texts
     clock: Clock
     _db: Database | None = field(default=None, repr=False)
+    _stage: StageNow | None = field(default=None, repr=False)
+
+    @property
+    def stage(self) -> StageNow:
+        """The project's current stage (from the database once started, else the config)."""
+        if self._stage is None:
+            return StageNow(self.settings.project.stage, self.clock.now())
+        return self._stage
+
+    @stage.setter
+    def stage(self, value: StageNow) -> None:
+        self._stage = value
 
     @property
     def db(self) -> Database:

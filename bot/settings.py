@@ -14,7 +14,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bot.toml_lines import key_lines, line_of
 from conversations.checks import Problem, check_checkins, check_stages
 from conversations.model import QUESTION_KINDS, CheckIn
+from conversations.schedule import QuietHours, parse_clock
 
 ENV_PREFIX = "EVERYSTAGE_"
 CONFIG_ENV = "EVERYSTAGE_CONFIG"
@@ -43,6 +44,8 @@ class ProjectSettings(_Section):
     stages: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGES))
     current_stage: str | None = None
     locale: str = "en"
+    # What each stage means for participants, sent to everyone when the project enters it.
+    stage_messages: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -109,6 +112,40 @@ class ConsentSettings(_Section):
     more: str = Field(default="", max_length=3500)
 
 
+class NudgeSettings(_Section):
+    """When and how often people are reminded."""
+
+    reminders_after_hours: list[float] = Field(default_factory=lambda: [24.0], max_length=5)
+    expire_after_hours: float = Field(default=72, gt=0, le=24 * 60)
+    quiet_hours: tuple[str, str] | None = ("21:00", "09:00")
+    catch_up: Literal["send_if_open", "skip"] = "send_if_open"
+    check_every_seconds: float = Field(default=60, ge=1, le=3600)
+    time_zones: list[str] = Field(
+        default_factory=lambda: ["Europe/London", "Europe/Dublin", "Europe/Paris", "UTC"],
+        max_length=12,
+    )
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _clock_pair(cls, value: tuple[str, str] | None) -> tuple[str, str] | None:
+        if value is not None:
+            for part in value:
+                parse_clock(part)
+        return value
+
+    @field_validator("time_zones")
+    @classmethod
+    def _zones(cls, zones: list[str]) -> list[str]:
+        for zone in zones:
+            ProjectSettings._known_zone(zone)
+        return zones
+
+    @property
+    def quiet(self) -> QuietHours | None:
+        """The project's default quiet hours."""
+        return QuietHours.parse(self.quiet_hours)
+
+
 class PromptSettings(_Section):
     """Extra files with ``[[checkins]]``, relative to the config file (globs allowed)."""
 
@@ -133,6 +170,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     consent: ConsentSettings
     prompts: PromptSettings = Field(default_factory=PromptSettings)
+    nudges: NudgeSettings = Field(default_factory=NudgeSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     checkins: list[CheckIn] = Field(min_length=1)
 
@@ -151,6 +189,10 @@ class Settings(BaseSettings):
     def checkin(self, checkin_id: str) -> CheckIn | None:
         """The check-in with this id, if any."""
         return next((c for c in self.checkins if c.id == checkin_id), None)
+
+    def checkins_for_stage(self, stage: str) -> list[CheckIn]:
+        """Every check-in that belongs to ``stage`` (or to every stage), in file order."""
+        return [c for c in self.checkins if not c.stages or stage in c.stages]
 
     def checkin_for_stage(self, stage: str) -> CheckIn | None:
         """The first check-in that belongs to ``stage`` (or to every stage)."""

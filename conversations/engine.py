@@ -382,4 +382,3 @@ def display_value(record: Record) -> str | None:
     if isinstance(value, list):
         return ", ".join(value)
     return str(value)
-

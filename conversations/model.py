@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from conversations.schedule import Schedule
+
 Identifier = Annotated[
     str,
     Field(
@@ -155,6 +157,7 @@ class CheckIn(_Content):
     intro: str = Field(default="", max_length=2000)
     closing: str = Field(default="", max_length=2000)
     minutes: int = Field(default=5, ge=1, le=240, description="rough time it takes")
+    schedule: list[Schedule] = Field(default_factory=list)
     questions: list[Question] = Field(min_length=1)
 
     def question(self, question_id: str) -> Question:

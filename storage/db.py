@@ -121,6 +121,10 @@ class _Tx:
         await cursor.close()
         return count
 
+    async def executemany(self, sql: str, params: list[tuple]) -> None:
+        """Run one statement for many parameter rows."""
+        await self._conn.executemany(sql, params)
+
     async def insert(self, sql: str, params: tuple | dict = ()) -> int | None:
         """Run an INSERT; return the new row id."""
         cursor = await self._conn.execute(sql, params)

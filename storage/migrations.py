@@ -71,4 +71,65 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX completions_by_participant ON completions (participant_id);
         """,
     ),
+    Migration(
+        2,
+        "stages, nudge occurrences, participant preferences",
+        """
+        -- Preferences for nudges; NULL means "the project's default".
+        ALTER TABLE participants ADD COLUMN timezone TEXT;
+        ALTER TABLE participants ADD COLUMN quiet_hours TEXT;       -- "21:00-09:00" or "off"
+        ALTER TABLE participants ADD COLUMN frequency TEXT NOT NULL DEFAULT 'weekly'
+            CHECK (frequency IN ('weekly', 'fortnightly', 'stage_only'));
+        -- Set when Telegram says the person blocked the bot or the chat is gone.
+        ALTER TABLE participants ADD COLUMN unreachable_since TEXT;
+
+        -- The project's stages as they happened; the newest row is the current stage.
+        CREATE TABLE stages (
+            id              INTEGER PRIMARY KEY,
+            stage           TEXT NOT NULL,
+            entered_at      TEXT NOT NULL,
+            source          TEXT NOT NULL               -- 'config' or a coordinator action
+        );
+
+        -- One row per (participant, check-in, occurrence): a nudge goes out at most once.
+        CREATE TABLE occurrences (
+            id              INTEGER PRIMARY KEY,
+            participant_id  TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            checkin_id      TEXT NOT NULL,
+            occurrence_key  TEXT NOT NULL,
+            due_at          TEXT NOT NULL,
+            status          TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (status IN ('pending', 'open', 'answered', 'expired',
+                                              'missed', 'failed')),
+            next_at         TEXT,                       -- when the next message is due
+            sent_at         TEXT,                       -- the opening message went out
+            reminders_sent  INTEGER NOT NULL DEFAULT 0,
+            closes_at       TEXT,                       -- expiry; later answers are 'late'
+            answered_at     TEXT,
+            late            INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (participant_id, checkin_id, occurrence_key)
+        );
+        CREATE INDEX occurrences_next ON occurrences (status, next_at);
+        CREATE INDEX occurrences_due ON occurrences (due_at);
+
+        -- Messages to many people that are not check-ins (a new stage, later "you said, we
+        -- did"): the same at-most-once key per person.
+        CREATE TABLE outbox (
+            id              INTEGER PRIMARY KEY,
+            participant_id  TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            message_key     TEXT NOT NULL,
+            text            TEXT NOT NULL,
+            status          TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (status IN ('pending', 'sent', 'failed')),
+            next_at         TEXT NOT NULL,
+            sent_at         TEXT,
+            UNIQUE (participant_id, message_key)
+        );
+        CREATE INDEX outbox_next ON outbox (status, next_at);
+
+        ALTER TABLE sessions ADD COLUMN occurrence_id INTEGER;
+        ALTER TABLE completions ADD COLUMN occurrence_id INTEGER;
+        ALTER TABLE completions ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 )

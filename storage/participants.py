@@ -28,11 +28,15 @@ class Participant:
     consent_version: int
     consented_at: str
     created_at: str
+    timezone: str | None = None
+    quiet_hours: str | None = None
+    frequency: str = "weekly"
+    unreachable_since: str | None = None
 
 
 @dataclass(frozen=True)
 class Session:
-    """A check-in in progress."""
+    """A check-in in progress (``occurrence_id`` when it answers a nudge)."""
 
     participant_id: str
     session_id: str
@@ -40,6 +44,7 @@ class Session:
     stage: str
     state: str
     message_id: int | None
+    occurrence_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -97,10 +102,25 @@ async def consent(db: Database, chat_id: int, version: int, now: datetime) -> Pa
 
 
 async def set_status(db: Database, participant_id: str, status: str) -> None:
-    """Set 'active', 'paused' or 'stopped'."""
+    """Set 'active', 'paused' or 'stopped'. Hearing from someone means they are reachable."""
     async with db.transaction() as tx:
         await tx.execute(
-            "UPDATE participants SET status = ? WHERE id = ?", (status, participant_id)
+            "UPDATE participants SET status = ?, unreachable_since = NULL WHERE id = ?",
+            (status, participant_id),
+        )
+
+
+PREFERENCES = ("timezone", "quiet_hours", "frequency")
+
+
+async def set_preference(db: Database, participant_id: str, name: str, value: str | None) -> None:
+    """Set one of the nudge preferences (see PREFERENCES)."""
+    if name not in PREFERENCES:
+        raise ValueError(f"unknown preference {name!r}")
+    async with db.transaction() as tx:
+        await tx.execute(
+            f"UPDATE participants SET {name} = ? WHERE id = ?",
+            (value, participant_id),
         )
 
 
@@ -108,15 +128,21 @@ async def session(db: Database, participant_id: str) -> Session | None:
     """The check-in this participant is in the middle of, if any."""
     async with db.read() as tx:
         row = await tx.one(
-            "SELECT participant_id, session_id, checkin_id, stage, state, message_id"
-            " FROM sessions WHERE participant_id = ?",
+            "SELECT participant_id, session_id, checkin_id, stage, state, message_id,"
+            " occurrence_id FROM sessions WHERE participant_id = ?",
             (participant_id,),
         )
     return Session(**dict(row)) if row else None
 
 
 async def start_session(
-    db: Database, participant_id: str, checkin_id: str, stage: str, state: str, now: datetime
+    db: Database,
+    participant_id: str,
+    checkin_id: str,
+    stage: str,
+    state: str,
+    now: datetime,
+    occurrence_id: int | None = None,
 ) -> Session:
     """Begin a check-in, replacing any unfinished one."""
     session_id = secrets.token_hex(12)
@@ -125,10 +151,10 @@ async def start_session(
         await tx.execute("DELETE FROM sessions WHERE participant_id = ?", (participant_id,))
         await tx.execute(
             "INSERT INTO sessions (participant_id, session_id, checkin_id, stage, state,"
-            " started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (participant_id, session_id, checkin_id, stage, state, stamp, stamp),
+            " started_at, updated_at, occurrence_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (participant_id, session_id, checkin_id, stage, state, stamp, stamp, occurrence_id),
         )
-    return Session(participant_id, session_id, checkin_id, stage, state, None)
+    return Session(participant_id, session_id, checkin_id, stage, state, None, occurrence_id)
 
 
 async def set_session_message(db: Database, session_id: str, message_id: int) -> None:
@@ -178,15 +204,30 @@ async def save_step(
             )
         if new_state is None:
             await tx.execute("DELETE FROM sessions WHERE session_id = ?", (current.session_id,))
+            late = 0
+            if current.occurrence_id is not None:
+                # An answer after the occurrence closed is still kept, marked late.
+                occurrence = await tx.one(
+                    "SELECT closes_at FROM occurrences WHERE id = ?", (current.occurrence_id,)
+                )
+                late = int(bool(occurrence and occurrence["closes_at"] < stamp))
+                await tx.execute(
+                    "UPDATE occurrences SET status = 'answered', answered_at = ?, late = ?,"
+                    " next_at = NULL WHERE id = ?",
+                    (stamp, late, current.occurrence_id),
+                )
             await tx.execute(
                 "INSERT INTO completions (session_id, participant_id, checkin_id, stage,"
-                " completed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " completed_at, occurrence_id, late) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (
                     current.session_id,
                     current.participant_id,
                     current.checkin_id,
                     current.stage,
                     stamp,
+                    current.occurrence_id,
+                    late,
                 ),
             )
         else:
@@ -225,6 +266,8 @@ async def erase_older_than(db: Database, cutoff: datetime, files_dir: Path) -> i
         )
         count = await tx.execute("DELETE FROM answers WHERE answered_at < ?", (stamp,))
         await tx.execute("DELETE FROM completions WHERE completed_at < ?", (stamp,))
+        await tx.execute("DELETE FROM occurrences WHERE due_at < ?", (stamp,))
+        await tx.execute("DELETE FROM outbox WHERE next_at < ? AND status != 'pending'", (stamp,))
         await tx.execute("DELETE FROM sessions WHERE updated_at < ?", (stamp,))
     await _remove_files(files_dir, [row["file_path"] for row in files])
     if count:
@@ -253,7 +296,7 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             (participant_id,),
         )
         completions = await tx.all(
-            "SELECT checkin_id, stage, completed_at FROM completions"
+            "SELECT checkin_id, stage, completed_at, late FROM completions"
             " WHERE participant_id = ? ORDER BY completed_at",
             (participant_id,),
         )

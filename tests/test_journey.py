@@ -321,7 +321,17 @@ async def test_help_privacy_and_the_command_list(
     assert "/delete" in privacy.text
     [commands] = [r for r in sandbox.requests if r["method"] == "setMyCommands"]
     names = [c["command"] for c in json.loads(commands["params"]["commands"])]
-    assert names == ["checkin", "mydata", "pause", "resume", "stop", "delete", "help", "privacy"]
+    assert names == [
+        "checkin",
+        "settings",
+        "mydata",
+        "pause",
+        "resume",
+        "stop",
+        "delete",
+        "help",
+        "privacy",
+    ]
 
 
 async def test_a_refused_command_list_is_logged_not_fatal(

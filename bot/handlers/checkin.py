@@ -28,7 +28,7 @@ from bot.services import BotContext
 from conversations import engine
 from conversations.engine import Choose, Done, Event, Prompt, Skip, State, Text, Toggle, Voice
 from conversations.model import CheckIn
-from storage import participants
+from storage import nudges, participants
 from storage.participants import NewAnswer, Participant, Session
 
 log = logging.getLogger(__name__)
@@ -52,11 +52,20 @@ async def checkin_command(update: Update, context: BotContext) -> None:
 
 
 async def begin(
-    chat_id: int, context: BotContext, person: Participant, checkin_id: str | None = None
+    chat_id: int,
+    context: BotContext,
+    person: Participant,
+    checkin_id: str | None = None,
+    occurrence_id: int | None = None,
 ) -> None:
-    """Resume the participant's open check-in, or start a new one."""
+    """Resume the participant's open check-in, or start a new one.
+
+    A check-in started from a nudge (or while one of its nudges is open) answers that
+    occurrence, so the nudge's reminders stop and a late answer is marked late.
+    """
     db, texts, settings = context.db, context.texts, context.settings
     now = context.services.clock.now()
+    stage = context.services.stage.name
     open_session = await participants.session(db, person.id)
     if open_session is not None and checkin_id in (None, open_session.checkin_id):
         loaded = _load(context, open_session)
@@ -75,18 +84,16 @@ async def begin(
                     header=texts("checkin.resumed"),
                 )
             return
-    checkin = (
-        settings.checkin(checkin_id)
-        if checkin_id
-        else settings.checkin_for_stage(settings.project.stage)
-    )
+    checkin = settings.checkin(checkin_id) if checkin_id else settings.checkin_for_stage(stage)
     if checkin is None:
         await context.bot.send_message(chat_id, texts("checkin.nothing_for_stage"))
         return
+    if occurrence_id is None:
+        occurrence_id = await nudges.open_for(db, person.id, checkin.id)
     started = engine.start(checkin)
     assert started.state is not None and started.prompt is not None
     session = await participants.start_session(
-        db, person.id, checkin.id, settings.project.stage, started.state.to_json(), now
+        db, person.id, checkin.id, stage, started.state.to_json(), now, occurrence_id
     )
     header = texts("checkin.begin", title=checkin.title)
     if checkin.intro:

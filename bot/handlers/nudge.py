@@ -1,0 +1,63 @@
+"""The buttons on a nudge: start now, or remind me later (in an hour / tomorrow)."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+from telegram import Update
+from telegram.error import BadRequest
+
+from bot.handlers import checkin
+from bot.handlers.common import chat_id_of, consented
+from bot.keyboards import parse_callback
+from bot.nudges import HOUR, START, TOMORROW, quiet_of, zone_of
+from bot.services import BotContext
+from storage import nudges
+
+
+async def on_nudge(update: Update, context: BotContext) -> None:
+    """``n:<occurrence>:<start|hour|tomorrow>``."""
+    query = update.callback_query
+    assert query is not None
+    texts, services = context.texts, context.services
+    parsed = parse_callback(query.data)
+    person = await consented(update, context)
+    if person is None or parsed is None or len(parsed.args) != 2 or not parsed.args[0].isdigit():
+        await query.answer(texts("hint.stale"))
+        return
+    occurrence = await nudges.occurrence(context.db, int(parsed.args[0]), person.id)
+    if occurrence is None:
+        await query.answer(texts("hint.stale"))
+        return
+    action = parsed.args[1]
+    await query.answer()
+    if action == START:
+        await _close(query, "")
+        await checkin.begin(
+            chat_id_of(update), context, person, occurrence["checkin_id"], occurrence["id"]
+        )
+        return
+    if action not in (HOUR, TOMORROW):
+        return
+    now = services.clock.now()
+    zone = zone_of(services, person.timezone)
+    until = now + (timedelta(hours=1) if action == HOUR else timedelta(days=1))
+    quiet = quiet_of(services, person.quiet_hours)
+    if quiet is not None:
+        until = quiet.defer(until, zone)
+    if not await nudges.snooze(context.db, occurrence["id"], person.id, until):
+        await _close(query, texts("nudge.gone"))
+        return
+    local = until.astimezone(zone)
+    when = local.strftime("%H:%M")
+    if local.date() != now.astimezone(zone).date():
+        when = f"{local.strftime('%a')} {when}"
+    await _close(query, texts("nudge.snoozed", when=when))
+
+
+async def _close(query, note: str) -> None:  # type: ignore[no-untyped-def]
+    """Remove the nudge's buttons, adding a note of what was chosen."""
+    text = query.message.text or ""
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_text(f"{text}\n\n{note}".strip()[:4096])

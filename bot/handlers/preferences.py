@@ -1,0 +1,125 @@
+"""/settings: how often to be asked, quiet hours and time zone, all with buttons."""
+
+from __future__ import annotations
+
+import contextlib
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+
+from bot.handlers.common import chat_id_of, consented
+from bot.keyboards import parse_callback
+from bot.nudges import quiet_of
+from bot.services import BotContext
+from conversations.schedule import FREQUENCIES
+from storage import participants
+from storage.participants import Participant
+
+SETTINGS = "set"
+QUIET_CHOICES = ("21:00-09:00", "22:00-08:00", "20:00-10:00", "off")
+
+
+def _summary(context: BotContext, person: Participant) -> str:
+    texts = context.texts
+    quiet = quiet_of(context.services, person.quiet_hours)
+    return texts(
+        "settings.summary",
+        frequency=texts(f"settings.frequency_{person.frequency}"),
+        quiet=(f"{quiet.start:%H:%M}–{quiet.end:%H:%M}" if quiet else texts("settings.quiet_off")),
+        timezone=person.timezone or context.settings.project.timezone,
+    )
+
+
+def _menu(context: BotContext) -> InlineKeyboardMarkup:
+    texts = context.texts
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(texts("settings.how_often"), callback_data=f"{SETTINGS}:menu:f")],
+            [
+                InlineKeyboardButton(
+                    texts("settings.quiet_hours"), callback_data=f"{SETTINGS}:menu:q"
+                )
+            ],
+            [InlineKeyboardButton(texts("settings.time_zone"), callback_data=f"{SETTINGS}:menu:z")],
+            [InlineKeyboardButton(texts("settings.close"), callback_data=f"{SETTINGS}:close:-")],
+        ]
+    )
+
+
+def _choices(context: BotContext, which: str) -> tuple[str, InlineKeyboardMarkup]:
+    texts = context.texts
+    if which == "f":
+        rows = [(texts(f"settings.frequency_{f}"), f"{SETTINGS}:f:{f}") for f in FREQUENCIES]
+        prompt = texts("settings.pick_frequency")
+    elif which == "q":
+        rows = [
+            (
+                texts("settings.quiet_off") if q == "off" else q.replace("-", "–"),
+                f"{SETTINGS}:q:{q}",
+            )
+            for q in QUIET_CHOICES
+        ]
+        prompt = texts("settings.pick_quiet")
+    else:
+        zones = context.settings.nudges.time_zones
+        rows = [(zone.replace("_", " "), f"{SETTINGS}:z:{i}") for i, zone in enumerate(zones)]
+        prompt = texts("settings.pick_zone")
+    return prompt, InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data)] for label, data in rows]
+    )
+
+
+async def settings_command(update: Update, context: BotContext) -> None:
+    """/settings: show the current choices with buttons to change them."""
+    person = await consented(update, context)
+    if person is not None:
+        await context.bot.send_message(
+            chat_id_of(update), _summary(context, person), reply_markup=_menu(context)
+        )
+
+
+async def on_settings(update: Update, context: BotContext) -> None:
+    """``set:menu:<f|q|z>``, ``set:<f|q|z>:<value>``, ``set:close:-``."""
+    query = update.callback_query
+    assert query is not None
+    parsed = parse_callback(query.data)
+    person = await consented(update, context)
+    if person is None or parsed is None or len(parsed.args) != 2:
+        await query.answer(context.texts("hint.stale"))
+        return
+    what, value = parsed.args
+    if what == "menu":
+        await query.answer()
+        prompt, keyboard = _choices(context, value)
+        await _edit(query, prompt, keyboard)
+        return
+    if what == "close":
+        await query.answer()
+        await _edit(query, _summary(context, person), None)
+        return
+    name, stored = _decode(context, what, value)
+    if name is None:
+        await query.answer(context.texts("hint.stale"))
+        return
+    await participants.set_preference(context.db, person.id, name, stored)
+    await query.answer(context.texts("settings.saved"))
+    updated = await participants.by_chat(context.db, person.chat_id)
+    assert updated is not None
+    await _edit(query, _summary(context, updated), _menu(context))
+
+
+def _decode(context: BotContext, what: str, value: str) -> tuple[str | None, str | None]:
+    if what == "f" and value in FREQUENCIES:
+        return "frequency", value
+    if what == "q" and value in QUIET_CHOICES:
+        return "quiet_hours", value
+    zones = context.settings.nudges.time_zones
+    if what == "z" and value.isdigit() and int(value) < len(zones):
+        return "timezone", zones[int(value)]
+    return None, None
+
+
+async def _edit(query, text: str, keyboard: InlineKeyboardMarkup | None) -> None:  # type: ignore[no-untyped-def]
+    # Choosing what is already set leaves the message unchanged, which Telegram refuses.
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_text(text, reply_markup=keyboard)

@@ -1,0 +1,289 @@
+"""Stages and nudges: work out what is due from the database, then deliver it once.
+
+One JobQueue job calls :func:`tick` every ``nudges.check_every_seconds``. A tick
+
+1. records the latest occurrence of every scheduled check-in for every active person (the
+   unique key makes this idempotent, so restarts and downtime never duplicate);
+2. closes occurrences past their expiry (later answers are still kept, marked late);
+3. sends every due opening message, reminder and outbox message: each is claimed in the
+   database before it is sent, deferred past the person's quiet hours, and put back for a
+   later tick if Telegram is unavailable. A person who blocked the bot is marked unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+
+from bot.services import Services, services_of
+from conversations.schedule import Person, QuietHours, StageNow, latest
+from storage import nudges
+from storage.nudges import DueMessage, NewOccurrence
+
+log = logging.getLogger(__name__)
+
+NUDGE = "n"
+START, HOUR, TOMORROW = "start", "hour", "tomorrow"
+SEND_CONCURRENCY = 32
+RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds, inside one tick; then the next tick tries again
+KNOWN_WINDOW = timedelta(days=35)
+
+
+@dataclass
+class TickReport:
+    """What one tick did (for logs, tests and the benchmark)."""
+
+    planned: int = 0
+    expired: int = 0
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    seconds_planning: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def zone_of(services: Services, timezone: str | None) -> ZoneInfo:
+    """The person's time zone, or the project's."""
+    return ZoneInfo(timezone or services.settings.project.timezone)
+
+
+def quiet_of(services: Services, stored: str | None) -> QuietHours | None:
+    """The person's quiet hours ("21:00-09:00", "off"), or the project's default."""
+    if stored == "off":
+        return None
+    if stored:
+        return QuietHours.parse(stored.split("-"))
+    return services.settings.nudges.quiet
+
+
+def nudge_keyboard(services: Services, occurrence_id: int) -> InlineKeyboardMarkup:
+    """Start now / remind me in an hour / tomorrow."""
+    texts = services.texts
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    texts("nudge.start"), callback_data=f"{NUDGE}:{occurrence_id}:{START}"
+                )
+            ],
+            [
+                InlineKeyboardButton(
+                    texts("nudge.in_an_hour"), callback_data=f"{NUDGE}:{occurrence_id}:{HOUR}"
+                ),
+                InlineKeyboardButton(
+                    texts("nudge.tomorrow"), callback_data=f"{NUDGE}:{occurrence_id}:{TOMORROW}"
+                ),
+            ],
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Stages.
+
+
+async def sync_stage(app: Any) -> StageNow:
+    """At start-up: make the database's stage match the config's, announcing a change."""
+    services = services_of(app)
+    wanted = services.settings.project.stage
+    recorded = await nudges.current_stage(services.db)
+    if recorded is None:
+        await nudges.enter_stage(services.db, wanted, services.clock.now(), "config")
+    elif recorded[0] != wanted:
+        return await change_stage(app, wanted, source="config")
+    stage = await nudges.current_stage(services.db)
+    assert stage is not None
+    services.stage = StageNow(*stage)
+    return services.stage
+
+
+async def change_stage(app: Any, stage: str, source: str) -> StageNow:
+    """Move the project to ``stage`` and queue a message about it for every active person."""
+    services = services_of(app)
+    now = services.clock.now()
+    await nudges.enter_stage(services.db, stage, now, source)
+    services.stage = StageNow(stage, now)
+    texts = services.texts
+    about = services.settings.project.stage_messages.get(stage, "").strip()
+    text = texts("stage.changed", stage=stage) + (f"\n\n{about}" if about else "")
+    text += "\n\n" + texts("stage.how_to_take_part")
+    people = [r.id for r in await nudges.recipients(services.db)]
+    key = f"stage:{stage}:{now.strftime('%Y%m%dT%H%M%S')}"
+    await nudges.queue_outbox(services.db, people, key, text, now)
+    return services.stage
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning.
+
+
+async def plan(services: Services, now: datetime) -> int:
+    """Record the latest due occurrence of every scheduled check-in for every active person."""
+    settings = services.settings
+    stage = services.stage
+    checkins = [c for c in settings.checkins_for_stage(stage.name) if c.schedule]
+    if not checkins:
+        return 0
+    expiry = timedelta(hours=settings.nudges.expire_after_hours)
+    since = now - KNOWN_WINDOW
+    known = await nudges.known_keys(services.db, since)
+    fresh: list[NewOccurrence] = []
+    for person in await nudges.recipients(services.db):
+        zone = zone_of(services, person.timezone)
+        who = Person(person.id, person.joined, zone, person.frequency)
+        quiet = quiet_of(services, person.quiet_hours)
+        for checkin in checkins:
+            for schedule in checkin.schedule:
+                found = latest(schedule, who, stage, checkin.id, now)
+                if found is None or found.due < since:
+                    continue
+                if (person.id, checkin.id, found.key) in known:
+                    continue
+                closes = found.due + expiry
+                missed = closes <= now or (
+                    settings.nudges.catch_up == "skip"
+                    and now - found.due > timedelta(seconds=3 * settings.nudges.check_every_seconds)
+                )
+                send_at = quiet.defer(found.due, zone) if quiet else found.due
+                fresh.append(
+                    NewOccurrence(
+                        person.id,
+                        checkin.id,
+                        found.key,
+                        found.due,
+                        None if missed else send_at,
+                        closes,
+                        "missed" if missed else "pending",
+                    )
+                )
+                known.add((person.id, checkin.id, found.key))
+    return await nudges.add_occurrences(services.db, fresh)
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery.
+
+_tick_lock: dict[int, asyncio.Lock] = {}
+
+
+async def tick(app: Any) -> TickReport:
+    """Plan, expire and deliver. Overlapping calls wait for each other."""
+    lock = _tick_lock.setdefault(id(app), asyncio.Lock())
+    async with lock:
+        return await _tick(app)
+
+
+async def _tick(app: Any) -> TickReport:
+    services = services_of(app)
+    report = TickReport()
+    now = services.clock.now()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    report.planned = await plan(services, now)
+    report.seconds_planning = loop.time() - started
+    report.expired = await nudges.expire(services.db, now)
+    due = await nudges.due(services.db, now)
+    gate = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def one(message: DueMessage) -> None:
+        async with gate:
+            if not _still_running(app):
+                return  # shutting down: it stays due and goes out after the restart
+            await _deliver(app, services, message, report)
+
+    await asyncio.gather(*(one(m) for m in due))
+    if report.sent or report.failed or report.planned:
+        log.info(
+            "nudges: planned %d, sent %d, deferred %d, failed %d, unreachable %d",
+            report.planned,
+            report.sent,
+            report.deferred,
+            report.failed,
+            report.unreachable,
+        )
+    return report
+
+
+def _still_running(app: Any) -> bool:
+    return bool(getattr(app, "running", True))
+
+
+async def _deliver(app: Any, services: Services, message: DueMessage, report: TickReport) -> None:
+    now = services.clock.now()
+    zone = zone_of(services, message.timezone)
+    quiet = quiet_of(services, message.quiet_hours)
+    if quiet is not None:
+        later = quiet.defer(now, zone)
+        if later != now:
+            await nudges.postpone(services.db, message, later)
+            report.deferred += 1
+            return
+    text, keyboard, next_reminder = _compose(services, message, now)
+    if not await nudges.claim(services.db, message, now, next_reminder):
+        return
+    for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+        try:
+            await app.bot.send_message(message.chat_id, text, reply_markup=keyboard)
+            report.sent += 1
+            return
+        except Forbidden:
+            await _unreachable(services, message, report)
+            return
+        except BadRequest as exc:
+            if "chat not found" in exc.message.lower():
+                await _unreachable(services, message, report)
+            else:
+                log.warning("nudge refused by Telegram: %s", exc.message)
+                report.failed += 1
+            return
+        except RetryAfter as exc:
+            wait = (
+                exc.retry_after
+                if isinstance(exc.retry_after, int | float)
+                else (exc.retry_after.total_seconds())
+            )
+            if delay is None:
+                break
+            await asyncio.sleep(float(wait))
+        except NetworkError as exc:  # 5xx, timeouts, dropped connections
+            report.errors.append(type(exc).__name__)
+            if delay is None:
+                break
+            await asyncio.sleep(delay * (attempt + 1))
+    await nudges.release(services.db, message, services.clock.now() + timedelta(minutes=1))
+    report.failed += 1
+
+
+async def _unreachable(services: Services, message: DueMessage, report: TickReport) -> None:
+    await nudges.unreachable(services.db, message.participant_id, services.clock.now())
+    report.unreachable += 1
+
+
+def _compose(
+    services: Services, message: DueMessage, now: datetime
+) -> tuple[str, InlineKeyboardMarkup | None, datetime | None]:
+    """The text, buttons and (for nudges) when the next reminder is due."""
+    if message.table == "outbox":
+        assert message.text is not None
+        return message.text, None, None
+    texts, settings = services.texts, services.settings
+    checkin = settings.checkin(message.checkin_id or "")
+    title = checkin.title if checkin else (message.checkin_id or "")
+    minutes = checkin.minutes if checkin else 5
+    reminders = settings.nudges.reminders_after_hours
+    if message.status == "pending":
+        text = texts("nudge.opening", title=title, minutes=minutes)
+        number = 0
+    else:
+        text = texts("nudge.reminder", title=title)
+        number = message.reminders_sent + 1
+    next_reminder = now + timedelta(hours=reminders[number]) if number < len(reminders) else None
+    return text, nudge_keyboard(services, message.id), next_reminder
