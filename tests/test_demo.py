@@ -206,7 +206,7 @@ def _playwright_missing() -> str | None:
 
 
 @pytest.mark.skipif(_playwright_missing() is not None, reason=str(_playwright_missing()))
-async def test_a_check_in_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
+async def test_a_check_in_in_a_real_browser(demo: Demo, tmp_path: Path, config: Path) -> None:
     from playwright.async_api import async_playwright, expect
 
     async with async_playwright() as pw:
@@ -242,6 +242,8 @@ async def test_a_check_in_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
             await says("Did staff listen")
             await tap("Yes")
             await says("change one thing first")
+            who = page.locator("#who option:checked")
+            await expect(who).to_contain_text("agreed, in weekly")  # the participants list
             await page.screenshot(path=str(tmp_path / "demo-chat.png"))
             if os.environ.get("EVERYSTAGE_UPDATE_SCREENSHOT") or not SCREENSHOT.exists():
                 SCREENSHOT.parent.mkdir(exist_ok=True)
@@ -259,6 +261,20 @@ async def test_a_check_in_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
             await expect(link).to_be_visible()
             response = await page.request.get(demo.url + str(await link.get_attribute("href")))
             assert json.loads(await response.body())["answers"][0]["answer"] == 2
+
+            await page.get_by_role("tab", name="Coordinators' view").click()
+            await expect(page.get_by_text("No coordinators' chat configured yet")).to_be_visible()
+            await page.get_by_role("tab", name="Chat").click()
+
+            await page.get_by_label("New participant at").select_option("checkin:design-reflection")
+            await page.get_by_role("button", name="Add and start").click()
+            await says("What would have made that day easier?")
+            assert int(await page.locator("#who").input_value()) != chat_id
+
+            write(config, "[project]\nname = 'Broken'\n")
+            alert = page.get_by_role("alert")
+            await expect(alert).to_contain_text(f"{config}:")
+            await expect(alert).to_contain_text("keeps its previous prompts")
         finally:
             await browser.close()
 

@@ -40,7 +40,7 @@ function bodyOf(message) {
   if (message.voice) {
     const voice = document.createElement("div");
     voice.className = "voice-note";
-    voice.textContent = `🎤 Voice note · ${message.voice.duration || 0} s`;
+    voice.textContent = `▶ Voice note · ${message.voice.duration || 0} s`;
     parts.append(voice);
   }
   if (message.document) {
@@ -48,11 +48,11 @@ function bodyOf(message) {
     link.className = "document";
     link.href = `/sandbox/files/${encodeURIComponent(message.document.file_id)}`;
     link.download = message.document.file_name || "file";
-    link.textContent = `📄 ${message.document.file_name || "file"} — download`;
+    link.textContent = `⇩ ${message.document.file_name || "file"} (download)`;
     parts.append(link);
   }
-  if (message.sticker) parts.append(`${message.sticker.emoji || "🙂"} (sticker)`);
-  if (message.photo) parts.append("🖼 Photo");
+  if (message.sticker) parts.append(`Sticker ${message.sticker.emoji || ""}`);
+  if (message.photo) parts.append("Photo");
   const text = message.text ?? message.caption;
   if (text) {
     const p = document.createElement("p");
@@ -130,7 +130,7 @@ function upsert(list, nodes, message, chatId) {
     }
   }
   nodes.set(message.message_id, fresh);
-  fresh.scrollIntoView({ block: "end" });
+  list.scrollTop = list.scrollHeight;
 }
 
 function focusLatestKeyboard() {
@@ -139,10 +139,13 @@ function focusLatestKeyboard() {
   else $("composer-text").focus();
 }
 
+let peopleTimer = null;
 function applyEvent(event) {
   if (event.kind === "message" || event.kind === "edited") {
     upsert($("messages"), state.nodes, event.message, state.chatId);
     updateStartBar();
+    clearTimeout(peopleTimer);
+    peopleTimer = setTimeout(() => refreshPeople().catch(() => {}), 300);
   } else if (event.kind === "deleted") {
     state.nodes.get(event.message_id)?.remove();
     state.nodes.delete(event.message_id);
@@ -260,7 +263,7 @@ async function refreshPeople(selectId) {
     option.value = String(p.chat_id);
     const where = p.checkin_in_progress ? `, in ${p.checkin_in_progress}` : "";
     const consent = p.consented ? "agreed" : (p.status === "stopped" ? "stopped" : "not agreed yet");
-    option.textContent = `${p.first_name} (#${p.chat_id}: ${consent}${where})`;
+    option.textContent = `${p.first_name} · ${consent}${where}`;
     return option;
   }));
   if (current) select.value = String(current);
@@ -298,14 +301,19 @@ function fillPresets(data) {
   if (chosen && options.some(([value]) => value === chosen)) select.value = chosen;
 }
 
+function baseName(path) {
+  return path.split(/[\\/]/).pop();
+}
+
 function showConfig(config) {
+  $("config-ok").title = config.path;
   const errors = $("config-errors");
   if (config.ok) {
     errors.hidden = true;
     const reloaded = config.generation ? ` Reloaded ${config.generation}×.` : "";
-    $("config-ok").textContent = `Config: ${config.path} — watching for changes.${reloaded}`;
+    $("config-ok").textContent = `Config ${baseName(config.path)}: OK, watching for changes.${reloaded}`;
   } else {
-    $("config-ok").textContent = `Config: ${config.path}`;
+    $("config-ok").textContent = `Config ${baseName(config.path)}: not reloaded.`;
     $("config-error-list").replaceChildren(...config.errors.map((line) => {
       const li = document.createElement("li");
       li.textContent = line;
