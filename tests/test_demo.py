@@ -7,7 +7,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -133,7 +135,7 @@ async def test_coordinators_view_says_honestly_there_is_no_chat_yet(
         "note": state["coordinators"]["note"],
     }
     assert "No coordinators' chat configured yet" in state["coordinators"]["note"]
-    assert [c["id"] for c in state["checkins"]] == ["weekly", "design-reflection"]
+    assert [c["id"] for c in state["checkins"]] == [c.id for c in load_settings(EXAMPLE).checkins]
 
 
 async def wait_for_generation(http: aiohttp.ClientSession, generation: int) -> dict[str, Any]:
@@ -163,7 +165,7 @@ async def test_editing_the_config_reloads_prompts_and_errors_keep_the_old_ones(
     status = await call(http, "POST", "/demo/config/reload")
     assert not status["ok"] and status["generation"] == 1
     [error] = status["errors"]
-    assert re.match(rf"{re.escape(str(config))}:\d+: checkins\[0\]\.questions\[3\]: ", error)
+    assert re.match(rf"{re.escape(str(config))}:\d+: checkins\[\d+\]\.questions\[\d+\]: ", error)
     assert "unknown question kind 'slider'" in error
     with pytest.raises(Exception, match="slider"):
         load_settings(config)
@@ -189,6 +191,40 @@ def test_the_demo_command_reports_config_problems_with_file_and_line(
     assert main(["demo", "--config", str(config), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert f"{config}:" in err and "storage.retention_days" in err
+
+
+async def test_the_demo_command_prints_the_address_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "demo",
+        "--config",
+        str(EXAMPLE),
+        "--port",
+        "0",
+        "--db",
+        str(tmp_path / "kept.db"),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        url = re.search(r"open (http://127\.0\.0\.1:\d+)/", line)
+        assert url, line
+        async with aiohttp.ClientSession() as session, session.get(url[1] + "/") as page:
+            assert page.status == 200 and "Everystage demo" in await page.text()
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert (tmp_path / "kept.db").exists()  # --db keeps the answers
+    assert "demo-token" not in err.decode()  # the fake token is redacted like a real one
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,7 +276,8 @@ async def test_a_check_in_in_a_real_browser(demo: Demo, tmp_path: Path, config: 
             await expect(log.get_by_role("button", name="☑ Showers")).to_be_visible()
             await tap("Done ✔")
             await says("Did staff listen")
-            await tap("Yes")
+            await log.get_by_role("button", name="Yes", exact=True).focus()
+            await page.keyboard.press("Enter")  # the keyboard works as well as the mouse
             await says("change one thing first")
             who = page.locator("#who option:checked")
             await expect(who).to_contain_text("agreed, in weekly")  # the participants list
@@ -270,6 +307,12 @@ async def test_a_check_in_in_a_real_browser(demo: Demo, tmp_path: Path, config: 
             await page.get_by_role("button", name="Add and start").click()
             await says("What would have made that day easier?")
             assert int(await page.locator("#who").input_value()) != chat_id
+            await page.get_by_label("Voice note options").click()
+            await page.locator("#voice-file").set_input_files(
+                files=[{"name": "note.ogg", "mimeType": "audio/ogg", "buffer": b"OggS-uploaded"}]
+            )
+            await expect(log.locator(".msg.me .voice-note")).to_have_count(1)
+            await says("If you could tell the staff")
 
             write(config, "[project]\nname = 'Broken'\n")
             alert = page.get_by_role("alert")
@@ -281,7 +324,7 @@ async def test_a_check_in_in_a_real_browser(demo: Demo, tmp_path: Path, config: 
     answers = rows(
         demo, "SELECT question_id, value, file_path IS NOT NULL FROM answers ORDER BY id"
     )
-    assert [(q, v and json.loads(v), f) for q, v, f in answers] == [
+    assert [(q, v and json.loads(v), f) for q, v, f in answers[:6]] == [
         ("week", 2, 0),
         ("hard-part", json.loads(answers[1][1]), 1),  # the voice note's file name
         ("used", ["Meals", "Showers"], 0),
@@ -290,4 +333,6 @@ async def test_a_check_in_in_a_real_browser(demo: Demo, tmp_path: Path, config: 
         ("anything-else", "More evening sessions please", 0),
     ]
     assert rows(demo, "SELECT checkin_id FROM completions") == [("weekly",)]
+    uploaded = rows(demo, "SELECT file_path FROM answers WHERE question_id = 'first-contact'")
+    assert len(uploaded) == 1 and uploaded[0][0]
     assert demo.sandbox.world.chat(chat_id).user is not None
