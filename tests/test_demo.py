@@ -181,6 +181,37 @@ async def test_editing_the_config_reloads_prompts_and_errors_keep_the_old_ones(
     assert demo.settings.telegram.api_base_url == demo.url  # still pointed at the sandbox
 
 
+async def test_included_prompt_files_are_watched_too(tmp_path: Path) -> None:
+    main_file = tmp_path / "project.toml"
+    write(
+        main_file,
+        EXAMPLE.read_bytes().decode("utf-8") + '\n[prompts]\ninclude = ["prompts/*.toml"]\n',
+    )
+    (tmp_path / "prompts").mkdir()
+    extra = tmp_path / "prompts" / "extra.toml"
+    prompt = """
+[[checkins]]
+id = "extra"
+title = "TITLE"
+stages = ["design"]
+
+  [[checkins.questions]]
+  id = "one"
+  kind = "text"
+  text = "Anything to add?"
+"""
+    write(extra, prompt.replace("TITLE", "Extra questions"))
+    async with (
+        demo_running(main_file, port=0, db=tmp_path / "d.db", watch_interval=0.05) as demo,
+        aiohttp.ClientSession(demo.url) as http,
+    ):
+        assert demo.settings.checkin("extra") is not None
+        write(extra, prompt.replace("TITLE", "Extra questions, renamed"))
+        await wait_for_generation(http, 1)
+        extra_checkin = demo.settings.checkin("extra")
+        assert extra_checkin is not None and extra_checkin.title == "Extra questions, renamed"
+
+
 def test_the_demo_command_reports_config_problems_with_file_and_line(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,8 +1,9 @@
-"""Hot reload: watch the config file's mtime and swap the bot's settings when it is valid."""
+"""Hot reload: watch the config (and prompt) files' mtimes; swap the bot's settings if valid."""
 
 from __future__ import annotations
 
 import asyncio
+import glob
 import logging
 import time
 from collections.abc import Callable
@@ -26,7 +27,8 @@ class ConfigWatch:
     path: Path
     adapt: Callable[[Settings], Settings]
     apply: Callable[[Settings], None]
-    mtime: float | None = None
+    includes: list[str] = field(default_factory=list)
+    mtime: tuple[tuple[str, int, int], ...] | None = None
     generation: int = 0
     errors: list[str] = field(default_factory=list)
     checked_at: float = 0.0
@@ -42,15 +44,27 @@ class ConfigWatch:
             "reloaded_at": self.reloaded_at,
         }
 
-    async def _mtime(self) -> float | None:
-        try:
-            stat = await asyncio.to_thread(self.path.stat)
-        except OSError:
-            return None
-        return stat.st_mtime_ns / 1e9
+    def _stamp(self) -> tuple[tuple[str, int, int], ...]:
+        """Name, mtime and size of the config file and of its included prompt files."""
+        files = [self.path]
+        for pattern in self.includes:
+            files += sorted(Path(p) for p in glob.glob(str(self.path.parent / pattern)))
+        stamps = []
+        for file in files:
+            try:
+                stat = file.stat()
+            except OSError:
+                stamps.append((str(file), -1, -1))
+                continue
+            stamps.append((str(file), stat.st_mtime_ns, stat.st_size))
+        return tuple(stamps)
 
-    async def prime(self) -> None:
-        """Remember the current mtime without reloading (the bot just loaded this file)."""
+    async def _mtime(self) -> tuple[tuple[str, int, int], ...]:
+        return await asyncio.to_thread(self._stamp)
+
+    async def prime(self, settings: Settings) -> None:
+        """Remember the files' mtimes without reloading (the bot just loaded them)."""
+        self.includes = list(settings.prompts.include)
         self.mtime = await self._mtime()
 
     async def check(self, force: bool = False) -> bool:
@@ -72,6 +86,9 @@ class ConfigWatch:
             log.warning("config not reloaded, keeping the previous prompts:\n%s", exc)
             return
         self.apply(self.adapt(loaded))
+        if loaded.prompts.include != self.includes:
+            self.includes = list(loaded.prompts.include)
+            self.mtime = await self._mtime()
         self.errors = []
         self.generation += 1
         self.reloaded_at = time.time()

@@ -96,7 +96,7 @@ async def demo_running(
     try:
         url = await sandbox.start(host, port)
         app = holder["app"] = build_application(adapt(loaded))
-        await watch.prime()
+        await watch.prime(loaded)
         async with serving(app, poll_timeout=POLL_TIMEOUT):
             watcher = asyncio.create_task(watch.watch(watch_interval))
             try:

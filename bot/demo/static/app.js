@@ -398,6 +398,11 @@ function wire() {
     try { await sendVoice(await fileToBase64(file), file.type || "audio/ogg", 5); }
     catch (e) { toast(e.message); }
   });
+  document.querySelector(".voice").addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    event.currentTarget.open = false;
+    event.currentTarget.querySelector("summary").focus();
+  });
   $("who").addEventListener("change", (event) => openChat(Number(event.target.value)));
   $("add-person").addEventListener("click", () => addPerson(null));
   $("preset").addEventListener("submit", (event) => {
