@@ -152,6 +152,44 @@ class SandboxClient:
         result: dict[str, Any] = await self.call("GET", f"/callback_queries/{query_id}")
         return result
 
+    async def set_limits(
+        self, enabled: bool = True, reset_stats: bool = False, **settings: Any
+    ) -> dict[str, Any]:
+        """Switch Telegram's rate limits on (settings: RateLimits fields, over the current
+        ones) or off; returns {"enabled", "config", "stats"}."""
+        body = {"enabled": enabled, "reset_stats": reset_stats, **settings}
+        result: dict[str, Any] = await self.call("POST", "/limits", body)
+        return result
+
+    async def limits(self) -> dict[str, Any]:
+        """Rate limit settings and counters: {"enabled", "config", "stats"}."""
+        result: dict[str, Any] = await self.call("GET", "/limits")
+        return result
+
+    async def set_faults(
+        self, enabled: bool = True, reset_stats: bool = False, **settings: Any
+    ) -> dict[str, Any]:
+        """Switch fault injection on (settings: Faults fields such as error_rate=0.2,
+        latency=0.05 or [0.01, 0.1], drop_rate, seed; over the current ones) or off."""
+        body = {"enabled": enabled, "reset_stats": reset_stats, **settings}
+        result: dict[str, Any] = await self.call("POST", "/faults", body)
+        return result
+
+    async def faults(self) -> dict[str, Any]:
+        """Fault settings and counters: {"enabled", "config", "stats"}."""
+        result: dict[str, Any] = await self.call("GET", "/faults")
+        return result
+
+    async def stats(self) -> dict[str, Any]:
+        """Delivery statistics (messages_by_chat, timeline, sends_per_second...) plus the
+        "limits" and "faults" views."""
+        result: dict[str, Any] = await self.call("GET", "/stats")
+        return result
+
+    async def reset_stats(self) -> None:
+        """Zero delivery, rate limit and fault counters (settings are kept)."""
+        await self.call("DELETE", "/stats")
+
 
 class _ChatHandle:
     """Shared helpers for reading a chat and waiting for the bot.
@@ -338,6 +376,10 @@ class SandboxUser(_ChatHandle):
     async def unblock(self) -> None:
         """Unblock the bot."""
         await self.client.call("POST", f"/users/{self.user_id}/unblock")
+
+    async def delete_account(self) -> None:
+        """Delete this user's account: the bot's sends now fail with "user is deactivated"."""
+        await self.client.call("POST", f"/users/{self.user_id}/delete")
 
 
 class SandboxGroup(_ChatHandle):

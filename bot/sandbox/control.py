@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .errors import ControlError
+from .faults import Faults
 from .formatting import command_entities
+from .limits import RateLimits
 from .models import BOT_USER
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ def add_control_routes(app: web.Application, sandbox: Sandbox) -> None:
         ("GET", "/sandbox/users/{user_id}", api.get_user),
         ("POST", "/sandbox/users/{user_id}/block", api.block),
         ("POST", "/sandbox/users/{user_id}/unblock", api.unblock),
+        ("POST", "/sandbox/users/{user_id}/delete", api.delete_account),
         ("POST", "/sandbox/groups", api.create_group),
         ("GET", "/sandbox/chats/{chat_id}", api.get_chat),
         ("GET", "/sandbox/chats/{chat_id}/messages", api.list_messages),
@@ -50,6 +53,12 @@ def add_control_routes(app: web.Application, sandbox: Sandbox) -> None:
         ("GET", "/sandbox/violations", api.violations),
         ("GET", "/sandbox/unsupported", api.unsupported),
         ("GET", "/sandbox/files/{file_id}", api.download),
+        ("GET", "/sandbox/limits", api.get_limits),
+        ("POST", "/sandbox/limits", api.set_limits),
+        ("GET", "/sandbox/faults", api.get_faults),
+        ("POST", "/sandbox/faults", api.set_faults),
+        ("GET", "/sandbox/stats", api.stats),
+        ("DELETE", "/sandbox/stats", api.reset_stats),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, _wrap(handler))
@@ -117,6 +126,8 @@ class _Control:
             "validating": spec is not None,
             "spec_version": spec.version if spec else None,
             "last_seq": self.world.last_seq,
+            "rate_limits": self.sb.rate_limiter.enabled,
+            "faults": self.sb.fault_injector.enabled,
         }
 
     async def create_user(self, request: web.Request) -> dict[str, Any]:
@@ -137,6 +148,10 @@ class _Control:
     async def unblock(self, request: web.Request) -> dict[str, Any]:
         user_id = _int(request.match_info["user_id"], "user_id")
         return self.world.set_blocked(user_id, False).to_control()
+
+    async def delete_account(self, request: web.Request) -> dict[str, Any]:
+        user_id = _int(request.match_info["user_id"], "user_id")
+        return self.world.deactivate(user_id).to_control()
 
     async def create_group(self, request: web.Request) -> dict[str, Any]:
         body = await _body(request)
@@ -301,3 +316,54 @@ class _Control:
             raise ControlError("unknown file_id", 404)
         data = await self.sb.files.read(record)
         return web.Response(body=data, content_type=record.mime_type or "application/octet-stream")
+
+    # -- rate limits, faults, statistics ---------------------------------------------------------
+
+    async def get_limits(self, request: web.Request) -> dict[str, Any]:
+        return self.sb.rate_limiter.to_dict()
+
+    async def set_limits(self, request: web.Request) -> dict[str, Any]:
+        """{"enabled": true|false, "reset_stats": bool, ...RateLimits fields over the current}."""
+        body = await _body(request)
+        enabled, reset = _switch(body)
+        limiter = self.sb.rate_limiter
+        try:
+            limits = RateLimits.from_dict(body, limiter.limits) if enabled else None
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        if reset:
+            limiter.reset_stats()
+        self.sb.configure(limits=limits)
+        return limiter.to_dict()
+
+    async def get_faults(self, request: web.Request) -> dict[str, Any]:
+        return self.sb.fault_injector.to_dict()
+
+    async def set_faults(self, request: web.Request) -> dict[str, Any]:
+        """{"enabled": true|false, "reset_stats": bool, ...Faults fields over the current}."""
+        body = await _body(request)
+        enabled, reset = _switch(body)
+        injector = self.sb.fault_injector
+        try:
+            faults = Faults.from_dict(body, injector.faults) if enabled else None
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        if reset:
+            injector.reset_stats()
+        self.sb.configure(faults=faults)
+        return injector.to_dict()
+
+    async def stats(self, request: web.Request) -> dict[str, Any]:
+        return self.sb.stats()
+
+    async def reset_stats(self, request: web.Request) -> dict[str, Any]:
+        self.sb.reset_stats()
+        return {"ok": True}
+
+
+def _switch(body: dict[str, Any]) -> tuple[bool, bool]:
+    """Pop the "enabled" (default true) and "reset_stats" flags from a settings body."""
+    enabled, reset = body.pop("enabled", True), body.pop("reset_stats", False)
+    if not isinstance(enabled, bool) or not isinstance(reset, bool):
+        raise ControlError("enabled and reset_stats must be true or false")
+    return enabled, reset

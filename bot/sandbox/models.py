@@ -35,6 +35,7 @@ class User:
     language_code: str | None = None
     started: bool = False
     blocked: bool = False
+    deactivated: bool = False  # the account was deleted
 
     def to_dict(self) -> dict[str, Any]:
         """The Bot API User object."""
@@ -51,6 +52,7 @@ class User:
             "chat_id": self.id,
             "started": self.started,
             "blocked": self.blocked,
+            "deactivated": self.deactivated,
         }
 
 

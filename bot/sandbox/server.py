@@ -21,10 +21,13 @@ from . import errors
 from .botapi import BotApi
 from .control import add_control_routes
 from .errors import ApiError, bad_request
+from .faults import DroppedConnection, FaultInjector, Faults, ServerFault
 from .files import FileStore
+from .limits import RateLimiter, RateLimits
 from .params import Params, Upload
 from .spec import BotApiSpec, load_spec
 from .state import World
+from .stats import DeliveryStats
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +35,8 @@ TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{10,}$")
 NOT_FOUND = ApiError(404, "Not Found")
 UNAUTHORIZED = ApiError(401, "Unauthorized")
 
-# Runs after validation and before the method; raise ApiError to fail the call. This is where
-# rate limits (429 + retry_after) and fault injection plug in.
+# Runs after validation and before the method; raise ApiError to fail the call. Fault injection
+# and rate limits (429 + retry_after) run first, built in; `Sandbox.hooks` come after them.
 Hook = Callable[[str, Params], Awaitable[None]]
 
 
@@ -64,6 +67,8 @@ class Sandbox:
         spec_path: Path | None = None,
         callback_query_ttl: float = 15.0,
         files_dir: Path | None = None,
+        limits: RateLimits | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.token = token
         self.world = World(callback_query_ttl)
@@ -74,6 +79,10 @@ class Sandbox:
         self.violations: list[str] = []
         self.unsupported_calls: list[dict[str, Any]] = []
         self.hooks: list[Hook] = []
+        # Both off unless configured; switchable at runtime (configure() or the control API).
+        self.fault_injector = FaultInjector(faults)
+        self.rate_limiter = RateLimiter(limits)
+        self.delivery = DeliveryStats()
         self.url = ""
         self.notifier = Notifier()
         self.world.listeners.append(self.notifier.notify)
@@ -140,6 +149,31 @@ class Sandbox:
     ) -> None:
         await self.stop()
 
+    def configure(
+        self,
+        limits: RateLimits | bool | None = False,
+        faults: Faults | bool | None = False,
+    ) -> None:
+        """Switch rate limits / faults: a config (or True: defaults) on, None off, False: as is."""
+        if limits is not False:
+            self.rate_limiter.configure(RateLimits() if limits is True else limits)
+        if faults is not False:
+            self.fault_injector.configure(Faults() if faults is True else faults)
+
+    def stats(self) -> dict[str, Any]:
+        """Delivery statistics plus rate limiter and fault injector counters."""
+        return {
+            **self.delivery.to_dict(),
+            "limits": self.rate_limiter.to_dict(),
+            "faults": self.fault_injector.to_dict(),
+        }
+
+    def reset_stats(self) -> None:
+        """Zero delivery, rate limit and fault counters (settings are kept)."""
+        self.delivery.reset()
+        self.rate_limiter.reset_stats()
+        self.fault_injector.reset_stats()
+
     def reset_log(self) -> None:
         """Forget logged requests, violations and unsupported calls."""
         self.requests.clear()
@@ -154,7 +188,7 @@ class Sandbox:
             return _reply(UNAUTHORIZED.to_dict(), 401)
         return None
 
-    async def _handle_bot_api(self, request: web.Request) -> web.Response:
+    async def _handle_bot_api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
         if refused := self._token_error(request.match_info["token"]):
             return refused
@@ -166,19 +200,31 @@ class Sandbox:
             "time": time.time(),
             "method": method,
         }
+        html: str | None = None
         try:
             params = await _parse(request)
             entry["params"] = params.redacted()
             result = await self._dispatch(method, params)
             body: dict[str, Any] = {"ok": True, "result": result}
             status = 200
+            self.delivery.record(method, result)
+        except DroppedConnection:
+            entry |= {"ok": False, "dropped": True}
+            self.requests.append(entry)
+            log.debug("%s -> connection dropped", method)
+            if request.transport is not None:
+                request.transport.close()  # the client sees the server disconnect, no response
+            return web.Response(status=204)
         except ApiError as exc:
             body, status = exc.to_dict(), exc.code
+            html = exc.html if isinstance(exc, ServerFault) else None
         entry["ok"] = body["ok"]
         if not body["ok"]:
             entry["error_code"], entry["description"] = body["error_code"], body["description"]
         self.requests.append(entry)
         log.debug("%s -> %s", method, status)
+        if html is not None:  # an injected 502 looks like Telegram's nginx, not the Bot API
+            return web.Response(text=html, status=status, content_type="text/html")
         return _reply(body, status)
 
     async def _dispatch(self, method: str, params: Params) -> Any:
@@ -187,6 +233,8 @@ class Sandbox:
             if problems:
                 self.violations.extend(f"{method}: {problem}" for problem in problems)
                 raise bad_request("; ".join(problems))
+        await self.fault_injector(method, params)  # before anything takes effect
+        await self.rate_limiter(method, params)
         for hook in self.hooks:
             await hook(method, params)
         handler = self.api.handlers.get(method)

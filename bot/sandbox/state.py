@@ -143,7 +143,17 @@ class World:
             self._member_update(self.chats[user_id], user, old, new)
         return user
 
+    def deactivate(self, user_id: int) -> User:
+        """The user deletes their account: the bot gets 403 "user is deactivated" from now on."""
+        user = self.user(user_id)
+        user.deactivated = True
+        return user
+
     def _sender(self, chat: Chat, user_id: int | None) -> User:
+        if chat.user is not None and chat.user.deactivated:
+            raise ControlError("this user deleted their account", 409)
+        if chat.user is None and user_id is not None and self.user(user_id).deactivated:
+            raise ControlError("this user deleted their account", 409)
         if chat.user is not None:
             if user_id not in (None, chat.user.id):
                 raise ControlError("only the chat's own user can write in a private chat")
@@ -248,6 +258,8 @@ class World:
         except (KeyError, ValueError):
             raise ApiError(400, errors.CHAT_NOT_FOUND) from None
         if chat.user is not None:
+            if chat.user.deactivated:
+                raise ApiError(403, errors.USER_DEACTIVATED)
             if chat.user.blocked:
                 raise ApiError(403, errors.BOT_BLOCKED)
             if not chat.user.started:
