@@ -175,6 +175,10 @@ async def test_editing_the_config_reloads_prompts_and_errors_keep_the_old_ones(
     person = await call(http, "POST", "/demo/participants", {"checkin": "weekly"})
     assert "How was your week, honestly?" in bot_texts(demo, person["id"])[-1]  # kept
 
+    write(config, original.replace('locale = "en"', 'locale = "xx"'))
+    status = await call(http, "POST", "/demo/config/reload")
+    assert not status["ok"] and "no locale file" in status["errors"][0]
+
     write(config, original)
     status = await call(http, "POST", "/demo/config/reload")
     assert status["ok"] and status["generation"] == 2 and status["errors"] == []

@@ -85,7 +85,12 @@ class ConfigWatch:
             self.errors = [str(problem) for problem in exc.problems]
             log.warning("config not reloaded, keeping the previous prompts:\n%s", exc)
             return
-        self.apply(self.adapt(loaded))
+        try:
+            self.apply(self.adapt(loaded))
+        except (OSError, ValueError) as exc:  # e.g. a locale with no bot/locales file
+            self.errors = [f"{self.path}: {exc}"]
+            log.warning("config not reloaded, keeping the previous prompts: %s", exc)
+            return
         if loaded.prompts.include != self.includes:
             self.includes = list(loaded.prompts.include)
             self.mtime = await self._mtime()

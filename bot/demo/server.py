@@ -19,6 +19,7 @@ from bot.logs import setup_logging
 from bot.sandbox import Sandbox
 from bot.services import services_of
 from bot.settings import Settings, load_settings
+from bot.texts import Texts
 
 from .config_watch import ConfigWatch
 from .routes import add_demo_routes
@@ -89,7 +90,10 @@ async def demo_running(
         return demo_settings(fresh, sandbox.url, database, files)
 
     def apply(fresh: Settings) -> None:
-        services_of(holder["app"]).settings = fresh
+        services = services_of(holder["app"])
+        if fresh.project.locale != services.settings.project.locale:
+            services.texts = Texts.load(fresh.project.locale)  # FileNotFoundError: keep old
+        services.settings = fresh
 
     watch = ConfigWatch(config, adapt, apply)
     add_demo_routes(sandbox.app, sandbox, lambda: holder["app"], watch)
