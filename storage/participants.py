@@ -157,6 +157,15 @@ async def start_session(
     return Session(participant_id, session_id, checkin_id, stage, state, None, occurrence_id)
 
 
+async def attach_occurrence(db: Database, session_id: str, occurrence_id: int) -> None:
+    """Let a check-in already in progress answer a nudge that came later."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE sessions SET occurrence_id = ? WHERE session_id = ?",
+            (occurrence_id, session_id),
+        )
+
+
 async def set_session_message(db: Database, session_id: str, message_id: int) -> None:
     """Remember which message shows the current question."""
     async with db.transaction() as tx:

@@ -60,10 +60,10 @@ def make_settings(
     monkeypatch.setenv("EVERYSTAGE_STORAGE__PATH", str(tmp_path / "everystage.db"))
     monkeypatch.setenv("EVERYSTAGE_STORAGE__FILES_DIR", str(tmp_path / "files"))
 
-    def make(**env: str) -> Settings:
+    def make(config: Path = EXAMPLE, **env: str) -> Settings:
         for key, value in env.items():
             monkeypatch.setenv(f"EVERYSTAGE_{key.upper()}", value)
-        return load_settings(EXAMPLE)
+        return load_settings(config)
 
     return make
 

@@ -139,7 +139,7 @@ def test_included_prompt_files_report_their_own_lines(tmp_path: Path) -> None:
         load_settings(main_file)
     [problem] = caught.value.problems
     assert problem.file.endswith("extra.toml") and problem.line == 9
-    assert problem.key == "checkins[2].questions[0].options"
+    assert problem.key == f"checkins[{len(load_settings(EXAMPLE).checkins)}].questions[0].options"
 
     (tmp_path / "prompts" / "extra.toml").write_text(
         (tmp_path / "prompts" / "extra.toml").read_text().replace("[]", '["A", "B"]')

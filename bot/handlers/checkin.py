@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 from telegram import Message, Update
@@ -71,6 +72,11 @@ async def begin(
         loaded = _load(context, open_session)
         if loaded is not None:
             checkin, state = loaded
+            if open_session.occurrence_id is None:
+                occurrence_id = occurrence_id or await nudges.open_for(db, person.id, checkin.id)
+                if occurrence_id is not None:
+                    await participants.attach_occurrence(db, open_session.session_id, occurrence_id)
+                    open_session = replace(open_session, occurrence_id=occurrence_id)
             moved = engine.resume(checkin, state)
             assert moved.state is not None and moved.prompt is not None
             if await participants.save_step(

@@ -55,9 +55,9 @@ def _choices(context: BotContext, which: str) -> tuple[str, InlineKeyboardMarkup
         rows = [
             (
                 texts("settings.quiet_off") if q == "off" else q.replace("-", "–"),
-                f"{SETTINGS}:q:{q}",
+                f"{SETTINGS}:q:{i}",
             )
-            for q in QUIET_CHOICES
+            for i, q in enumerate(QUIET_CHOICES)
         ]
         prompt = texts("settings.pick_quiet")
     else:
@@ -111,8 +111,8 @@ async def on_settings(update: Update, context: BotContext) -> None:
 def _decode(context: BotContext, what: str, value: str) -> tuple[str | None, str | None]:
     if what == "f" and value in FREQUENCIES:
         return "frequency", value
-    if what == "q" and value in QUIET_CHOICES:
-        return "quiet_hours", value
+    if what == "q" and value.isdigit() and int(value) < len(QUIET_CHOICES):
+        return "quiet_hours", QUIET_CHOICES[int(value)]
     zones = context.settings.nudges.time_zones
     if what == "z" and value.isdigit() and int(value) < len(zones):
         return "timezone", zones[int(value)]
