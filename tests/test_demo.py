@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from bot.cli import main
-from bot.demo import Demo, demo_running
-from bot.demo.routes import STATIC_DIR
+from bot.demo import Demo, demo_running, routes
+from bot.demo.routes import STATIC_DIR, coordinators_chat_id
 from bot.settings import load_settings
 from tests.conftest import EXAMPLE, ROOT
 
@@ -136,6 +136,16 @@ async def test_coordinators_view_says_honestly_there_is_no_chat_yet(
     }
     assert "No coordinators' chat configured yet" in state["coordinators"]["note"]
     assert [c["id"] for c in state["checkins"]] == [c.id for c in load_settings(EXAMPLE).checkins]
+
+
+async def test_a_coordinators_chat_id_plugs_into_the_view(
+    demo: Demo, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert coordinators_chat_id(demo.settings) is None
+    monkeypatch.setattr(routes, "coordinators_chat_id", lambda settings: -100555)
+    view = await call(http, "GET", "/demo/coordinators")
+    assert view == {"configured": True, "chat_id": -100555, "note": ""}
+    assert demo.sandbox.world.chat(-100555).type == "group"  # the bot can post there
 
 
 async def wait_for_generation(http: aiohttp.ClientSession, generation: int) -> dict[str, Any]:
