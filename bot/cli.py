@@ -16,6 +16,7 @@ from telegram import Update
 
 from bot.logs import setup_logging
 from bot.settings import CONFIG_ENV, TOKEN_ENV, ConfigError, Settings, load_settings
+from conversations.schedule import AfterJoining, Schedule, StageEntry, Weekly
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
 
@@ -118,6 +119,8 @@ def summary(settings: Settings, path: str | None) -> str:
         lines.append(
             f"  {checkin.id}: {len(checkin.questions)} questions ({detail}); stages: {stages}"
         )
+        when = "; ".join(describe(s) for s in checkin.schedule) or "only when asked (/checkin)"
+        lines.append(f"    sent: {when}")
     uncovered = [
         s
         for s in project.stages
@@ -127,8 +130,29 @@ def summary(settings: Settings, path: str | None) -> str:
         lines.append(f"Note: no check-in for stage(s) {', '.join(uncovered)} yet.")
     token = "set" if settings.telegram.token else f"not set (set {TOKEN_ENV} to run the bot)"
     lines.append(f"Bot API: {settings.telegram.api_base_url}; token {token}")
+    nudge = settings.nudges
+    quiet = "-".join(nudge.quiet_hours) if nudge.quiet_hours else "none"
+    reminders = ", ".join(f"{h:g}" for h in nudge.reminders_after_hours) or "no"
+    lines.append(
+        f"Nudges: reminders after {reminders} h; close after {nudge.expire_after_hours:g} h;"
+        f" quiet hours {quiet}"
+    )
     lines.append(f"Database: {settings.storage.path}")
     return "\n".join(lines)
+
+
+def describe(schedule: Schedule) -> str:
+    """A schedule in a few words, for the summary."""
+    if isinstance(schedule, Weekly):
+        every = "every week" if schedule.every_weeks == 1 else f"every {schedule.every_weeks} weeks"
+        return f"{every} on {', '.join(schedule.days)} at {schedule.time}"
+    if isinstance(schedule, AfterJoining):
+        return f"{schedule.days} days after joining" + (
+            f" at {schedule.time}" if schedule.time else ""
+        )
+    if isinstance(schedule, StageEntry):
+        return f"{schedule.delay_hours} h after a stage begins"
+    return f"daily at a random time {schedule.window[0]}-{schedule.window[1]}"
 
 
 def run(settings: Settings) -> int:

@@ -298,6 +298,9 @@ def _friendly(error: dict[str, Any]) -> str:
         return _FRIENDLY[kind]
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag", "?")
+        if "schedule" in error["loc"]:
+            kinds = "weekly, after_joining, stage_entry, random_daily"
+            return f"unknown schedule kind '{tag}'; use one of {kinds}"
         return f"unknown question kind '{tag}'; use one of {', '.join(QUESTION_KINDS)}"
     if kind == "string_pattern_mismatch":
         return (
@@ -315,9 +318,12 @@ def _friendly(error: dict[str, Any]) -> str:
     return str(error["msg"]).lower()
 
 
+_TAGS = {*QUESTION_KINDS, "weekly", "after_joining", "stage_entry", "random_daily"}
+
+
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     """Drop the discriminator tags pydantic puts in a union's error location."""
-    return tuple(part for part in loc if part not in QUESTION_KINDS)
+    return tuple(part for part in loc if part not in _TAGS)
 
 
 def _env_name(path: tuple[str | int, ...]) -> str | None:

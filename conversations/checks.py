@@ -53,6 +53,16 @@ def check_stages(project: dict[str, Any]) -> list[Problem]:
                 Problem(("project", "stages"), f"lists '{stage}' twice; each stage once")
             )
         seen.add(stage)
+    messages = project.get("stage_messages")
+    if isinstance(messages, dict):
+        for stage in messages:
+            if stage not in stages:
+                problems.append(
+                    Problem(
+                        ("project", "stage_messages", stage),
+                        f"'{stage}' is not one of the stages ({', '.join(map(str, stages))})",
+                    )
+                )
     current = project.get("current_stage")
     if isinstance(current, str) and stages and current not in stages:
         problems.append(
