@@ -138,6 +138,24 @@ async def test_coordinators_view_says_honestly_there_is_no_chat_yet(
     assert [c["id"] for c in state["checkins"]] == [c.id for c in load_settings(EXAMPLE).checkins]
 
 
+async def test_a_kept_database_brings_its_participants_back(config: Path, tmp_path: Path) -> None:
+    kept = tmp_path / "kept.db"
+    async with (
+        demo_running(config, port=0, db=kept) as demo,
+        aiohttp.ClientSession(demo.url) as http,
+    ):
+        first = await call(http, "POST", "/demo/participants", {"checkin": "weekly"})
+    async with (
+        demo_running(config, port=0, db=kept) as demo,
+        aiohttp.ClientSession(demo.url) as http,
+    ):
+        [again] = await call(http, "GET", "/demo/participants")
+        assert again["id"] == first["id"] and again["consented"]
+        assert again["checkin_in_progress"] == "weekly"
+        second = await call(http, "POST", "/demo/participants", {})
+        assert second["id"] != first["id"]
+
+
 async def test_a_coordinators_chat_id_plugs_into_the_view(
     demo: Demo, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -51,6 +51,16 @@ async def describe(sandbox: Sandbox, services: Services) -> list[dict[str, Any]]
     return people
 
 
+async def restore(sandbox: Sandbox, services: Services) -> int:
+    """Give participants already in a kept database (``--db``) their chats back."""
+    async with services.db.read() as tx:
+        found = await tx.all("SELECT chat_id FROM participants WHERE chat_id > 0 ORDER BY chat_id")
+    for (chat_id,) in found:
+        user = sandbox.world.ensure_user(chat_id, NAMES[(chat_id - FIRST_USER_ID) % len(NAMES)])
+        user.started = True  # they talked to the bot in an earlier run
+    return len(found)
+
+
 def send_text(sandbox: Sandbox, chat_id: int, text: str) -> dict[str, Any]:
     """The participant types and sends text (commands get their entities, as in Telegram)."""
     content: dict[str, Any] = {"text": text}

@@ -21,6 +21,7 @@ from bot.services import services_of
 from bot.settings import Settings, load_settings
 from bot.texts import Texts
 
+from . import people
 from .config_watch import ConfigWatch
 from .routes import add_demo_routes
 
@@ -102,6 +103,7 @@ async def demo_running(
         app = holder["app"] = build_application(adapt(loaded))
         await watch.prime(loaded)
         async with serving(app, poll_timeout=POLL_TIMEOUT):
+            await people.restore(sandbox, services_of(app))
             watcher = asyncio.create_task(watch.watch(watch_interval))
             try:
                 yield Demo(sandbox, app, watch, url)
