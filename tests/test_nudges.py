@@ -233,10 +233,46 @@ async def test_quiet_hours_snooze_expiry_and_late_answers(
         assert (await nudges.tick(app)).expired == 1
         await user.press("▶ Start now")  # a late answer is still welcome
         await user.expect("How has your week been?")
-        await user.press("I'd rather not say")
-        await user.expect("Which parts")
-    assert rows(nudge_settings, "SELECT status FROM occurrences") == [("expired",)]
+        for next_question in ("Which parts", "Did staff listen", "change one thing", "Anything"):
+            await user.press("I'd rather not say")
+            await user.expect(next_question)
+        await user.press("Skip")
+        await user.expect("Your answers go to the team")
+    assert rows(nudge_settings, "SELECT status, late FROM occurrences") == [("answered", 1)]
+    assert rows(nudge_settings, "SELECT late FROM completions WHERE occurrence_id IS NOT NULL") == [
+        (1,)
+    ]
     assert rows(nudge_settings, "SELECT count(*) FROM answers WHERE question_id = 'week'") == [(1,)]
+
+
+async def test_downtime_past_expiry_records_a_missed_nudge_and_sends_nothing(
+    client: SandboxClient, make_settings: Any, weekly_only: Path
+) -> None:
+    clock = FakeClock(utc(2026, 11, 12, 12))
+    user = await client.user(6007)
+    settings = make_settings(weekly_only, nudges__check_every_seconds="3600")
+    async with running(settings, clock=clock):
+        await join(user)
+    clock._now = utc(2026, 11, 21, 12)  # the bot was down past the 96-hour window
+    async with running(settings, clock=clock) as app:
+        assert (await nudges.tick(app)).sent == 0
+    assert rows(settings, "SELECT status FROM occurrences") == [("missed",)]
+
+
+async def test_catch_up_skip_records_late_nudges_as_missed(
+    client: SandboxClient, make_settings: Any, weekly_only: Path
+) -> None:
+    clock = FakeClock(utc(2026, 11, 12, 12))
+    user = await client.user(6008)
+    settings = make_settings(
+        weekly_only, nudges__check_every_seconds="3600", nudges__catch_up="skip"
+    )
+    async with running(settings, clock=clock):
+        await join(user)
+    clock._now = utc(2026, 11, 16, 14)  # four hours after it was due, but still open
+    async with running(settings, clock=clock) as app:
+        assert (await nudges.tick(app)).sent == 0
+    assert rows(settings, "SELECT status FROM occurrences") == [("missed",)]
 
 
 async def test_pause_stops_nudges_until_resume(
