@@ -171,13 +171,9 @@ async def plan(services: Services, now: datetime) -> int:
 # ---------------------------------------------------------------------------------------------
 # Delivery.
 
-_tick_lock: dict[int, asyncio.Lock] = {}
-
-
 async def tick(app: Any) -> TickReport:
     """Plan, expire and deliver. Overlapping calls wait for each other."""
-    lock = _tick_lock.setdefault(id(app), asyncio.Lock())
-    async with lock:
+    async with services_of(app).nudge_lock:
         return await _tick(app)
 
 

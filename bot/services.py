@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ class Services:
     clock: Clock
     _db: Database | None = field(default=None, repr=False)
     _stage: StageNow | None = field(default=None, repr=False)
+    # One nudge tick at a time: the job and a coordinator's command may overlap.
+    nudge_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
     def stage(self) -> StageNow:
