@@ -23,7 +23,18 @@ from telegram.ext import (
 
 from bot import nudges
 from bot.clock import Clock, SystemClock
-from bot.handlers import account, checkin, consent, nudge, other, preferences
+from bot.handlers import (
+    account,
+    checkin,
+    consent,
+    coordinators,
+    invites,
+    nudge,
+    other,
+    preferences,
+    safeguarding,
+    updates,
+)
 from bot.processor import PerChatUpdateProcessor
 from bot.services import SERVICES_KEY, BotContext, Services, services_of
 from bot.settings import Settings
@@ -74,7 +85,12 @@ def _register(app: Everystage) -> None:
     new = filters.UpdateType.MESSAGE
     groups = filters.ChatType.GROUPS
 
-    # Groups first: a short note for commands and mentions, nothing stored, nothing else.
+    # Coordinators' features first: their commands also work in the coordinators' group chat.
+    # Safeguarding screens every private message in group -1, before it is handled as usual.
+    for feature in (coordinators, safeguarding, updates, invites):
+        feature.register(app)
+
+    # Groups: a short note for commands and mentions, nothing stored, nothing else.
     app.add_handler(
         MessageHandler(
             groups & new & (filters.COMMAND | filters.Entity("mention")), other.group_note

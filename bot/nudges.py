@@ -171,6 +171,7 @@ async def plan(services: Services, now: datetime) -> int:
 # ---------------------------------------------------------------------------------------------
 # Delivery.
 
+
 async def tick(app: Any) -> TickReport:
     """Plan, expire and deliver. Overlapping calls wait for each other."""
     async with services_of(app).nudge_lock:

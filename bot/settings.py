@@ -146,6 +146,58 @@ class NudgeSettings(_Section):
         return QuietHours.parse(self.quiet_hours)
 
 
+class CoordinatorSettings(_Section):
+    """Who runs the project: Telegram user ids, and the coordinators' group chat."""
+
+    user_ids: list[int] = Field(default_factory=list)
+    chat_id: int | None = None
+
+
+class SupportResource(_Section):
+    """A place to get help, shown by /support and after a safeguarding match."""
+
+    name: str = Field(min_length=1, max_length=120)
+    contact: str = Field(min_length=1, max_length=200)
+    hours: str = ""
+
+
+DEFAULT_PHRASES: dict[str, list[str]] = {
+    "suicide": [
+        "kill myself",
+        "end my life",
+        "end it all",
+        "suicide",
+        "suicidal",
+        "better off dead",
+        "want to die",
+        "don't want to be here",
+        "dont want to be here",
+        "no reason to live",
+    ],
+    "self-harm": ["self harm", "self-harm", "hurt myself", "cut myself", "cutting myself"],
+    "overdose": ["overdose", "overdosed", "od'd", "took too many", "too many pills"],
+    "harm from others": [
+        "he hits me",
+        "she hits me",
+        "hurting me",
+        "beat me",
+        "not safe at home",
+        "scared of him",
+        "scared of her",
+        "threatened me",
+    ],
+    "harm to others": ["hurt someone", "kill him", "kill her", "kill them"],
+}
+
+
+class SafeguardingSettings(_Section):
+    """Words that suggest someone may be at risk, and where to get help."""
+
+    phrases: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_PHRASES))
+    resources: list[SupportResource] = Field(default_factory=list)
+    share_text_in_alerts: bool = False
+
+
 class PromptSettings(_Section):
     """Extra files with ``[[checkins]]``, relative to the config file (globs allowed)."""
 
@@ -171,6 +223,8 @@ class Settings(BaseSettings):
     consent: ConsentSettings
     prompts: PromptSettings = Field(default_factory=PromptSettings)
     nudges: NudgeSettings = Field(default_factory=NudgeSettings)
+    coordinators: CoordinatorSettings = Field(default_factory=CoordinatorSettings)
+    safeguarding: SafeguardingSettings = Field(default_factory=SafeguardingSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     checkins: list[CheckIn] = Field(min_length=1)
 

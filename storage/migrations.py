@@ -132,4 +132,59 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE completions ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    Migration(
+        3,
+        "coordinators: audit log, safeguarding alerts, updates, invites",
+        """
+        -- The invite a person joined through (for breakdowns by cohort), if any.
+        ALTER TABLE participants ADD COLUMN cohort TEXT;
+        -- Safeguarding resources are offered at most once per check-in (or once outside one).
+        ALTER TABLE sessions ADD COLUMN support_offered INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE participants ADD COLUMN support_offered_at TEXT;
+
+        -- Every admin action and refusal: who (a coordinator's Telegram user id, or 'refused'
+        -- for anyone else, whose id is not kept), what and when. Never message content.
+        CREATE TABLE audit_log (
+            id              INTEGER PRIMARY KEY,
+            at              TEXT NOT NULL,
+            actor           TEXT NOT NULL,
+            action          TEXT NOT NULL,
+            detail          TEXT NOT NULL DEFAULT '',
+            allowed         INTEGER NOT NULL
+        );
+
+        CREATE TABLE alerts (
+            id              INTEGER PRIMARY KEY,
+            participant_id  TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            checkin_id      TEXT,
+            question_id     TEXT,
+            category        TEXT NOT NULL,
+            shared_text     TEXT,                       -- only if share_text_in_alerts
+            raised_at       TEXT NOT NULL,
+            message_id      INTEGER,                    -- the alert in the coordinators' chat
+            taken_by        TEXT,                       -- coordinator's name as Telegram shows it
+            taken_at        TEXT
+        );
+        CREATE INDEX alerts_open ON alerts (taken_at);
+
+        -- "You said, we did".
+        CREATE TABLE updates (
+            id              INTEGER PRIMARY KEY,
+            created_at      TEXT NOT NULL,
+            author          TEXT NOT NULL,
+            checkin_id      TEXT,
+            question_id     TEXT,
+            theme           TEXT,
+            text            TEXT NOT NULL,
+            contributors    INTEGER NOT NULL DEFAULT 0,  -- people who answered it
+            reached         INTEGER NOT NULL DEFAULT 0   -- of those, how many it was sent to
+        );
+
+        CREATE TABLE invites (
+            code            TEXT PRIMARY KEY,
+            cohort          TEXT NOT NULL,
+            created_at      TEXT NOT NULL
+        );
+        """,
+    ),
 )

@@ -1,0 +1,72 @@
+"""Queries for coordinators: the audit log and project statistics (never Telegram ids)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from storage.db import Database, utc_text
+
+
+async def audit(
+    db: Database, actor: str, action: str, allowed: bool, now: datetime, detail: str = ""
+) -> None:
+    """Record an admin action or a refusal (never message content)."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO audit_log (at, actor, action, detail, allowed) VALUES (?, ?, ?, ?, ?)",
+            (utc_text(now), actor, action, detail, int(allowed)),
+        )
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What /stats shows."""
+
+    active: int = 0
+    paused: int = 0
+    stopped: int = 0
+    unreachable: int = 0
+    answers_this_week: int = 0
+    # check-in or stage -> (answered, asked)
+    by_checkin: dict[str, tuple[int, int]] = field(default_factory=dict)
+    by_stage: dict[str, tuple[int, int]] = field(default_factory=dict)
+    by_cohort: dict[str, int] = field(default_factory=dict)
+
+
+async def stats(db: Database, week_start: datetime) -> Stats:
+    """Participation now, answers since ``week_start``, response rates per check-in and stage."""
+    async with db.read() as tx:
+        people = await tx.all(
+            "SELECT CASE WHEN unreachable_since IS NOT NULL THEN 'unreachable' ELSE status END"
+            " AS state, count(*) AS n FROM participants GROUP BY state"
+        )
+        answers = await tx.one(
+            "SELECT count(*) AS n FROM answers WHERE answered_at >= ? AND value IS NOT NULL",
+            (utc_text(week_start),),
+        )
+        # Asked = nudges that went out (or were asked with /ask); answered = completed.
+        checkins = await tx.all(
+            "SELECT checkin_id, sum(status = 'answered') AS answered, count(*) AS asked"
+            " FROM occurrences WHERE status IN ('open', 'answered', 'expired')"
+            " GROUP BY checkin_id ORDER BY checkin_id"
+        )
+        stages = await tx.all(
+            "SELECT stage, count(DISTINCT participant_id) AS people, count(*) AS completed"
+            " FROM completions GROUP BY stage ORDER BY stage"
+        )
+        cohorts = await tx.all(
+            "SELECT coalesce(cohort, '') AS cohort, count(*) AS n FROM participants"
+            " GROUP BY cohort ORDER BY cohort"
+        )
+    counts = {row["state"]: row["n"] for row in people}
+    return Stats(
+        active=counts.get("active", 0),
+        paused=counts.get("paused", 0),
+        stopped=counts.get("stopped", 0),
+        unreachable=counts.get("unreachable", 0),
+        answers_this_week=answers["n"] if answers else 0,
+        by_checkin={r["checkin_id"]: (r["answered"], r["asked"]) for r in checkins},
+        by_stage={r["stage"]: (r["people"], r["completed"]) for r in stages},
+        by_cohort={r["cohort"]: r["n"] for r in cohorts},
+    )
