@@ -32,6 +32,8 @@ class Participant:
     quiet_hours: str | None = None
     frequency: str = "weekly"
     unreachable_since: str | None = None
+    cohort: str | None = None
+    support_offered_at: str | None = None
 
 
 @dataclass(frozen=True)
