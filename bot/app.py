@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -52,7 +53,11 @@ Everystage = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], dict[A
 
 
 def build_application(
-    settings: Settings, *, clock: Clock | None = None, texts: Texts | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    texts: Texts | None = None,
+    config_path: Path | None = None,
 ) -> Everystage:
     """Build the bot from settings. Nothing touches the network or disk until it starts."""
     token = settings.telegram.token
@@ -75,6 +80,7 @@ def build_application(
         settings=settings,
         texts=texts or Texts.load(settings.project.locale),
         clock=clock or SystemClock(),
+        config_path=config_path,
     )
     _register(application)
     return application

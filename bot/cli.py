@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -75,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "export":
         return asyncio.run(_export(settings, args.format, args.output))
-    return run(settings)
+    return run(settings, Path(args.config or os.environ[CONFIG_ENV]))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -155,7 +156,7 @@ def describe(schedule: Schedule) -> str:
     return f"daily at a random time {schedule.window[0]}-{schedule.window[1]}"
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, config_path: Path | None = None) -> int:
     """Run the bot with long polling; SIGINT/SIGTERM stop it after in-flight updates finish."""
     token = settings.telegram.token
     setup_logging(settings.logging.level, token.get_secret_value() if token else None)
@@ -164,7 +165,7 @@ def run(settings: Settings) -> int:
         return EXIT_CONFIG
     from bot.app import build_application  # imported late: check-config needs no Telegram stack
 
-    application = build_application(settings)
+    application = build_application(settings, config_path=config_path)
     log.info("starting; Bot API at %s", settings.telegram.api_base_url)
     # python-telegram-bot confirms updates as soon as it fetches them; on a stop signal
     # Updater.stop() runs first, then Application.stop() handles every update already queued

@@ -97,7 +97,9 @@ async def sync_stage(app: Any) -> StageNow:
     recorded = await nudges.current_stage(services.db)
     if recorded is None:
         await nudges.enter_stage(services.db, wanted, services.clock.now(), "config")
-    elif recorded[0] != wanted:
+    elif recorded[0] != wanted and await nudges.last_config_stage(services.db) != wanted:
+        # The config file was edited to a new stage. A stage a coordinator chose with /stage
+        # stays until the config asks for a different one.
         return await change_stage(app, wanted, source="config")
     stage = await nudges.current_stage(services.db)
     assert stage is not None

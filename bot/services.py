@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
@@ -24,6 +25,7 @@ class Services:
     settings: Settings
     texts: Texts
     clock: Clock
+    config_path: Path | None = None
     _db: Database | None = field(default=None, repr=False)
     _stage: StageNow | None = field(default=None, repr=False)
     # One nudge tick at a time: the job and a coordinator's command may overlap.

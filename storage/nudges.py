@@ -62,6 +62,15 @@ async def current_stage(db: Database) -> tuple[str, datetime] | None:
     return (row["stage"], parse_utc(row["entered_at"])) if row else None
 
 
+async def last_config_stage(db: Database) -> str | None:
+    """The stage the config file last asked for (coordinators may have moved on since)."""
+    async with db.read() as tx:
+        row = await tx.one(
+            "SELECT stage FROM stages WHERE source = 'config' ORDER BY id DESC LIMIT 1"
+        )
+    return row["stage"] if row else None
+
+
 async def enter_stage(db: Database, stage: str, now: datetime, source: str) -> bool:
     """Record a new current stage; False (and nothing written) if it already is current."""
     async with db.transaction() as tx:

@@ -1,9 +1,238 @@
-"""Coordinators' commands: /stats, /stage, /ask, /reload."""
+"""Coordinators' commands: /stats, /stage, /ask, /reload.
+
+All are guarded by :func:`bot.handlers.admin.coordinator_only`, work in a private chat with a
+coordinator or in the coordinators' group chat, and never show participants' Telegram ids.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot import nudges
+from bot.handlers.admin import actor_of, coordinator_only
+from bot.handlers.common import chat_id_of
+from bot.keyboards import parse_callback
+from bot.services import BotContext, Services
+from bot.settings import ConfigError, load_settings
+from bot.texts import Texts
+from storage import admin
+from storage import nudges as nudge_store
+from storage.nudges import NewOccurrence
+
+STAGE = "stage"
 
 
 def register(app: Any) -> None:
-    """Add the coordinators' command handlers."""
+    """Add the coordinators' command handlers (private chats and the coordinators' chat)."""
+    where = filters.UpdateType.MESSAGE
+    app.add_handler(CommandHandler("stats", stats, filters=where))
+    app.add_handler(CommandHandler("stage", stage, filters=where))
+    app.add_handler(CommandHandler("ask", ask, filters=where))
+    app.add_handler(CommandHandler("reload", reload, filters=where))
+    app.add_handler(CallbackQueryHandler(on_stage, pattern=rf"^{STAGE}:"))
+
+
+def week_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """Monday 00:00 of the current week, in the project's time zone."""
+    local = now.astimezone(zone)
+    monday = local.date() - timedelta(days=local.weekday())
+    return datetime.combine(monday, time(0), tzinfo=zone)
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole)}%" if whole else "–"
+
+
+@coordinator_only("stats")
+async def stats(update: Update, context: BotContext) -> None:
+    """/stats: who takes part, answers this week, response rates per check-in and stage."""
+    services, texts = context.services, context.texts
+    zone = ZoneInfo(context.settings.project.timezone)
+    figures = await admin.stats(context.db, week_start(services.clock.now(), zone))
+    lines = [
+        texts(
+            "coord.stats_title", project=context.settings.project.name, stage=services.stage.name
+        ),
+        texts(
+            "coord.stats_people",
+            active=figures.active,
+            paused=figures.paused,
+            stopped=figures.stopped,
+            unreachable=figures.unreachable,
+        ),
+        texts("coord.stats_answers", count=figures.answers_this_week),
+    ]
+    if figures.by_checkin:
+        lines.append(texts("coord.stats_by_checkin"))
+        for checkin_id, (answered, asked) in figures.by_checkin.items():
+            lines.append(f"• {checkin_id}: {answered} / {asked} ({_percent(answered, asked)})")
+    if figures.by_stage:
+        lines.append(texts("coord.stats_by_stage"))
+        for name, (people, completed) in figures.by_stage.items():
+            lines.append(texts("coord.stats_stage_line", stage=name, people=people, done=completed))
+    if any(figures.by_cohort):
+        lines.append(texts("coord.stats_by_cohort"))
+        for cohort, count in figures.by_cohort.items():
+            lines.append(f"• {cohort or texts('coord.no_cohort')}: {count}")
+    await context.bot.send_message(chat_id_of(update), "\n".join(lines)[:4096])
+
+
+def _stage_keyboard(texts: Texts, stages: list[str], current: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(f"→ {name}", callback_data=f"{STAGE}:to:{index}")]
+            for index, name in enumerate(stages)
+            if name != current
+        ]
+    )
+
+
+async def _confirm(services: Services, target: str) -> tuple[str, InlineKeyboardMarkup]:
+    texts = services.texts
+    people = len(await nudge_store.recipients(services.db))
+    index = services.settings.project.stages.index(target)
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    texts("coord.stage_yes", stage=target), callback_data=f"{STAGE}:yes:{index}"
+                )
+            ],
+            [InlineKeyboardButton(texts("coord.cancel"), callback_data=f"{STAGE}:no:-")],
+        ]
+    )
+    return texts("coord.stage_confirm", stage=target, people=people), keyboard
+
+
+@coordinator_only("stage")
+async def stage(update: Update, context: BotContext) -> None:
+    """/stage [next|NAME]: show the stage, or ask to confirm moving to another."""
+    services, texts = context.services, context.texts
+    stages = context.settings.project.stages
+    current = services.stage.name
+    chat_id = chat_id_of(update)
+    wanted = context.args[0].lower() if context.args else None
+    if wanted is None:
+        since = services.stage.entered.astimezone(ZoneInfo(context.settings.project.timezone))
+        await context.bot.send_message(
+            chat_id,
+            texts("coord.stage_now", stage=current, since=f"{since:%d %b %Y}"),
+            reply_markup=_stage_keyboard(texts, stages, current),
+        )
+        return
+    if wanted == "next":
+        position = stages.index(current) if current in stages else -1
+        if position + 1 >= len(stages):
+            await context.bot.send_message(chat_id, texts("coord.stage_last", stage=current))
+            return
+        wanted = stages[position + 1]
+    if wanted not in stages:
+        await context.bot.send_message(
+            chat_id, texts("coord.stage_unknown", stage=wanted, stages=", ".join(stages))
+        )
+        return
+    if wanted == current:
+        await context.bot.send_message(chat_id, texts("coord.stage_already", stage=current))
+        return
+    text, keyboard = await _confirm(services, wanted)
+    await context.bot.send_message(chat_id, text, reply_markup=keyboard)
+
+
+@coordinator_only("stage-change")
+async def on_stage(update: Update, context: BotContext) -> None:
+    """The /stage buttons: pick a stage, then confirm or cancel."""
+    query = update.callback_query
+    assert query is not None
+    services, texts = context.services, context.texts
+    parsed = parse_callback(query.data)
+    stages = context.settings.project.stages
+    if parsed is None or len(parsed.args) != 2:
+        await query.answer(texts("hint.stale"))
+        return
+    action, index = parsed.args
+    if action == "no":
+        await query.answer()
+        await query.edit_message_text(texts("coord.stage_cancelled"))
+        return
+    if not index.isdigit() or int(index) >= len(stages):
+        await query.answer(texts("hint.stale"))
+        return
+    target = stages[int(index)]
+    if action == "to":
+        await query.answer()
+        text, keyboard = await _confirm(services, target)
+        await query.edit_message_text(text, reply_markup=keyboard)
+        return
+    if target == services.stage.name:
+        await query.answer(texts("coord.stage_already", stage=target))
+        return
+    await query.answer()
+    await nudges.change_stage(context.application, target, source=f"coordinator:{actor_of(update)}")
+    await admin.audit(
+        context.db, actor_of(update), "stage-changed", True, services.clock.now(), target
+    )
+    people = len(await nudge_store.recipients(context.db))
+    await query.edit_message_text(texts("coord.stage_moved", stage=target, people=people))
+    context.application.create_task(nudges.tick(context.application))
+
+
+@coordinator_only("ask")
+async def ask(update: Update, context: BotContext) -> None:
+    """/ask CHECKIN: send a check-in now to everyone taking part, at most once each."""
+    services, texts, settings = context.services, context.texts, context.settings
+    chat_id = chat_id_of(update)
+    checkin_id = context.args[0] if context.args else ""
+    checkin = settings.checkin(checkin_id)
+    if checkin is None:
+        ids = ", ".join(c.id for c in settings.checkins)
+        await context.bot.send_message(chat_id, texts("coord.ask_which", checkins=ids))
+        return
+    now = services.clock.now()
+    closes = now + timedelta(hours=settings.nudges.expire_after_hours)
+    key = f"ask:{now:%Y%m%dT%H%M%S}"
+    people = await nudge_store.recipients(context.db)
+    queued = await nudge_store.add_occurrences(
+        context.db,
+        (NewOccurrence(p.id, checkin.id, key, now, now, closes) for p in people),
+    )
+    await context.bot.send_message(
+        chat_id, texts("coord.ask_sending", title=checkin.title, people=queued)
+    )
+    context.application.create_task(nudges.tick(context.application))
+
+
+@coordinator_only("reload")
+async def reload(update: Update, context: BotContext) -> None:
+    """/reload: re-read the config file; a broken file keeps the old one running."""
+    services, texts = context.services, context.texts
+    chat_id = chat_id_of(update)
+    if services.config_path is None:
+        await context.bot.send_message(chat_id, texts("coord.reload_no_file"))
+        return
+    try:
+        fresh = await asyncio.to_thread(load_settings, services.config_path)
+        fresh_texts = (
+            await asyncio.to_thread(Texts.load, fresh.project.locale)
+            if fresh.project.locale != context.settings.project.locale
+            else services.texts
+        )
+    except ConfigError as exc:
+        problems = "\n".join(str(p) for p in exc.problems)
+        await context.bot.send_message(
+            chat_id, texts("coord.reload_failed", problems=problems)[:4096]
+        )
+        return
+    except FileNotFoundError as exc:
+        await context.bot.send_message(chat_id, texts("coord.reload_failed", problems=str(exc)))
+        return
+    services.settings = fresh
+    services.texts = fresh_texts
+    await context.bot.send_message(
+        chat_id, fresh_texts("coord.reloaded", checkins=len(fresh.checkins))
+    )
