@@ -29,6 +29,7 @@ from bot.handlers import (
     checkin,
     consent,
     coordinators,
+    digest,
     invites,
     nudge,
     other,
@@ -93,7 +94,7 @@ def _register(app: Everystage) -> None:
 
     # Coordinators' features first: their commands also work in the coordinators' group chat.
     # Safeguarding screens every private message in group -1, before it is handled as usual.
-    for feature in (coordinators, safeguarding, updates, invites):
+    for feature in (coordinators, safeguarding, updates, invites, digest):
         feature.register(app)
 
     # Groups: a short note for commands and mentions, nothing stored, nothing else.
