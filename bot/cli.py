@@ -7,11 +7,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from telegram import Update
 
@@ -20,6 +23,7 @@ from bot.settings import CONFIG_ENV, TOKEN_ENV, ConfigError, Settings, load_sett
 from conversations.schedule import AfterJoining, Schedule, StageEntry, Weekly
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+BOT_USERNAME_ENV = "EVERYSTAGE_BOT_USERNAME"
 
 log = logging.getLogger("everystage")
 
@@ -46,6 +50,27 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--output", metavar="FILE", default="-", help="file to write, or - for stdout"
     )
+    record = with_config(
+        sub.add_parser("involvement", help="write each person's involvement (by pseudonym) as CSV")
+    )
+    record.add_argument("--from", dest="since", metavar="DATE", help="first day (YYYY-MM-DD)")
+    record.add_argument("--to", dest="until", metavar="DATE", help="last day, included")
+    record.add_argument(
+        "--output", metavar="FILE", default="-", help="file to write, or - for stdout"
+    )
+    invite = with_config(
+        sub.add_parser("invite", help="make an invite link and QR code for a cohort")
+    )
+    invite.add_argument("--cohort", required=True, metavar="NAME", help="e.g. 'Riverside drop-in'")
+    invite.add_argument(
+        "--bot-username",
+        metavar="NAME",
+        default=os.environ.get(BOT_USERNAME_ENV),
+        help=f"the bot's Telegram username (default: ${BOT_USERNAME_ENV})",
+    )
+    invite.add_argument(
+        "--qr", metavar="FILE", help="QR code PNG to write (default: invite-<cohort>.png)"
+    )
     demo = sub.add_parser(
         "demo", help="try the bot in a web chat page: local sandbox, no token, no network"
     )
@@ -71,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found.", file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "involvement":
+        return _involvement(settings, args.since, args.until, args.output)
+    if args.command == "invite":
+        return _invite(settings, args.cohort, args.bot_username, args.qr)
     if args.command == "check-config":
         print(summary(settings, args.config))
         return EXIT_OK
@@ -196,6 +225,79 @@ async def _export(settings: Settings, fmt: str, output: str) -> int:
         await db.close()
     if output != "-":
         print(f"wrote {count} answers to {output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _involvement(settings: Settings, since: str | None, until: str | None, output: str) -> int:
+    """Parse the period (days in the project's time zone, both included), then write the CSV."""
+    zone = ZoneInfo(settings.project.timezone)
+    try:
+        start = datetime.combine(date.fromisoformat(since), time(), zone) if since else None
+        end = (
+            datetime.combine(date.fromisoformat(until) + timedelta(days=1), time(), zone)
+            if until
+            else None
+        )
+    except ValueError as exc:
+        print(f"dates are YYYY-MM-DD: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return asyncio.run(_write_involvement(settings, start, end, output))
+
+
+async def _write_involvement(
+    settings: Settings, since: datetime | None, until: datetime | None, output: str
+) -> int:
+    from storage import involvement
+    from storage.db import Database
+
+    if not await asyncio.to_thread(Path(settings.storage.path).exists):
+        print(f"no database at {settings.storage.path}", file=sys.stderr)
+        return EXIT_ERROR
+    db = await Database.open(settings.storage.path)
+    try:
+        minutes_of = {c.id: c.minutes for c in settings.checkins}
+        found = await involvement.records(db, minutes_of, since, until)
+    finally:
+        await db.close()
+    with _open_output(output) as out:
+        count = involvement.write_csv(found, settings.project.stages, out)
+    if output != "-":
+        print(f"wrote {count} people to {output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _invite(settings: Settings, cohort: str, username: str | None, qr: str | None) -> int:
+    """Store a new code for the cohort; print its link and write its QR code."""
+    import segno  # late: only this command draws
+
+    from storage import invites
+
+    if not username:
+        print(
+            f"the bot's username is needed: --bot-username NAME or ${BOT_USERNAME_ENV}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if not cohort.strip():
+        print("the cohort needs a name", file=sys.stderr)
+        return EXIT_CONFIG
+
+    async def create() -> str:
+        from storage.db import Database
+
+        db = await Database.open(settings.storage.path)
+        try:
+            return await invites.create(db, cohort, datetime.now(UTC))
+        finally:
+            await db.close()
+
+    code = asyncio.run(create())
+    link = invites.link(username, code)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", cohort).strip("-").lower() or "cohort"
+    path = Path(qr or f"invite-{slug}.png")
+    segno.make(link, error="m").save(path, scale=10, border=4)
+    print(link)
+    print(f"cohort {cohort!r}: QR code written to {path}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -76,8 +76,13 @@ async def by_chat(db: Database, chat_id: int) -> Participant | None:
         )
 
 
-async def consent(db: Database, chat_id: int, version: int, now: datetime) -> Participant:
-    """Record consent: create the participant, or update their consent version."""
+async def consent(
+    db: Database, chat_id: int, version: int, now: datetime, cohort: str | None = None
+) -> Participant:
+    """Record consent: create the participant, or update their consent version.
+
+    ``cohort`` (the invite they came through) is kept if they do not have one yet.
+    """
     stamp = utc_text(now)
     async with db.transaction() as tx:
         row = await tx.one("SELECT * FROM participants WHERE chat_id = ?", (chat_id,))
@@ -87,16 +92,15 @@ async def consent(db: Database, chat_id: int, version: int, now: datetime) -> Pa
                 if not await tx.one("SELECT 1 FROM participants WHERE pseudonym = ?", (pseudonym,)):
                     break
             await tx.execute(
-                "INSERT INTO participants"
-                " (id, pseudonym, chat_id, status, consent_version, consented_at, created_at)"
-                " VALUES (?, ?, ?, 'active', ?, ?, ?)",
-                (secrets.token_hex(16), pseudonym, chat_id, version, stamp, stamp),
+                "INSERT INTO participants (id, pseudonym, chat_id, status, consent_version,"
+                " consented_at, created_at, cohort) VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
+                (secrets.token_hex(16), pseudonym, chat_id, version, stamp, stamp, cohort),
             )
         else:
             await tx.execute(
-                "UPDATE participants SET consent_version = ?, consented_at = ?, status = 'active'"
-                " WHERE chat_id = ?",
-                (version, stamp, chat_id),
+                "UPDATE participants SET consent_version = ?, consented_at = ?, status = 'active',"
+                " cohort = coalesce(cohort, ?) WHERE chat_id = ?",
+                (version, stamp, cohort, chat_id),
             )
         return _participant(
             await tx.one("SELECT * FROM participants WHERE chat_id = ?", (chat_id,))

@@ -9,7 +9,7 @@ from telegram import InputFile, Update
 from bot.handlers.common import chat_id_of
 from bot.keyboards import delete_keyboard, parse_callback
 from bot.services import BotContext
-from storage import participants
+from storage import involvement, participants
 
 _RECENT = 5
 _SNIPPET = 200
@@ -23,6 +23,10 @@ async def mydata(update: Update, context: BotContext) -> None:
         await context.bot.send_message(chat_id, texts("mydata.none"))
         return
     data = await participants.everything_about(context.db, person.id)
+    minutes_of = {c.id: c.minutes for c in context.settings.checkins}
+    record = await involvement.record_of(context.db, person.id, minutes_of)
+    if record is not None:
+        data["involvement"] = record.as_dict()
     summary = texts(
         "mydata.summary",
         pseudonym=person.pseudonym,
@@ -31,6 +35,8 @@ async def mydata(update: Update, context: BotContext) -> None:
         answers=sum(1 for a in data["answers"] if not a["skipped"]),
         completed=len(data["completed_checkins"]),
     )
+    if record is not None:
+        summary = f"{summary}\n\n{_involvement_text(context, record)}"
     recent = [a for a in data["answers"] if not a["skipped"]][-_RECENT:]
     if recent:
         lines = [texts("mydata.recent")]
@@ -51,6 +57,24 @@ async def mydata(update: Update, context: BotContext) -> None:
         chat_id,
         InputFile(payload, filename="everystage-my-data.json"),
         caption=texts("mydata.file_caption"),
+    )
+
+
+def _involvement_text(context: BotContext, record: involvement.Involvement) -> str:
+    """The short "Your involvement" block of /mydata."""
+    texts = context.texts
+    stages = [s for s in context.settings.project.stages if record.by_stage.get(s)]
+    stages += [s for s in record.by_stage if s not in stages and record.by_stage[s]]
+    by_stage = ", ".join(
+        texts("involvement.stage_count", count=record.by_stage[s], stage=s) for s in stages
+    )
+    return texts(
+        "involvement.mydata",
+        by_stage=by_stage or texts("involvement.by_stage_none"),
+        reflections=record.reflections,
+        updates=record.updates_received,
+        minutes=record.minutes,
+        pseudonym=record.pseudonym,
     )
 
 

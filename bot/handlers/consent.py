@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
 from bot.handlers import checkin
 from bot.handlers.common import chat_id_of, show_consent
 from bot.keyboards import consent_keyboard, parse_callback
 from bot.services import BotContext
-from storage import participants
+from storage import invites, participants
+
+_CALLBACK_LIMIT = 64  # bytes, Telegram's limit for callback data
 
 
 async def start(update: Update, context: BotContext) -> None:
     """/start: consent for newcomers; welcome back (and the check-in) for everyone else."""
     chat_id = chat_id_of(update)
     person = await participants.by_chat(context.db, chat_id)
+    # An invite link (/start <code>): a known code rides on the consent buttons until "Yes".
+    code = context.args[0] if context.args else None
+    if code is not None and await invites.cohort_of(context.db, code) is None:
+        code = None  # unknown codes are ignored: they join without a cohort
     if person is None:
-        await show_consent(chat_id, context)
+        await _show_consent(chat_id, context, code)
         return
     if person.consent_version != context.settings.consent.version:
-        await show_consent(chat_id, context, changed=True)
+        await _show_consent(chat_id, context, code, changed=True)
         return
     if person.status == "stopped":
         await participants.set_status(context.db, person.id, "active")
@@ -38,6 +44,7 @@ async def on_consent(update: Update, context: BotContext) -> None:
     parsed = parse_callback(query.data)
     assert parsed is not None
     choice, version = parsed.args[0], int(parsed.args[1])
+    code = parsed.args[2] if len(parsed.args) > 2 else None
     chat_id = chat_id_of(update)
     if version != settings.consent.version:
         await query.answer(texts("consent.outdated"))
@@ -49,7 +56,7 @@ async def on_consent(update: Update, context: BotContext) -> None:
         await context.bot.send_message(
             chat_id,
             settings.consent.more.strip() or settings.consent_text().strip(),
-            reply_markup=consent_keyboard(texts, version, more=False),
+            reply_markup=_with_code(consent_keyboard(texts, version, more=False), code),
         )
         return
     if choice == "no":
@@ -64,10 +71,49 @@ async def on_consent(update: Update, context: BotContext) -> None:
     if person is not None and person.consent_version == version and person.status == "active":
         await query.answer(texts("hint.stale"))  # a double tap on "Yes"
         return
-    person = await participants.consent(context.db, chat_id, version, context.services.clock.now())
+    cohort = await invites.cohort_of(context.db, code)
+    person = await participants.consent(
+        context.db, chat_id, version, context.services.clock.now(), cohort=cohort
+    )
     await query.answer()
     await _close(query, texts("consent.agreed"))
     await checkin.begin(chat_id, context, person)
+
+
+async def _show_consent(
+    chat_id: int, context: BotContext, code: str | None, *, changed: bool = False
+) -> None:
+    """The consent message, its buttons carrying the invite code if there is one."""
+    if code is None:
+        await show_consent(chat_id, context, changed=changed)
+        return
+    texts, settings = context.texts, context.settings
+    opening = (
+        texts("welcome.consent_changed")
+        if changed
+        else texts("welcome.new", project=settings.project.name)
+    )
+    await context.bot.send_message(
+        chat_id,
+        f"{opening}\n\n{settings.consent_text().strip()}",
+        reply_markup=_with_code(consent_keyboard(texts, settings.consent.version), code),
+    )
+
+
+def _with_code(markup: InlineKeyboardMarkup, code: str | None) -> InlineKeyboardMarkup:
+    """Append ``:<code>`` to every button's callback data (when it fits in 64 bytes)."""
+    if code is None:
+        return markup
+    rows = []
+    for row in markup.inline_keyboard:
+        buttons = []
+        for button in row:
+            data = f"{button.callback_data}:{code}"
+            if len(data.encode()) > _CALLBACK_LIMIT:
+                return markup  # too long to carry: they join without a cohort
+            buttons.append(InlineKeyboardButton(button.text, callback_data=data))
+        rows.append(buttons)
+    return InlineKeyboardMarkup(rows)
 
 
 async def _close(query, note: str) -> None:  # type: ignore[no-untyped-def]

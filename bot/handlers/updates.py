@@ -1,9 +1,313 @@
-"""(Being built.)"""
+"""/update: "you said, we did". A coordinator tells contributors what changed because of them.
+
+1. ``/update`` (in a private chat with the bot, or in the coordinators' chat) opens a draft.
+2. The coordinator's text messages in that chat are added to the draft (a handler in group -2
+   takes them before anything else, so they are never treated as check-in answers, even when
+   the coordinator also takes part), until they tap Done.
+3. They link it to a check-in, one question of it, or a theme (typed; its recipients are
+   everyone who answered anything in the current stage), see who it goes to, and tap Send.
+4. The update is stored, queued in the outbox once per recipient (key ``update:<id>``) and
+   delivered by a nudge tick; the coordinator hears how many contributors it reached.
+
+Drafts live in ``chat_data`` keyed by the coordinator's user id, so two coordinators in the
+coordinators' chat never mix their drafts. Nothing here is stored until Send.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import (
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import nudges
+from bot.handlers.admin import actor_of, coordinator_only, is_coordinator
+from bot.handlers.common import chat_id_of
+from bot.keyboards import parse_callback
+from bot.services import BotContext, services_of
+from conversations.model import CheckIn
+from storage import admin
+from storage import updates as store
+from storage.updates import Link
+
+PREFIX = "upd"
+DRAFT_GROUP = -2  # before safeguarding (-1) and the participants' handlers (0)
+MESSAGE_LIMIT = 4096
+_LABEL = 40  # characters of a question shown on its button
+
+WRITING, THEME, READY = "writing", "theme", "ready"
+
+
+@dataclass
+class Draft:
+    """An update being written."""
+
+    parts: list[str] = field(default_factory=list)
+    step: str = WRITING
+    link: Link | None = None
+    about: str = ""
 
 
 def register(app: Any) -> None:
-    """Add this feature's handlers to the application."""
+    """/update, the draft's messages and its buttons."""
+    team = services_of(app).settings.coordinators
+    where = filters.ChatType.PRIVATE
+    if team.chat_id is not None:
+        where = where | filters.Chat(team.chat_id)
+    new = filters.UpdateType.MESSAGE
+    app.add_handler(CommandHandler("update", update_command, filters=where & new))
+    app.add_handler(
+        MessageHandler(where & new & filters.TEXT & ~filters.COMMAND, on_draft_text),
+        group=DRAFT_GROUP,
+    )
+    app.add_handler(CallbackQueryHandler(on_button, pattern=rf"^{PREFIX}:"))
+
+
+def _key(user_id: int) -> str:
+    return f"update-draft:{user_id}"
+
+
+def _draft(update: Update, context: BotContext) -> Draft | None:
+    user = update.effective_user
+    if user is None or context.chat_data is None:
+        return None
+    draft = context.chat_data.get(_key(user.id))
+    return draft if isinstance(draft, Draft) else None
+
+
+def _drop(update: Update, context: BotContext) -> Draft | None:
+    user = update.effective_user
+    if user is None or context.chat_data is None:
+        return None
+    draft = context.chat_data.pop(_key(user.id), None)
+    return draft if isinstance(draft, Draft) else None
+
+
+def _button(text: str, *args: object) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=":".join((PREFIX, *map(str, args))))
+
+
+def _done_keyboard(context: BotContext) -> InlineKeyboardMarkup:
+    texts = context.texts
+    return InlineKeyboardMarkup(
+        [[_button(texts("update.done"), "done"), _button(texts("update.cancel"), "x")]]
+    )
+
+
+def _message(context: BotContext, draft: Draft) -> str:
+    """What recipients get."""
+    return context.texts("update.header") + "\n\n" + "\n\n".join(draft.parts)
+
+
+@coordinator_only("update")
+async def update_command(update: Update, context: BotContext) -> None:
+    """/update: open a draft."""
+    user = update.effective_user
+    assert user is not None and context.chat_data is not None
+    context.chat_data[_key(user.id)] = Draft()
+    await context.bot.send_message(
+        chat_id_of(update),
+        _in_chat(update, context, context.texts("update.write")),
+        reply_markup=_done_keyboard(context),
+    )
+
+
+async def on_draft_text(update: Update, context: BotContext) -> None:
+    """A coordinator's message while their draft is open goes into the draft, nowhere else."""
+    draft = _draft(update, context)
+    message = update.message
+    if draft is None or message is None or not message.text or not is_coordinator(update, context):
+        return  # not ours: the message is handled as usual
+    texts, chat_id = context.texts, chat_id_of(update)
+    if draft.step == WRITING:
+        draft.parts.append(message.text)
+        await context.bot.send_message(
+            chat_id,
+            texts("update.added", count=len(draft.parts)),
+            reply_markup=_done_keyboard(context),
+        )
+    elif draft.step == THEME:
+        theme = message.text.strip()[:200]
+        stage = context.services.stage.name
+        draft.link = Link(theme=theme, stage=stage)
+        draft.about = texts("update.theme_about", theme=theme, stage=stage)
+        await _preview(context, chat_id, draft)
+    else:
+        await context.bot.send_message(chat_id, texts("update.use_buttons"))
+    raise ApplicationHandlerStop
+
+
+async def on_button(update: Update, context: BotContext) -> None:
+    """Done, the link choices, Send and Cancel."""
+    query = update.callback_query
+    assert query is not None
+    texts = context.texts
+    if not is_coordinator(update, context):
+        await admin.audit(context.db, "refused", "update", False, context.services.clock.now())
+        await query.answer(texts("admin.refused"))
+        return
+    parsed = parse_callback(query.data)
+    args = parsed.args if parsed else ()
+    draft = _draft(update, context)
+    if draft is None or not args:
+        await query.answer(texts("update.gone"))
+        return
+    action = args[0]
+    if action == "x":
+        _drop(update, context)
+        await query.answer()
+        await _edit(query, texts("update.cancelled"))
+        return
+    if action == "done":
+        await _on_done(query, context, draft)
+        return
+    if draft.step == WRITING:
+        await query.answer(texts("update.gone"))
+        return
+    checkins = context.settings.checkins
+    if action == "c" and len(args) > 1:
+        checkin = _checkin_at(checkins, args[1])
+        if checkin is None:
+            await query.answer(texts("update.gone"))
+            return
+        await query.answer()
+        index = checkins.index(checkin)
+        rows = [[_button(_label(q.text), "q", index, n)] for n, q in enumerate(checkin.questions)]
+        rows.append([_button(texts("update.whole"), "w", index)])
+        rows.append([_button(texts("update.cancel"), "x")])
+        await _edit(
+            query,
+            texts("update.pick_question", title=checkin.title),
+            InlineKeyboardMarkup(rows),
+        )
+        return
+    if action in ("q", "w") and len(args) > 1:
+        checkin = _checkin_at(checkins, args[1])
+        question = None
+        if checkin is not None and action == "q":
+            number = int(args[2]) if len(args) > 2 and args[2].isdigit() else -1
+            question = checkin.questions[number] if 0 <= number < len(checkin.questions) else None
+            if question is None:
+                checkin = None
+        if checkin is None:
+            await query.answer(texts("update.gone"))
+            return
+        await query.answer()
+        draft.link = Link(checkin_id=checkin.id, question_id=question.id if question else None)
+        draft.about = (
+            texts("update.question_about", question=_label(question.text), title=checkin.title)
+            if question
+            else texts("update.checkin_about", title=checkin.title)
+        )
+        await _preview(context, chat_id_of(update), draft, query)
+        return
+    if action == "t":
+        await query.answer()
+        draft.step = THEME
+        await _edit(query, _in_chat(update, context, texts("update.ask_theme")))
+        return
+    if action == "s" and draft.step == READY and draft.link is not None:
+        _drop(update, context)  # first: a double tap finds no draft and sends nothing
+        await query.answer()
+        await _send(update, context, draft, query)
+        return
+    await query.answer(texts("update.gone"))
+
+
+async def _on_done(query: Any, context: BotContext, draft: Draft) -> None:
+    texts = context.texts
+    if not draft.parts:
+        await query.answer(texts("update.nothing_yet"))
+        return
+    length = len(_message(context, draft))
+    if length > MESSAGE_LIMIT:
+        await query.answer()
+        await query.message.reply_text(
+            texts("update.too_long", length=length, limit=MESSAGE_LIMIT),
+            reply_markup=_done_keyboard(context),
+        )
+        draft.parts.clear()
+        return
+    await query.answer()
+    draft.step = "linking"
+    rows = [[_button(c.title, "c", n)] for n, c in enumerate(context.settings.checkins)]
+    rows.append([_button(texts("update.theme"), "t")])
+    rows.append([_button(texts("update.cancel"), "x")])
+    await _edit(query, texts("update.link"), InlineKeyboardMarkup(rows))
+
+
+async def _preview(context: BotContext, chat_id: int, draft: Draft, query: Any = None) -> None:
+    """Show the message and who it goes to, with Send and Cancel."""
+    texts = context.texts
+    assert draft.link is not None
+    found = await store.audience(context.db, draft.link, context.settings.consent.version)
+    draft.step = READY
+    note = texts("update.preview", people=len(found.recipients), about=draft.about)
+    body = _message(context, draft)
+    text = f"{body[: MESSAGE_LIMIT - len(note) - 2]}\n\n{note}"
+    keyboard = InlineKeyboardMarkup(
+        [[_button(texts("update.send"), "s"), _button(texts("update.cancel"), "x")]]
+    )
+    if query is not None:
+        await _edit(query, text, keyboard)
+    else:
+        await context.bot.send_message(chat_id, text, reply_markup=keyboard)
+
+
+async def _send(update: Update, context: BotContext, draft: Draft, query: Any) -> None:
+    texts, services = context.texts, context.services
+    assert draft.link is not None
+    now = services.clock.now()
+    published = await store.publish(
+        context.db,
+        author=actor_of(update),
+        link=draft.link,
+        text="\n\n".join(draft.parts),
+        message=_message(context, draft),
+        consent_version=context.settings.consent.version,
+        now=now,
+    )
+    await admin.audit(
+        context.db, actor_of(update), "update.send", True, now, detail=f"update {published.id}"
+    )
+    await _edit(query, texts("update.sending", people=published.queued))
+    await nudges.tick(context.application)  # deliver now (each message at most once)
+    sent, waiting = await store.progress(context.db, published.id)
+    reply = texts("update.sent", reached=sent, contributors=published.contributors)
+    if waiting:
+        reply += "\n" + texts("update.waiting", waiting=waiting)
+    await context.bot.send_message(chat_id_of(update), reply)
+
+
+def _in_chat(update: Update, context: BotContext, text: str) -> str:
+    """In a group the bot only sees replies to it (privacy mode): say so there."""
+    chat = update.effective_chat
+    if chat is not None and chat.type != "private":
+        return f"{text}\n{context.texts('update.in_group')}"
+    return text
+
+
+def _checkin_at(checkins: list[CheckIn], index: str) -> CheckIn | None:
+    if not index.isdigit() or int(index) >= len(checkins):
+        return None
+    return checkins[int(index)]
+
+
+def _label(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _LABEL else text[: _LABEL - 1] + "…"
+
+
+async def _edit(query: Any, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
+    try:
+        await query.edit_message_text(text[:MESSAGE_LIMIT], reply_markup=keyboard)
+    except BadRequest:
+        await query.message.reply_text(text[:MESSAGE_LIMIT], reply_markup=keyboard)

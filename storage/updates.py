@@ -1,0 +1,160 @@
+"""'You said, we did': updates from coordinators to the people who contributed.
+
+An update is linked to a check-in, one question of it, or a theme. Its *contributors* are the
+distinct participants with a non-skipped answer to that check-in (or question); for a theme,
+everyone with a non-skipped answer in the stage the project is in. It is sent to the
+contributors who are still taking part (active, current consent, reachable), through the
+outbox under the key ``update:<id>``, so each person gets it at most once. How many of the
+contributors it reached is the loop-closure rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.db import Database, _Tx, utc_text
+
+KEY_PREFIX = "update:"
+
+
+@dataclass(frozen=True)
+class Link:
+    """What an update answers: a check-in, one of its questions, or a theme in a stage."""
+
+    checkin_id: str | None = None
+    question_id: str | None = None
+    theme: str | None = None
+    stage: str | None = None  # for a theme: the stage whose contributors receive it
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who contributed, and which of them may be sent the update now."""
+
+    contributors: list[str]
+    recipients: list[str]
+
+
+@dataclass(frozen=True)
+class Published:
+    """A stored update and how many messages were queued for it."""
+
+    id: int
+    contributors: int
+    queued: int
+
+    @property
+    def key(self) -> str:
+        """The outbox key of its messages."""
+        return key_of(self.id)
+
+
+@dataclass(frozen=True)
+class UpdateSummary:
+    """One update with its loop-closure numbers (``reached`` counted from the outbox)."""
+
+    id: int
+    created_at: str
+    checkin_id: str | None
+    question_id: str | None
+    theme: str | None
+    contributors: int
+    reached: int
+
+
+def key_of(update_id: int) -> str:
+    """The outbox message key for an update."""
+    return f"{KEY_PREFIX}{update_id}"
+
+
+def _condition(link: Link) -> tuple[str, tuple[str, ...]]:
+    if link.checkin_id is not None:
+        if link.question_id is not None:
+            return "a.checkin_id = ? AND a.question_id = ?", (link.checkin_id, link.question_id)
+        return "a.checkin_id = ?", (link.checkin_id,)
+    if link.stage is not None:
+        return "a.stage = ?", (link.stage,)
+    raise ValueError("an update links to a check-in, a question or a theme in a stage")
+
+
+async def _audience(tx: _Tx, link: Link, consent_version: int) -> Audience:
+    where, params = _condition(link)
+    found = await tx.all(
+        "SELECT p.id, (p.status = 'active' AND p.consent_version = ?"
+        " AND p.unreachable_since IS NULL) AS ok FROM participants p"
+        " WHERE EXISTS (SELECT 1 FROM answers a WHERE a.participant_id = p.id"
+        f" AND a.value IS NOT NULL AND {where}) ORDER BY p.id",
+        (consent_version, *params),
+    )
+    return Audience([r["id"] for r in found], [r["id"] for r in found if r["ok"]])
+
+
+async def audience(db: Database, link: Link, consent_version: int) -> Audience:
+    """The contributors to what ``link`` points at, and who of them would receive it."""
+    async with db.read() as tx:
+        return await _audience(tx, link, consent_version)
+
+
+async def publish(
+    db: Database,
+    *,
+    author: str,
+    link: Link,
+    text: str,
+    message: str,
+    consent_version: int,
+    now: datetime,
+) -> Published:
+    """Store the update and queue ``message`` for its recipients, in one transaction."""
+    stamp = utc_text(now)
+    async with db.transaction() as tx:
+        found = await _audience(tx, link, consent_version)
+        update_id = await tx.insert(
+            "INSERT INTO updates (created_at, author, checkin_id, question_id, theme, text,"
+            " contributors) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                stamp,
+                author,
+                link.checkin_id,
+                link.question_id,
+                link.theme,
+                text,
+                len(found.contributors),
+            ),
+        )
+        assert update_id is not None
+        key = key_of(update_id)
+        if found.recipients:
+            await tx.executemany(
+                "INSERT INTO outbox (participant_id, message_key, text, next_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (participant_id, message_key) DO NOTHING",
+                [(pid, key, message, stamp) for pid in found.recipients],
+            )
+    return Published(update_id, len(found.contributors), len(found.recipients))
+
+
+async def progress(db: Database, update_id: int) -> tuple[int, int]:
+    """(sent, still waiting) messages of an update; also stores ``reached``."""
+    key = key_of(update_id)
+    async with db.transaction() as tx:
+        row = await tx.one(
+            "SELECT coalesce(sum(status = 'sent'), 0) AS sent,"
+            " coalesce(sum(status = 'pending'), 0) AS waiting FROM outbox WHERE message_key = ?",
+            (key,),
+        )
+        assert row is not None
+        await tx.execute("UPDATE updates SET reached = ? WHERE id = ?", (row["sent"], update_id))
+    return int(row["sent"]), int(row["waiting"])
+
+
+async def summaries(db: Database) -> list[UpdateSummary]:
+    """Every update, newest first, with how many contributors it has reached so far."""
+    async with db.read() as tx:
+        found = await tx.all(
+            "SELECT u.id, u.created_at, u.checkin_id, u.question_id, u.theme, u.contributors,"
+            " max(u.reached, (SELECT count(*) FROM outbox o WHERE o.status = 'sent'"
+            " AND o.message_key = 'update:' || u.id)) AS reached"
+            " FROM updates u ORDER BY u.id DESC"
+        )
+    return [UpdateSummary(**dict(r)) for r in found]
