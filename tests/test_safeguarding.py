@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -372,13 +373,16 @@ async def test_delete_erases_alerts_and_their_words(
         alex = await client.user(ALEX, first_name="Alex")
         await alex.send("/alerts")
         await alex.expect("No open safeguarding alerts")
+        query = await group.press(ALEX, "I'm on it")  # the old alert in the team chat
+        answer = await group.wait_callback_answer(query)
+        assert answer["text"] == "This alert no longer exists: the person deleted their data."
+        cleared = await group.wait_for_bot_message()
+        assert cleared.buttons == []
     assert rows(settings, "SELECT count(*) FROM alerts") == [(0,)]
     assert b"Lemur-5150" not in raw_database_bytes(settings)
 
 
 def test_the_example_config_spells_out_the_default_phrases() -> None:
-    import tomllib
-
     example = tomllib.loads(Path(EXAMPLE).read_text())
     assert example["safeguarding"]["phrases"] == DEFAULT_PHRASES
     assert example["safeguarding"]["share_text_in_alerts"] is False
