@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -59,8 +59,12 @@ class NewAnswer:
     file_path: str | None = None
 
 
+_FIELDS = tuple(f.name for f in fields(Participant))
+
+
 def _participant(row: Any) -> Participant | None:
-    return Participant(**dict(row)) if row is not None else None
+    # Only the columns Participant knows, so a migration adding a column breaks nothing.
+    return Participant(**{name: row[name] for name in _FIELDS}) if row is not None else None
 
 
 def new_pseudonym() -> str:
