@@ -1,0 +1,477 @@
+"""Check-in journey benchmark: Everystage beside a bare python-telegram-bot bot.
+
+    python -m bench.journey [--participants 200] [--questions 8] [--rate 10] [--duration 20]
+                            [--rounds 2] [--quick]
+
+A child process runs the sandbox and the simulated participants (bench.loadserver); this
+process runs the real Everystage bot and a bare PTB bot (bench.bots) one after the other,
+in ABBA order over the rounds so that drifting background load hits both alike. Each bot, in
+each round, gets fresh participants for two phases: saturation (everyone answers as soon as the
+next question arrives) and a steady offered rate. A benchmark reports; it does not fail on a
+missed target (the exit code is 0 unless the benchmark itself broke).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.bots import CONCURRENCY, POLL_TIMEOUT, AnyApp, build_bare, build_everystage, polling
+from bench.loadserver import percentile
+from bot.app import serving
+
+SATURATION_TARGET = 0.9  # ours / bare answers per second, at least
+P99_TARGET = 1.5  # ours / bare p99 at the steady rate, at most
+RUN_SLACK = 60.0  # seconds an HTTP call to the load server may take beyond the phase itself
+OURS, BARE = "everystage", "bare"
+PREPARE = {
+    OURS: {"consent_prefix": "consent:yes:", "answer_prefix": "a:"},
+    BARE: {"answer_prefix": "q:"},
+}
+PHASE_BASE = {(OURS, "saturate"): 1, (OURS, "rate"): 2, (BARE, "saturate"): 3, (BARE, "rate"): 4}
+
+
+def user_ids(bot: str, phase: str, round_: int, n: int) -> list[int]:
+    """Distinct Telegram user ids per bot, phase and round, so chats never collide."""
+    base = PHASE_BASE[(bot, phase)] * 10_000_000 + round_ * 100_000
+    return list(range(base + 1, base + n + 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring.
+
+
+def _machine_busy() -> float | None:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuSampler:
+    """CPU time of this process and of the machine, sampled against monotonic time."""
+
+    def __init__(self, every: float = 0.1) -> None:
+        self.every = every
+        self.samples: list[tuple[float, float, float | None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def _sample(self) -> None:
+        self.samples.append((time.monotonic(), time.process_time(), _machine_busy()))
+
+    async def _loop(self) -> None:
+        while True:
+            self._sample()
+            await asyncio.sleep(self.every)
+
+    def start(self) -> None:
+        """Start sampling."""
+        self.samples.clear()
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Stop sampling (one last sample first)."""
+        self._sample()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def shares(self, start: float, end: float) -> tuple[float | None, float | None]:
+        """(this process, whole machine) CPU seconds per second between two monotonic times."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None, None
+        (t0, c0, m0), (t1, c1, m1) = inside[0], inside[-1]
+        machine = (m1 - m0) / (t1 - t0) if m0 is not None and m1 is not None else None
+        return (c1 - c0) / (t1 - t0), machine
+
+
+@dataclass
+class BotRun:
+    """One bot, one round: setup and both phases as the load server measured them."""
+
+    bot: str
+    round: int
+    prepare: dict[str, Any] = field(default_factory=dict)
+    saturate: dict[str, Any] = field(default_factory=dict)
+    rate: dict[str, Any] = field(default_factory=dict)
+
+
+async def run_bot(
+    control: httpx.AsyncClient, bot: str, app: AnyApp, opts: argparse.Namespace, round_: int
+) -> BotRun:
+    """Prepare fresh participants, then measure saturation and the steady rate."""
+    n = opts.participants
+    users = {phase: user_ids(bot, phase, round_, n) for phase in ("saturate", "rate")}
+    result = BotRun(bot, round_)
+    sampler = CpuSampler()
+    runner = serving(app, poll_timeout=POLL_TIMEOUT) if bot == OURS else polling(app)
+    async with runner:
+        prep_timeout = 60 + n / 5
+        response = await control.post(
+            "/bench/prepare",
+            json={
+                "users": users["saturate"] + users["rate"],
+                "timeout": prep_timeout,
+                **PREPARE[bot],
+            },
+            timeout=prep_timeout + RUN_SLACK,
+        )
+        result.prepare = _json(response)
+        sampler.start()
+        phases: tuple[tuple[str, dict[str, Any]], ...] = (
+            ("saturate", {"answers_per_user": opts.questions, "duration": opts.saturate_cap}),
+            ("rate", {"rate": opts.rate, "duration": opts.round_seconds, "warmup": opts.warmup}),
+        )
+        for phase, body in phases:
+            response = await control.post(
+                "/bench/run",
+                json={"users": users[phase], "mode": phase, **body},
+                timeout=body["duration"] + RUN_SLACK,
+            )
+            measured = _json(response)
+            if "window_start" in measured:
+                measured["bot_cpu"], measured["machine_cpu"] = sampler.shares(
+                    measured["window_start"], measured["window_end"]
+                )
+            setattr(result, phase, measured)
+        await sampler.stop()
+    return result
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    response.raise_for_status()
+    return response.json()
+
+
+@asynccontextmanager
+async def load_server() -> AsyncIterator[tuple[str, bool]]:
+    """Start bench.loadserver in a child process; yield its URL and whether it validates."""
+    child = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bench.loadserver", "--port", "0", "--exit-on-stdin-close"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        line = (await asyncio.wait_for(child.stdout.readline(), 30)).decode()
+        match = re.match(r"READY (\S+) validating=(\w+)", line)
+        if match is None:
+            raise RuntimeError(f"load server did not start: {line!r}")
+        yield match.group(1), match.group(2) == "True"
+    finally:
+        if child.stdin is not None:
+            child.stdin.close()  # the load server stops when its stdin closes
+        if child.returncode is None:
+            try:
+                await asyncio.wait_for(child.wait(), 10)
+            except TimeoutError:
+                child.terminate()
+                await child.wait()
+
+
+# ---------------------------------------------------------------------------------------------
+# Summing up the rounds.
+
+
+@dataclass
+class Summary:
+    """One bot over all rounds."""
+
+    rounds_per_second: list[float]
+    answers_per_second: float
+    window_answers: int
+    window_seconds: float
+    saturate_p50: float | None
+    saturate_p99: float | None
+    rate_achieved: float
+    latencies: list[float]
+    bot_cpu: float | None
+    sandbox_cpu: float | None
+    others_cpu: float | None
+    rate_bot_cpu: float | None
+    problems: list[str]
+
+    def rate_percentile(self, q: float) -> float | None:
+        """A percentile of the pooled steady-rate latencies."""
+        return percentile(self.latencies, q) if self.latencies else None
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def summarise(runs: list[BotRun]) -> Summary:
+    """Pool the rounds: throughput over all steady windows, latencies over all samples."""
+    sat = [r.saturate for r in runs]
+    answers = sum(s.get("window_answers", 0) for s in sat)
+    seconds = sum(s.get("window_seconds", 0.0) for s in sat)
+    sat_latencies = [x for s in sat for x in s.get("latencies", [])]
+    others = [
+        s["machine_cpu"] - s["bot_cpu"] - s["sandbox_cpu"]
+        for s in sat
+        if s.get("machine_cpu") is not None and s.get("bot_cpu") is not None
+    ]
+    problems = []
+    for run in runs:
+        where = f"{run.bot} round {run.round + 1}"
+        if run.prepare.get("ready") != run.prepare.get("users"):
+            problems.append(
+                f"{where}: only {run.prepare.get('ready')}/{run.prepare.get('users')} "
+                "participants got a first question"
+            )
+        for phase in ("saturate", "rate"):
+            measured = getattr(run, phase)
+            if measured.get("unanswered"):
+                problems.append(f"{where} {phase}: {measured['unanswered']} presses got no reply")
+            if measured.get("skipped_ticks"):
+                problems.append(
+                    f"{where} {phase}: {measured['skipped_ticks']} ticks found no participant "
+                    "with a question waiting (raise --questions or --participants)"
+                )
+        if "window_answers" not in run.saturate:
+            problems.append(f"{where} saturate: too few replies for a steady window")
+    return Summary(
+        rounds_per_second=[s.get("answers_per_second", 0.0) for s in sat],
+        answers_per_second=answers / seconds if seconds > 0 else 0.0,
+        window_answers=answers,
+        window_seconds=seconds,
+        saturate_p50=percentile(sat_latencies, 50) if sat_latencies else None,
+        saturate_p99=percentile(sat_latencies, 99) if sat_latencies else None,
+        rate_achieved=_mean([r.rate.get("answers_per_second") for r in runs]) or 0.0,
+        latencies=[x for r in runs for x in r.rate.get("latencies", [])],
+        bot_cpu=_mean([s.get("bot_cpu") for s in sat]),
+        sandbox_cpu=_mean([s.get("sandbox_cpu") for s in sat]),
+        others_cpu=_mean(list(others)),
+        rate_bot_cpu=_mean([r.rate.get("bot_cpu") for r in runs]),
+        problems=problems,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting.
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f} ms"
+
+
+def _cores(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def _ratio(ours: float | None, bare: float | None) -> float | None:
+    return ours / bare if ours is not None and bare else None
+
+
+def report(
+    opts: argparse.Namespace, validating: bool, ours: Summary, bare: Summary, rss: dict[str, float]
+) -> str:
+    """The printed table."""
+    lines = [
+        "",
+        "Everystage check-in journey benchmark",
+        f"  participants={opts.participants} per bot, phase and round; questions={opts.questions};"
+        f" rate={opts.rate:g}/s for {opts.duration:g}s per bot "
+        f"({opts.rounds} round(s) of {opts.round_seconds:g}s, first {opts.warmup:g}s of each "
+        "not counted)",
+        f"  CPUs={os.cpu_count()}; concurrent_updates={CONCURRENCY} for both bots; sandbox + "
+        "participants in a child process",
+        f"  sandbox spec validation {'ON' if validating else 'OFF'}; Everystage rate limiter "
+        "OFF; Everystage logging WARNING; bots run in ABBA order, one at a time",
+        "",
+        f"{'':36}{'everystage':>13}{'bare PTB':>13}{'ratio':>8}{'target':>9}{'':>6}",
+    ]
+
+    def row(
+        label: str,
+        a: str,
+        b: str,
+        ratio: float | None = None,
+        target: str = "",
+        ok: bool | None = None,
+    ) -> None:
+        verdict = "" if ok is None else "PASS" if ok else "MISS"
+        r = "" if ratio is None else f"{ratio:.2f}x"
+        lines.append(f"  {label:34}{a:>13}{b:>13}{r:>8}{target:>9}{verdict:>6}")
+
+    sat_ratio = _ratio(ours.answers_per_second, bare.answers_per_second)
+    lines.append("Saturation: every participant answers as soon as the next question arrives")
+    row(
+        "answers/s (steady windows)",
+        f"{ours.answers_per_second:.1f}",
+        f"{bare.answers_per_second:.1f}",
+        sat_ratio,
+        f">={SATURATION_TARGET}x",
+        None if sat_ratio is None else sat_ratio >= SATURATION_TARGET,
+    )
+    if opts.rounds > 1:
+        per_round = [
+            _ratio(o, b)
+            for o, b in zip(ours.rounds_per_second, bare.rounds_per_second, strict=True)
+        ]
+        row(
+            "  by round",
+            " ".join(f"{x:.0f}" for x in ours.rounds_per_second),
+            " ".join(f"{x:.0f}" for x in bare.rounds_per_second),
+        )
+        lines[-1] += "   (" + ", ".join("-" if r is None else f"{r:.2f}x" for r in per_round) + ")"
+    row(
+        "answers counted / seconds",
+        f"{ours.window_answers}/{ours.window_seconds:.1f}s",
+        f"{bare.window_answers}/{bare.window_seconds:.1f}s",
+    )
+    row("p50 update->reply", _ms(ours.saturate_p50), _ms(bare.saturate_p50))
+    row("p99 update->reply", _ms(ours.saturate_p99), _ms(bare.saturate_p99))
+    row("CPU, bot process", _cores(ours.bot_cpu), _cores(bare.bot_cpu))
+    row("CPU, sandbox process", _cores(ours.sandbox_cpu), _cores(bare.sandbox_cpu))
+    row("CPU, everything else on the box", _cores(ours.others_cpu), _cores(bare.others_cpu))
+
+    p99_ratio = _ratio(ours.rate_percentile(99), bare.rate_percentile(99))
+    lines.append(f"Steady offered load: {opts.rate:g} updates/s")
+    row("answers/s achieved", f"{ours.rate_achieved:.1f}", f"{bare.rate_achieved:.1f}")
+    row(
+        "p50 update->reply",
+        _ms(ours.rate_percentile(50)),
+        _ms(bare.rate_percentile(50)),
+        _ratio(ours.rate_percentile(50), bare.rate_percentile(50)),
+    )
+    row(
+        "p90 update->reply",
+        _ms(ours.rate_percentile(90)),
+        _ms(bare.rate_percentile(90)),
+        _ratio(ours.rate_percentile(90), bare.rate_percentile(90)),
+    )
+    row(
+        "p99 update->reply",
+        _ms(ours.rate_percentile(99)),
+        _ms(bare.rate_percentile(99)),
+        p99_ratio,
+        f"<={P99_TARGET}x",
+        None if p99_ratio is None else p99_ratio <= P99_TARGET,
+    )
+    row("max update->reply", _ms(ours.rate_percentile(100)), _ms(bare.rate_percentile(100)))
+    row("latency samples", str(len(ours.latencies)), str(len(bare.latencies)))
+    row("CPU, bot process", _cores(ours.rate_bot_cpu), _cores(bare.rate_bot_cpu))
+    lines.append("Memory")
+    row("peak RSS, bot process", f"{rss[OURS]:.0f} MB", "-")
+    lines.append(
+        f"  (bench process before any bot: {rss['baseline']:.0f} MB. Everystage's peak is read "
+        "right after its first run, before the bare bot ever ran; the bare bot shares the "
+        "process, so its own peak cannot be separated)"
+    )
+    problems = [f"{OURS}: {p}" for p in ours.problems] + [f"{BARE}: {p}" for p in bare.problems]
+    if ours.others_cpu is not None and max(ours.others_cpu, bare.others_cpu or 0) > 0.25:
+        problems.append(
+            "other processes used a noticeable share of the CPUs during saturation; the "
+            "throughput numbers are noisier than usual"
+        )
+    lines += ["", *(f"WARNING: {p}" for p in problems)]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point.
+
+
+async def run(opts: argparse.Namespace, out: Callable[[str], None] = print) -> int:
+    """The whole benchmark; returns the exit code."""
+    rss = {"baseline": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    runs: dict[str, list[BotRun]] = {OURS: [], BARE: []}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="everystage-bench-") as tmp:
+        async with load_server() as (url, validating), httpx.AsyncClient(base_url=url) as control:
+            out(f"sandbox + participants at {url}; spec validation {'ON' if validating else 'OFF'}")
+            for round_ in range(opts.rounds):
+                for bot in (OURS, BARE) if round_ % 2 == 0 else (BARE, OURS):
+                    out(f"round {round_ + 1}/{opts.rounds}: {bot} ...")
+                    app = (
+                        build_everystage(url, Path(tmp), opts.questions)
+                        if bot == OURS
+                        else build_bare(url, opts.questions)
+                    )
+                    runs[bot].append(await run_bot(control, bot, app, opts, round_))
+                    if bot == OURS and OURS not in rss:
+                        rss[OURS] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out(report(opts, validating, summarise(runs[OURS]), summarise(runs[BARE]), rss))
+    out(f"(benchmark took {time.monotonic() - started:.0f}s)")
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; --quick shrinks everything to a smoke run."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.journey",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--participants",
+        type=int,
+        default=200,
+        help="simulated participants per bot, phase and round (default 200)",
+    )
+    parser.add_argument(
+        "--questions",
+        type=int,
+        default=8,
+        help="button questions in the check-in (default 8, at least 3)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        help="steady offered load in updates per second (default 10)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=20.0,
+        help="seconds of steady offered load per bot, split over the rounds (default 20)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds per bot, run in ABBA order (default 2)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI-sized smoke run: 20 participants, 5 seconds, 1 round",
+    )
+    opts = parser.parse_args(argv)
+    if opts.quick:
+        opts.participants, opts.duration, opts.rounds = 20, 5.0, 1
+    if opts.questions < 3:
+        parser.error("--questions must be at least 3 (first and last answers are warm-up)")
+    if not 1 <= opts.participants < 100_000 or opts.rounds < 1 or opts.rate <= 0:
+        parser.error("need 1 <= --participants < 100000, --rounds >= 1 and --rate > 0")
+    opts.round_seconds = opts.duration / opts.rounds
+    opts.warmup = min(1.0, opts.round_seconds / 10)
+    opts.saturate_cap = 120.0  # saturation ends when everyone has finished; a safety net
+    return opts
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m bench.journey."""
+    raise SystemExit(asyncio.run(run(parse_args(argv))))
+
+
+if __name__ == "__main__":
+    main()
