@@ -46,7 +46,18 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("checkin", "settings", "mydata", "pause", "resume", "stop", "delete", "help", "privacy")
+COMMANDS = (
+    "checkin",
+    "settings",
+    "mydata",
+    "pause",
+    "resume",
+    "stop",
+    "delete",
+    "support",
+    "help",
+    "privacy",
+)
 RETENTION_JOB = "retention"
 NUDGE_JOB = "nudges"
 

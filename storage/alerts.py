@@ -143,3 +143,13 @@ async def count(db: Database, since: datetime, until: datetime | None = None) ->
         still_open = await tx.one("SELECT count(*) AS n FROM alerts WHERE taken_at IS NULL")
     assert period is not None and still_open is not None
     return AlertCounts(period["raised"], period["taken"], still_open["n"])
+
+
+async def message_ids(db: Database, participant_id: str) -> list[int]:
+    """Where this person's alerts were posted in the coordinators' chat (to tidy on /delete)."""
+    async with db.read() as tx:
+        found = await tx.all(
+            "SELECT message_id FROM alerts WHERE participant_id = ? AND message_id IS NOT NULL",
+            (participant_id,),
+        )
+    return [row["message_id"] for row in found]

@@ -286,6 +286,7 @@ async def erase_older_than(db: Database, cutoff: datetime, files_dir: Path) -> i
         count = await tx.execute("DELETE FROM answers WHERE answered_at < ?", (stamp,))
         await tx.execute("DELETE FROM completions WHERE completed_at < ?", (stamp,))
         await tx.execute("DELETE FROM occurrences WHERE due_at < ?", (stamp,))
+        await tx.execute("DELETE FROM alerts WHERE raised_at < ?", (stamp,))
         await tx.execute("DELETE FROM outbox WHERE next_at < ? AND status != 'pending'", (stamp,))
         await tx.execute("DELETE FROM sessions WHERE updated_at < ?", (stamp,))
     await _remove_files(files_dir, [row["file_path"] for row in files])
@@ -324,6 +325,11 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             " WHERE participant_id = ?",
             (participant_id,),
         )
+        alerts = await tx.all(
+            "SELECT checkin_id, question_id, category, shared_text, raised_at, taken_at"
+            " FROM alerts WHERE participant_id = ? ORDER BY raised_at",
+            (participant_id,),
+        )
     assert person is not None
     record = dict(person)
     record.pop("id")  # internal; means nothing to the person
@@ -340,6 +346,7 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             for row in answers
         ],
         "completed_checkins": [dict(row) for row in completions],
+        "support_alerts": [dict(row) for row in alerts],
         "checkin_in_progress": (
             None if current is None else {**dict(current), "state": json.loads(current["state"])}
         ),

@@ -329,6 +329,7 @@ async def test_help_privacy_and_the_command_list(
         "resume",
         "stop",
         "delete",
+        "support",
         "help",
         "privacy",
     ]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from telegram import InputFile, Update
+from telegram.error import TelegramError
 
 from bot.handlers.common import chat_id_of
 from bot.keyboards import delete_keyboard, parse_callback
 from bot.services import BotContext
-from storage import involvement, participants
+from storage import alerts, involvement, participants
 
 _RECENT = 5
 _SNIPPET = 200
@@ -105,8 +107,21 @@ async def on_delete(update: Update, context: BotContext) -> None:
     if person is None:
         await query.edit_message_text(texts("delete.nothing"))
         return
+    await _retract_alerts(context, person.id)
     await participants.erase(context.db, person.id, context.settings.storage.files_path)
     await query.edit_message_text(texts("delete.done"))
+
+
+async def _retract_alerts(context: BotContext, participant_id: str) -> None:
+    """Before erasing: strip this person's alerts in the coordinators' chat of any detail."""
+    chat_id = context.settings.coordinators.chat_id
+    if chat_id is None:
+        return
+    for message_id in await alerts.message_ids(context.db, participant_id):
+        with contextlib.suppress(TelegramError):
+            await context.bot.edit_message_text(
+                context.texts("alerts.retracted"), chat_id=chat_id, message_id=message_id
+            )
 
 
 async def pause(update: Update, context: BotContext) -> None:
