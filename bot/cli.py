@@ -46,8 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     export = with_config(
         sub.add_parser("export", help="write pseudonymised answers as JSON or CSV")
     )
-    export.add_argument("--format", choices=("json", "csv"), default="csv")
+    export.add_argument("--format", choices=("json", "csv", "xlsx"), default="csv")
     export.add_argument(
+        "--output", metavar="FILE", default="-", help="file to write, or - for stdout"
+    )
+    export.add_argument("--from", dest="since", metavar="DATE", help="first day (YYYY-MM-DD)")
+    export.add_argument("--to", dest="until", metavar="DATE", help="last day, included")
+    export.add_argument("--checkin", metavar="ID", help="only this check-in's answers")
+    digest = with_config(
+        sub.add_parser("digest", help="write the weekly digest for an ISO week (HTML, MD, CSV)")
+    )
+    digest.add_argument("--week", metavar="WEEK", help="e.g. 2026-W48 (default: last week)")
+    digest.add_argument("--format", choices=("html", "md", "csv"), default="html")
+    digest.add_argument(
         "--output", metavar="FILE", default="-", help="file to write, or - for stdout"
     )
     record = with_config(
@@ -104,7 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(summary(settings, args.config))
         return EXIT_OK
     if args.command == "export":
-        return asyncio.run(_export(settings, args.format, args.output))
+        return _export_command(settings, args)
+    if args.command == "digest":
+        return _digest_command(settings, args.week, args.format, args.output)
     return run(settings, Path(args.config or os.environ[CONFIG_ENV]))
 
 
@@ -209,7 +222,38 @@ def run(settings: Settings, config_path: Path | None = None) -> int:
     return EXIT_OK
 
 
-async def _export(settings: Settings, fmt: str, output: str) -> int:
+def _days(settings: Settings, since: str | None, until: str | None):  # type: ignore[no-untyped-def]
+    """--from/--to days (project time zone, both included) as aware datetimes."""
+    from datetime import date, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(settings.project.timezone)
+    start = datetime.combine(date.fromisoformat(since), time(), zone) if since else None
+    end = (
+        datetime.combine(date.fromisoformat(until) + timedelta(days=1), time(), zone)
+        if until
+        else None
+    )
+    return start, end
+
+
+def _export_command(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.export import Filters
+
+    try:
+        start, end = _days(settings, args.since, args.until)
+    except ValueError as exc:
+        print(f"dates are YYYY-MM-DD: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.format == "xlsx" and args.output == "-":
+        print("--format xlsx needs --output FILE", file=sys.stderr)
+        return EXIT_CONFIG
+    filters = Filters(since=start, until=end, checkin_id=args.checkin)
+    return asyncio.run(_export(settings, args.format, args.output, filters))
+
+
+async def _export(settings: Settings, fmt: str, output: str, filters=None) -> int:  # type: ignore[no-untyped-def]
+    from bot.digest.progress import progress
     from storage import export
     from storage.db import Database
 
@@ -218,13 +262,60 @@ async def _export(settings: Settings, fmt: str, output: str) -> int:
         return EXIT_ERROR
     db = await Database.open(settings.storage.path)
     try:
-        with _open_output(output) as out:
-            writer = export.write_csv if fmt == "csv" else export.write_json
-            count = await writer(db, out)
+        total = await export.count(db, filters)
+        with progress("Exporting answers", total) as advance:
+            if fmt == "xlsx":
+                count = await export.write_xlsx(db, Path(output), filters, advance)
+            else:
+                with _open_output(output) as out:
+                    if fmt == "csv":
+                        count = await export.write_csv(db, out, filters, advance, bom=True)
+                    else:
+                        count = await export.write_json(db, out, filters, advance)
     finally:
         await db.close()
     if output != "-":
         print(f"wrote {count} answers to {output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _digest_command(settings: Settings, week: str | None, fmt: str, output: str) -> int:
+    from datetime import UTC, datetime
+
+    from bot.digest import weeks
+
+    try:
+        if week:
+            weeks.parse_week(week)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    chosen = week or weeks.previous(weeks.week_of(datetime.now(UTC), settings.project.timezone))
+    return asyncio.run(_digest(settings, chosen, fmt, output))
+
+
+async def _digest(settings: Settings, week: str, fmt: str, output: str) -> int:
+    from bot.digest import content, html, markdown, tables
+    from bot.digest.progress import progress
+    from storage.db import Database
+
+    if not await asyncio.to_thread(Path(settings.storage.path).exists):
+        print(f"no database at {settings.storage.path}", file=sys.stderr)
+        return EXIT_ERROR
+    with progress(f"Digest {week}", 2) as advance:
+        db = await Database.open(settings.storage.path)
+        try:
+            digest = await content.compute(db, settings, week)
+        finally:
+            await db.close()
+        advance(1)
+        renderer = {"html": html.render, "md": markdown.render, "csv": tables.render}[fmt]
+        text = await asyncio.to_thread(renderer, digest)
+        advance(1)
+    with _open_output(output) as out:
+        out.write(text)
+    if output != "-":
+        print(f"wrote the {week} digest to {output}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -204,6 +204,27 @@ class PromptSettings(_Section):
     include: list[str] = Field(default_factory=list)
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class DigestSettings(_Section):
+    """The weekly digest: when it goes to the coordinators' chat, and small-number hiding."""
+
+    # Any figure based on fewer people than this shows "fewer than N" instead.
+    min_group_size: int = Field(default=3, ge=1, le=100)
+    # Sent for the week just finished, on this day and time in the project's time zone.
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    time: str = "09:00"
+    # Where digests are also written; relative paths are relative to the database's folder.
+    output_dir: Path = Path("digests")
+
+    @field_validator("time")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        parse_clock(value)
+        return value
+
+
 class LoggingSettings(_Section):
     """Log level for the bot's own messages."""
 
@@ -225,6 +246,7 @@ class Settings(BaseSettings):
     nudges: NudgeSettings = Field(default_factory=NudgeSettings)
     coordinators: CoordinatorSettings = Field(default_factory=CoordinatorSettings)
     safeguarding: SafeguardingSettings = Field(default_factory=SafeguardingSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     checkins: list[CheckIn] = Field(min_length=1)
 

@@ -1,13 +1,22 @@
-"""Pseudonymised export of answers: one row per answer, never a chat id or a name."""
+"""Pseudonymised export of answers: one row per answer, never a chat id or a name.
+
+Rows are streamed from SQLite in batches, so memory stays flat however many answers there
+are. Filters: a period (``since`` included, ``until`` excluded) and one check-in. CSV can
+start with a BOM so Excel reads it as UTF-8; times are ISO 8601 in UTC; XLSX is written in
+openpyxl's streaming (write-only) mode.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
-from storage.db import Database
+from storage.db import Database, utc_text
 
 COLUMNS = (
     "pseudonym",
@@ -20,12 +29,43 @@ COLUMNS = (
     "stage",
     "answered_at",
 )
+BATCH = 2000
+BOM = "\ufeff"
 
-_QUERY = (
-    "SELECT p.pseudonym, a.checkin_id, a.question_id, a.kind, a.value, a.file_path,"
-    " a.stage, a.answered_at FROM answers a JOIN participants p ON p.id = a.participant_id"
-    " ORDER BY a.answered_at, a.id"
-)
+Advance = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which answers to export; None means no limit."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    checkin_id: str | None = None
+
+    def where(self) -> tuple[str, tuple[str, ...]]:
+        """A WHERE clause (or '') and its parameters."""
+        parts, params = [], []
+        if self.since is not None:
+            parts.append("a.answered_at >= ?")
+            params.append(utc_text(self.since))
+        if self.until is not None:
+            parts.append("a.answered_at < ?")
+            params.append(utc_text(self.until))
+        if self.checkin_id is not None:
+            parts.append("a.checkin_id = ?")
+            params.append(self.checkin_id)
+        return (" WHERE " + " AND ".join(parts) if parts else ""), tuple(params)
+
+
+def _query(filters: Filters | None) -> tuple[str, tuple[str, ...]]:
+    where, params = (filters or Filters()).where()
+    return (
+        "SELECT p.pseudonym, a.checkin_id, a.question_id, a.kind, a.value, a.file_path,"
+        " a.stage, a.answered_at FROM answers a JOIN participants p ON p.id = a.participant_id"
+        f"{where} ORDER BY a.answered_at, a.id",
+        params,
+    )
 
 
 def _answer_text(value: Any) -> str:
@@ -36,49 +76,119 @@ def _answer_text(value: Any) -> str:
     return str(value)
 
 
-async def rows(db: Database) -> AsyncIterator[dict[str, Any]]:
-    """Every answer as a flat dict with the pseudonym, oldest first, streamed."""
+async def count(db: Database, filters: Filters | None = None) -> int:
+    """How many answers an export with these filters writes."""
+    where, params = (filters or Filters()).where()
     async with db.read() as tx:
-        async for row in tx.iterate(_QUERY):
-            value = None if row["value"] is None else json.loads(row["value"])
-            yield {
-                "pseudonym": row["pseudonym"],
-                "checkin_id": row["checkin_id"],
-                "question_id": row["question_id"],
-                "kind": row["kind"],
-                "answer": None if row["file_path"] else value,
-                "skipped": row["value"] is None,
-                "voice_note": row["file_path"],
-                "stage": row["stage"],
-                "answered_at": row["answered_at"],
-            }
+        row = await tx.one(f"SELECT count(*) AS n FROM answers a{where}", params)
+    return row["n"] if row else 0
 
 
-async def write_csv(db: Database, out: TextIO) -> int:
-    """Write CSV with a header; return the number of answers written."""
-    writer = csv.DictWriter(out, fieldnames=COLUMNS)
-    writer.writeheader()
-    count = 0
-    async for row in rows(db):
-        writer.writerow(
-            {
-                **row,
-                "answer": _answer_text(row["answer"]),
-                "skipped": int(row["skipped"]),
-                "voice_note": row["voice_note"] or "",
-            }
-        )
-        count += 1
-    return count
+async def _batches(db: Database, filters: Filters | None) -> AsyncIterator[list[Any]]:
+    sql, params = _query(filters)
+    # aiosqlite fetches one row per thread hop by default; batches make it many times faster.
+    async with db.read() as tx, tx._conn.execute(sql, params) as cursor:
+        while batch := await cursor.fetchmany(BATCH):
+            yield batch
 
 
-async def write_json(db: Database, out: TextIO) -> int:
+def _row(row: Any) -> dict[str, Any]:
+    value = None if row[4] is None else json.loads(row[4])
+    return {
+        "pseudonym": row[0],
+        "checkin_id": row[1],
+        "question_id": row[2],
+        "kind": row[3],
+        "answer": None if row[5] else value,
+        "skipped": row[4] is None,
+        "voice_note": row[5],
+        "stage": row[6],
+        "answered_at": row[7],
+    }
+
+
+async def rows(db: Database, filters: Filters | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Every answer as a flat dict with the pseudonym, oldest first, streamed."""
+    async for batch in _batches(db, filters):
+        for row in batch:
+            yield _row(row)
+
+
+def _flat(row: dict[str, Any]) -> list[Any]:
+    return [
+        row["pseudonym"],
+        row["checkin_id"],
+        row["question_id"],
+        row["kind"],
+        _answer_text(row["answer"]),
+        int(row["skipped"]),
+        row["voice_note"] or "",
+        row["stage"],
+        row["answered_at"],
+    ]
+
+
+async def write_csv(
+    db: Database,
+    out: TextIO,
+    filters: Filters | None = None,
+    advance: Advance | None = None,
+    bom: bool = False,
+) -> int:
+    """Write CSV with a header (and a BOM first if ``bom``); return the answers written."""
+    if bom:
+        out.write(BOM)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    written = 0
+    async for batch in _batches(db, filters):
+        writer.writerows(_flat(_row(row)) for row in batch)
+        written += len(batch)
+        if advance:
+            advance(len(batch))
+    return written
+
+
+async def write_json(
+    db: Database, out: TextIO, filters: Filters | None = None, advance: Advance | None = None
+) -> int:
     """Write a JSON array of answers, one per line; return how many."""
     out.write("[")
-    count = 0
-    async for row in rows(db):
-        out.write(",\n" if count else "\n")
-        out.write(json.dumps(row, ensure_ascii=False))
-        count += 1
+    written = 0
+    async for batch in _batches(db, filters):
+        for row in batch:
+            out.write(",\n" if written else "\n")
+            out.write(json.dumps(_row(row), ensure_ascii=False))
+            written += 1
+        if advance:
+            advance(len(batch))
     out.write("\n]\n")
-    return count
+    return written
+
+
+async def write_xlsx(
+    db: Database, path: Path, filters: Filters | None = None, advance: Advance | None = None
+) -> int:
+    """Write an Excel workbook (one sheet, header row frozen); return how many answers."""
+    from openpyxl import Workbook  # late: only this format needs it
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("answers")
+    sheet.freeze_panes = "A2"
+    sheet.append(list(COLUMNS))
+    written = 0
+    async for batch in _batches(db, filters):
+        for row in batch:
+            sheet.append([_excel_safe(v) for v in _flat(_row(row))])
+        written += len(batch)
+        if advance:
+            advance(len(batch))
+    book.save(path)
+    return written
+
+
+def _excel_safe(value: Any) -> Any:
+    """Text that Excel would run as a formula is kept as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value

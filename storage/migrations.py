@@ -187,4 +187,30 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        6,
+        "weekly digest: quote consent, delivered weeks, contribution index",
+        """
+        -- "You may quote my words without my name", one row per person once asked: may_quote
+        -- NULL (asked, not answered), 1 yes, 0 no. A table of its own (not a participants
+        -- column) so the Participant record stays as it is; erased with the person.
+        CREATE TABLE quote_consent (
+            participant_id  TEXT PRIMARY KEY REFERENCES participants(id) ON DELETE CASCADE,
+            may_quote       INTEGER,
+            asked_at        TEXT NOT NULL,
+            answered_at     TEXT
+        );
+
+        -- One row per ISO week ("2026-W48"), claimed before the digest is sent: at most once.
+        CREATE TABLE digests (
+            week            TEXT PRIMARY KEY,
+            claimed_at      TEXT NOT NULL,
+            sent_at         TEXT
+        );
+
+        -- Who contributed in which stage (the "every stage" indicator), without the table.
+        CREATE INDEX answers_contributions ON answers (participant_id, stage)
+            WHERE value IS NOT NULL;
+        """,
+    ),
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 from telegram import Message, Update
 from telegram.error import BadRequest
 
+from bot.handlers import digest
 from bot.handlers.common import chat_id_of, consented
 from bot.keyboards import (
     CHOOSE,
@@ -284,6 +285,7 @@ async def _apply(update: Update, context: BotContext, person: Participant, event
     if moved.finished:
         closing = checkin.closing.strip() or texts("checkin.finished")
         await context.bot.send_message(chat_id, closing)
+        await digest.ask_quote_once(chat_id, context)
     else:
         assert moved.prompt is not None
         await _send_prompt(chat_id, context, session.session_id, moved.prompt)

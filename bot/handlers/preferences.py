@@ -7,6 +7,7 @@ import contextlib
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
+from bot.handlers import digest
 from bot.handlers.common import chat_id_of, consented
 from bot.keyboards import parse_callback
 from bot.nudges import quiet_of
@@ -41,6 +42,11 @@ def _menu(context: BotContext) -> InlineKeyboardMarkup:
                 )
             ],
             [InlineKeyboardButton(texts("settings.time_zone"), callback_data=f"{SETTINGS}:menu:z")],
+            [
+                InlineKeyboardButton(
+                    texts("quote.settings_button"), callback_data=f"{SETTINGS}:menu:m"
+                )
+            ],
             [InlineKeyboardButton(texts("settings.close"), callback_data=f"{SETTINGS}:close:-")],
         ]
     )
@@ -88,6 +94,11 @@ async def on_settings(update: Update, context: BotContext) -> None:
         await query.answer(context.texts("hint.stale"))
         return
     what, value = parsed.args
+    if what == "menu" and value == "m":  # may we quote you: answered by quote:yes/no
+        await query.answer()
+        prompt = await digest.quote_choice_text(person.chat_id, context)
+        await _edit(query, prompt, digest.quote_keyboard(context))
+        return
     if what == "menu":
         await query.answer()
         prompt, keyboard = _choices(context, value)

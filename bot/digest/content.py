@@ -1,0 +1,368 @@
+"""What a digest says, as plain data: figures with small groups already hidden.
+
+A hidden figure is stored as ``None``, so no renderer can show it by mistake. The rule: any
+figure (or breakdown cell) based on fewer than ``min_group_size`` people (but more than none)
+is hidden; a whole question is hidden if fewer people answered it. When exactly one cell of a
+breakdown is hidden, the next smallest is hidden too, so it cannot be worked out from the
+others. No id, chat or pseudonym is ever part of a digest, and quotes carry no name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from bot.digest import weeks
+from bot.digest.redact import redact
+from bot.settings import Settings
+from conversations.model import NO, YES, ChoiceQuestion, ScaleQuestion, YesNoQuestion
+from storage import digest as queries
+from storage.db import Database
+
+MAX_QUOTES = 8
+MAX_QUOTE_CHARS = 300
+
+
+def visible(count: int, people: int, k: int) -> int | None:
+    """``count`` if it rests on at least ``k`` people (or on none), else None (hidden)."""
+    return count if people == 0 or people >= k else None
+
+
+def percent(part: int | None, whole: int | None) -> float | None:
+    """A share in percent, or None when either side is hidden or there is nothing."""
+    if part is None or whole is None or whole == 0:
+        return None
+    return 100.0 * part / whole
+
+
+@dataclass(frozen=True)
+class Participation:
+    """People counts (None: fewer than the minimum group)."""
+
+    active: int | None
+    new: int | None
+    paused: int | None
+    stopped: int | None
+    unreachable: int | None
+
+
+@dataclass(frozen=True)
+class CheckinFigures:
+    """One check-in in the week."""
+
+    id: str
+    title: str
+    asked: int | None
+    answered: int | None
+    response_rate: float | None
+    started: int | None
+    completed: int | None
+    completion_rate: float | None
+
+
+@dataclass(frozen=True)
+class BucketFigures:
+    """One answer option: how many answers chose it, its share, and last week's share."""
+
+    label: str
+    count: int | None
+    share: float | None
+    previous_share: float | None
+
+    @property
+    def change(self) -> float | None:
+        """Change in percentage points against the previous week."""
+        if self.share is None or self.previous_share is None:
+            return None
+        return self.share - self.previous_share
+
+
+@dataclass(frozen=True)
+class QuestionFigures:
+    """A scale, choice or yes/no question's distribution this week."""
+
+    checkin_id: str
+    checkin_title: str
+    question_id: str
+    text: str
+    kind: str
+    people: int | None  # None: fewer than the minimum answered; then nothing else is shown
+    buckets: list[BucketFigures]
+    mean: float | None  # scale: the mean; yes/no: percent yes; choice: None
+    previous_mean: float | None
+
+    @property
+    def hidden(self) -> bool:
+        """Too few people answered to show anything."""
+        return self.people is None
+
+    @property
+    def change(self) -> float | None:
+        """The mean's change against the previous week."""
+        if self.mean is None or self.previous_mean is None:
+            return None
+        return self.mean - self.previous_mean
+
+
+@dataclass(frozen=True)
+class StageFigures:
+    """Who contributed to a stage: this week and since the start."""
+
+    stage: str
+    this_week: int | None
+    since_start: int | None
+    reached: bool
+
+
+@dataclass(frozen=True)
+class LoopClosure:
+    """'You said, we did' updates written this week and the contributors they reached."""
+
+    updates: int
+    contributors: int | None
+    reached: int | None
+    share: float | None
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """Safeguarding alerts: counts only."""
+
+    raised: int | None
+    taken: int | None
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Redacted words from someone who said they may be quoted; no name, no code name."""
+
+    checkin_title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Everything a digest shows."""
+
+    project: str
+    week: str
+    first_day: date
+    last_day: date
+    timezone: str
+    min_group_size: int
+    participation: Participation
+    checkins: list[CheckinFigures]
+    questions: list[QuestionFigures]
+    stages: list[StageFigures]
+    every_stage: int | None
+    reached_stages: list[str]
+    loop: LoopClosure
+    alerts: Alerts
+    quotes: list[Quote] = field(default_factory=list)
+
+    @property
+    def fewer(self) -> str:
+        """What a hidden figure reads as."""
+        return f"fewer than {self.min_group_size}"
+
+
+async def compute(db: Database, settings: Settings, week: str) -> Digest:
+    """The digest for an ISO week ('2026-W48') in the project's time zone."""
+    zone = settings.project.timezone
+    start, end = weeks.bounds(week, zone)
+    previous_start, _ = weeks.bounds(weeks.previous(week), zone)
+    reached = await queries.reached_stages(db, settings.project.stages, settings.project.stage)
+    raw = await queries.gather(db, start, end, previous_start, reached)
+    return build(raw, settings, week, reached)
+
+
+def build(raw: queries.RawWeek, settings: Settings, week: str, reached: list[str]) -> Digest:
+    """Pure: raw counts in, figures with small groups hidden out."""
+    k = settings.digest.min_group_size
+    first = weeks.monday(week)
+
+    def people(n: int) -> int | None:
+        return visible(n, n, k)
+
+    participation = Participation(
+        active=people(raw.people.get("active", 0)),
+        new=people(raw.new_people),
+        paused=people(raw.people.get("paused", 0)),
+        stopped=people(raw.people.get("stopped", 0)),
+        unreachable=people(raw.people.get("unreachable", 0)),
+    )
+
+    checkins = []
+    for checkin in settings.checkins:
+        c = raw.checkins.get(checkin.id)
+        if c is None:
+            continue
+        asked = visible(c.asked, c.asked_people, k)
+        answered = visible(c.answered, c.answered_people, k)
+        started = visible(c.started, c.started_people, k)
+        completed = visible(c.completed, c.completed_people, k)
+        checkins.append(
+            CheckinFigures(
+                checkin.id,
+                checkin.title,
+                asked,
+                answered,
+                percent(answered, asked),
+                started,
+                completed,
+                percent(completed, started) if completed is not None else None,
+            )
+        )
+
+    questions = []
+    for checkin in settings.checkins:
+        for question in checkin.questions:
+            if not isinstance(question, ScaleQuestion | ChoiceQuestion | YesNoQuestion):
+                continue
+            now = raw.questions.get((checkin.id, question.id))
+            if now is None:
+                continue
+            before = raw.previous.get((checkin.id, question.id))
+            questions.append(_question(checkin.id, checkin.title, question, now, before, k))
+
+    stages = [
+        StageFigures(
+            stage,
+            people(raw.stage_week.get(stage, 0)),
+            people(raw.stage_all.get(stage, 0)),
+            stage in reached,
+        )
+        for stage in settings.project.stages
+    ]
+
+    contributors = people(raw.update_contributors)
+    reached_people = visible(raw.update_reached, raw.update_reached, k)
+    loop = LoopClosure(
+        raw.updates, contributors, reached_people, percent(reached_people, contributors)
+    )
+    alerts = Alerts(
+        visible(raw.alerts_raised, raw.alerts_raised_people, k),
+        visible(raw.alerts_taken, raw.alerts_taken_people, k),
+    )
+    titles = {c.id: c.title for c in settings.checkins}
+    quotes = [
+        Quote(titles.get(checkin_id, checkin_id), _clip(redact(text)))
+        for checkin_id, _question_id, text in raw.quotes[:MAX_QUOTES]
+    ]
+    return Digest(
+        project=settings.project.name,
+        week=week,
+        first_day=first,
+        last_day=first + timedelta(days=6),
+        timezone=settings.project.timezone,
+        min_group_size=k,
+        participation=participation,
+        checkins=checkins,
+        questions=questions,
+        stages=stages,
+        every_stage=people(raw.every_stage),
+        reached_stages=reached,
+        loop=loop,
+        alerts=alerts,
+        quotes=quotes,
+    )
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_QUOTE_CHARS else text[: MAX_QUOTE_CHARS - 1].rstrip() + "…"
+
+
+def _options(question: Any) -> list[tuple[Any, str]]:
+    if isinstance(question, ScaleQuestion):
+        return [(v, str(v)) for v in question.values]
+    if isinstance(question, YesNoQuestion):
+        return [(YES, "Yes"), (NO, "No")]
+    return [(option, option) for option in question.options]
+
+
+def _question(
+    checkin_id: str,
+    title: str,
+    question: Any,
+    now: queries.QuestionCounts,
+    before: queries.QuestionCounts | None,
+    k: int,
+) -> QuestionFigures:
+    if now.people < k:
+        return QuestionFigures(
+            checkin_id, title, question.id, question.text, question.kind, None, [], None, None
+        )
+    options = _options(question)
+    known = {value for value, _ in options}
+    options += [(value, str(value)) for value in now.buckets if value not in known]
+    shown = _suppress([now.buckets.get(v, queries.Bucket(0, 0)) for v, _ in options], k)
+    previous_ok = before is not None and before.people >= k
+    if previous_ok:
+        assert before is not None
+        previous_shown = _suppress(
+            [before.buckets.get(v, queries.Bucket(0, 0)) for v, _ in options], k
+        )
+    buckets = []
+    for i, (_, label) in enumerate(options):
+        count = shown[i]
+        prev = previous_shown[i] if previous_ok else None
+        buckets.append(
+            BucketFigures(
+                label,
+                count,
+                percent(count, now.answers),
+                percent(prev, before.answers) if before is not None and previous_ok else None,
+            )
+        )
+    mean = _mean(question, now)
+    previous_mean = _mean(question, before) if previous_ok and before is not None else None
+    if isinstance(question, YesNoQuestion):
+        # The share of yes *is* a cell: hide it with the cells.
+        if any(v is None for v in shown):
+            mean = None
+        if previous_ok and any(v is None for v in previous_shown):
+            previous_mean = None
+    return QuestionFigures(
+        checkin_id,
+        title,
+        question.id,
+        question.text,
+        question.kind,
+        now.people,
+        buckets,
+        mean,
+        previous_mean,
+    )
+
+
+def _mean(question: Any, counts: queries.QuestionCounts) -> float | None:
+    if counts.answers == 0:
+        return None
+    if isinstance(question, ScaleQuestion):
+        total = sum(
+            value * b.answers for value, b in counts.buckets.items() if isinstance(value, int)
+        )
+        return total / counts.answers
+    if isinstance(question, YesNoQuestion):
+        yes = counts.buckets.get(YES)
+        return 100.0 * (yes.answers if yes else 0) / counts.answers
+    return None
+
+
+def _suppress(buckets: list[queries.Bucket], k: int) -> list[int | None]:
+    """Hide cells from fewer than k people; if only one is hidden, hide the next smallest."""
+    shown: list[int | None] = [visible(b.answers, b.people, k) for b in buckets]
+    hidden = [i for i, v in enumerate(shown) if v is None]
+    if len(hidden) == 1:
+        others = [i for i, v in enumerate(shown) if v]
+        if others:
+            smallest = min(others, key=lambda i: buckets[i].answers)
+            shown[smallest] = None
+    return shown
+
+
+def generated_for(now: datetime, settings: Settings) -> str:
+    """The week a digest made now is about: the current week (for /digest without a week)."""
+    return weeks.week_of(now, settings.project.timezone)

@@ -1,0 +1,172 @@
+"""The digest as one self-contained HTML file: inline SVG charts, no external resources,
+readable on a phone, and clean when printed."""
+
+from __future__ import annotations
+
+import re
+from html import escape
+
+from bot.digest import charts, fmt
+from bot.digest.content import Digest
+
+STYLE = """
+:root { --ink: #1f2933; --muted: #52606d; --line: #d9e2ec; --accent: #2b6cb0; }
+* { box-sizing: border-box; }
+body { font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
+  margin: 0 auto; padding: 1rem; max-width: 46rem; background: #fff; }
+h1 { font-size: 1.45rem; margin: 0 0 .25rem; }
+h2 { font-size: 1.15rem; margin: 1.6rem 0 .5rem; border-bottom: 2px solid var(--line);
+  padding-bottom: .2rem; }
+h3 { font-size: 1rem; margin: 1rem 0 .3rem; }
+p.meta, .note { color: var(--muted); font-size: .9rem; margin: .2rem 0; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(8.5rem, 1fr)); gap: .5rem; }
+.tile { border: 1px solid var(--line); border-radius: .5rem; padding: .5rem .7rem; }
+.tile b { display: block; font-size: 1.35rem; }
+.tile span { color: var(--muted); font-size: .85rem; }
+.hidden { color: var(--muted); font-style: italic; font-size: 1rem !important; }
+table { border-collapse: collapse; width: 100%; font-size: .92rem; margin: .3rem 0; }
+th, td { text-align: left; padding: .3rem .4rem; border-bottom: 1px solid var(--line); }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+.scroll { overflow-x: auto; }
+figure { margin: .4rem 0 1rem; }
+figure svg { width: 100%; height: auto; max-width: 36rem; }
+blockquote { margin: .6rem 0; padding: .4rem .8rem; border-left: 4px solid var(--accent);
+  background: #f5f7fa; }
+blockquote cite { display: block; color: var(--muted); font-size: .85rem; font-style: normal; }
+section { break-inside: avoid-page; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 11pt; }
+  h2 { break-after: avoid; }
+  figure, table, blockquote, .tile { break-inside: avoid; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+def _svg(data: bytes, label: str) -> str:
+    text = data.decode("utf-8")
+    text = re.sub(r"^.*?(?=<svg)", "", text, flags=re.DOTALL)  # drop the XML prologue
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
+    text = text.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1)
+    return f"<figure>{text}</figure>"
+
+
+def _n(d: Digest, n: int | None) -> str:
+    return f'<span class="hidden">{escape(d.fewer)}</span>' if n is None else f"{n:,}"
+
+
+def render(d: Digest, with_charts: bool = True) -> str:
+    """The whole digest as an HTML document."""
+    p = d.participation
+    e = escape
+    out = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{e(d.project)}: digest {e(d.week)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<header><h1>{e(d.project)}</h1>",
+        f'<p class="meta">Weekly digest {e(d.week)}: {e(fmt.period(d))} ({e(d.timezone)})</p>',
+        f'<p class="note">To protect people, any figure from fewer than {d.min_group_size} '
+        f"people shows as “{e(d.fewer)}”. No names, code names or Telegram ids appear here."
+        "</p></header>",
+        '<section><h2>People</h2><div class="tiles">',
+    ]
+    for label, value in (
+        ("taking part", p.active),
+        ("new this week", p.new),
+        ("paused", p.paused),
+        ("stopped", p.stopped),
+        ("unreachable", p.unreachable),
+    ):
+        out.append(f'<div class="tile"><b>{_n(d, value)}</b><span>{label}</span></div>')
+    out.append("</div></section>")
+
+    if d.checkins:
+        out += [
+            '<section><h2>Check-ins</h2><div class="scroll"><table>',
+            '<tr><th>Check-in</th><th class="n">Asked</th><th class="n">Answered</th>'
+            '<th class="n">Response</th><th class="n">Completed</th><th class="n">Completion</th>'
+            "</tr>",
+        ]
+        for c in d.checkins:
+            out.append(
+                f"<tr><td>{e(c.title)}</td><td class='n'>{_n(d, c.asked)}</td>"
+                f"<td class='n'>{_n(d, c.answered)}</td>"
+                f"<td class='n'>{fmt.pct(c.response_rate)}</td>"
+                f"<td class='n'>{_n(d, c.completed)}</td>"
+                f"<td class='n'>{fmt.pct(c.completion_rate)}</td></tr>"
+            )
+        out.append("</table></div></section>")
+
+    if d.questions:
+        out.append("<section><h2>Answers</h2>")
+        for q in d.questions:
+            out.append(f"<h3>{e(q.text)}</h3><p class='meta'>{e(q.checkin_title)}")
+            if q.hidden:
+                out.append(f" · {e(d.fewer)} people answered</p>")
+                continue
+            out.append(f" · {q.people} people")
+            if q.mean is not None:
+                word = "average" if q.kind == "scale" else "said"
+                delta = fmt.change(q.change, "" if q.kind == "scale" else " pts")
+                out.append(f" · {word} {e(fmt.mean(q.kind, q.mean))}")
+                out.append(f" ({e(delta)} on last week)" if delta else "")
+            out.append("</p>")
+            if with_charts:
+                out.append(_svg(charts.question_chart(d, q), q.text))
+            out.append(
+                '<div class="scroll"><table><tr><th>Answer</th><th class="n">Count</th>'
+                '<th class="n">Share</th><th class="n">Change</th></tr>'
+            )
+            for b in q.buckets:
+                change = fmt.change(b.change) if b.count is not None else ""
+                out.append(
+                    f"<tr><td>{e(b.label)}</td><td class='n'>{_n(d, b.count)}</td>"
+                    f"<td class='n'>{fmt.pct(b.share)}</td><td class='n'>{e(change)}</td></tr>"
+                )
+            out.append("</table></div>")
+        out.append("</section>")
+
+    out += [
+        "<section><h2>Every stage</h2>",
+        '<div class="scroll"><table><tr><th>Stage</th><th class="n">This week</th>'
+        '<th class="n">Since the start</th></tr>',
+    ]
+    for s in d.stages:
+        if s.reached or s.since_start:
+            out.append(
+                f"<tr><td>{e(s.stage)}</td><td class='n'>{_n(d, s.this_week)}</td>"
+                f"<td class='n'>{_n(d, s.since_start)}</td></tr>"
+            )
+    out.append("</table></div>")
+    out.append(
+        f"<p>People who have contributed at every stage so far "
+        f"({e(', '.join(d.reached_stages))}): <b>{_n(d, d.every_stage)}</b></p>"
+    )
+    if with_charts:
+        out.append(_svg(charts.stage_chart(d), "People who contributed, by stage"))
+    out.append("</section>")
+
+    loop = d.loop
+    out += [
+        "<section><h2>You said, we did</h2>",
+        f"<p>Updates sent this week: <b>{loop.updates}</b>. They reached {_n(d, loop.reached)} "
+        f"of {_n(d, loop.contributors)} contributors ({fmt.pct(loop.share)}).</p></section>",
+        "<section><h2>Safeguarding</h2>",
+        f"<p>Alerts raised: <b>{_n(d, d.alerts.raised)}</b>; taken: "
+        f"<b>{_n(d, d.alerts.taken)}</b>.</p></section>",
+    ]
+    if d.quotes:
+        out.append("<section><h2>In their words</h2>")
+        out.append(
+            '<p class="note">Only from people who said we may quote them, with names, numbers '
+            "and addresses taken out.</p>"
+        )
+        for quote in d.quotes:
+            out.append(
+                f"<blockquote>“{e(quote.text)}”<cite>{e(quote.checkin_title)}</cite></blockquote>"
+            )
+        out.append("</section>")
+    out.append("</body></html>\n")
+    return "\n".join(out)

@@ -1,0 +1,103 @@
+"""The digest as Markdown: short enough to read in a chat, complete enough to file."""
+
+from __future__ import annotations
+
+from bot.digest import fmt
+from bot.digest.content import Digest
+
+
+def render(d: Digest) -> str:
+    """The whole digest as Markdown."""
+    p = d.participation
+    lines = [
+        f"# {d.project}: weekly digest {d.week}",
+        f"_{fmt.period(d)} ({d.timezone}). Figures from fewer than {d.min_group_size} people "
+        f"show as “{d.fewer}”._",
+        "",
+        "## People",
+        f"- Taking part: {fmt.count(d, p.active)} (new this week: {fmt.count(d, p.new)})",
+        f"- Paused: {fmt.count(d, p.paused)} · stopped: {fmt.count(d, p.stopped)}"
+        f" · unreachable: {fmt.count(d, p.unreachable)}",
+    ]
+    if d.checkins:
+        lines += ["", "## Check-ins"]
+        for c in d.checkins:
+            lines.append(
+                f"- **{c.title}**: answered {fmt.count(d, c.answered)} of"
+                f" {fmt.count(d, c.asked)} asked ({fmt.pct(c.response_rate)});"
+                f" completed {fmt.count(d, c.completed)} of {fmt.count(d, c.started)} started"
+                f" ({fmt.pct(c.completion_rate)})"
+            )
+    if d.questions:
+        lines += ["", "## Answers"]
+        for q in d.questions:
+            lines.append(f"**{q.text}** _({q.checkin_title})_")
+            if q.hidden:
+                lines.append(f"- {d.fewer} people answered")
+                continue
+            summary = f"- {q.people} people"
+            if q.mean is not None:
+                summary += (
+                    f"; {'average' if q.kind == 'scale' else 'said'} {fmt.mean(q.kind, q.mean)}"
+                )
+                delta = fmt.change(q.change, "" if q.kind == "scale" else " pts")
+                summary += f" ({delta} on last week)" if delta else ""
+            lines.append(summary)
+            cells = []
+            for b in q.buckets:
+                cell = f"{b.label}: {fmt.count(d, b.count)}"
+                if b.count is not None and b.change is not None:
+                    cell += f" ({fmt.change(b.change)})"
+                cells.append(cell)
+            lines.append("- " + " · ".join(cells))
+    lines += ["", "## Every stage"]
+    for s in d.stages:
+        if s.reached or s.since_start:
+            lines.append(
+                f"- {s.stage}: {fmt.count(d, s.this_week)} this week,"
+                f" {fmt.count(d, s.since_start)} since the start"
+            )
+    lines.append(
+        f"- Contributed at every stage so far ({', '.join(d.reached_stages)}):"
+        f" {fmt.count(d, d.every_stage)}"
+    )
+    loop = d.loop
+    lines += [
+        "",
+        "## You said, we did",
+        f"- Updates sent: {loop.updates}; reached {fmt.count(d, loop.reached)} of"
+        f" {fmt.count(d, loop.contributors)} contributors ({fmt.pct(loop.share)})",
+        "",
+        "## Safeguarding",
+        f"- Alerts raised: {fmt.count(d, d.alerts.raised)}; taken: {fmt.count(d, d.alerts.taken)}",
+    ]
+    if d.quotes:
+        lines += ["", "## In their words"]
+        lines += [f"> “{q.text}” _({q.checkin_title})_\n" for q in d.quotes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def summary(d: Digest) -> str:
+    """A few plain lines for the coordinators' chat (the HTML file has the rest)."""
+    p = d.participation
+    rates = ", ".join(f"{c.title} {fmt.pct(c.response_rate, d.fewer)}" for c in d.checkins)
+    lines = [
+        f"📊 Weekly digest {d.week} ({fmt.period(d)})",
+        f"People taking part: {fmt.count(d, p.active)} (new: {fmt.count(d, p.new)})",
+    ]
+    if rates:
+        lines.append(f"Response: {rates}")
+    covered = [s for s in d.stages if s.reached]
+    if covered:
+        lines.append(
+            "Contributed this week: "
+            + ", ".join(f"{s.stage} {fmt.count(d, s.this_week)}" for s in covered)
+        )
+    lines.append(
+        f"Updates sent: {d.loop.updates}, reaching {fmt.pct(d.loop.share)} of contributors"
+    )
+    lines.append(
+        f"Safeguarding alerts: {fmt.count(d, d.alerts.raised)} raised,"
+        f" {fmt.count(d, d.alerts.taken)} taken"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""The digest's aggregate tables as one CSV (UTF-8 with BOM so Excel opens it cleanly)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from bot.digest.content import Digest
+
+COLUMNS = ("week", "section", "item", "detail", "value", "share_percent", "change")
+BOM = "\ufeff"
+
+
+def rows(d: Digest) -> list[dict[str, str]]:
+    """Long format: one row per figure; hidden figures read 'fewer than 3'."""
+    out: list[dict[str, str]] = []
+
+    def add(
+        section: str, item: str, detail: str, value: int | float | None, share=None, change=None
+    ):  # type: ignore[no-untyped-def]
+        out.append(
+            {
+                "week": d.week,
+                "section": section,
+                "item": item,
+                "detail": detail,
+                "value": d.fewer if value is None else _num(value),
+                "share_percent": "" if share is None else f"{share:.1f}",
+                "change": "" if change is None else f"{change:+.1f}",
+            }
+        )
+
+    p = d.participation
+    for name, value in (
+        ("active", p.active),
+        ("new", p.new),
+        ("paused", p.paused),
+        ("stopped", p.stopped),
+        ("unreachable", p.unreachable),
+    ):
+        add("participation", name, "people", value)
+    for c in d.checkins:
+        add("checkin", c.id, "asked", c.asked)
+        add("checkin", c.id, "answered", c.answered, c.response_rate)
+        add("checkin", c.id, "started", c.started)
+        add("checkin", c.id, "completed", c.completed, c.completion_rate)
+    for q in d.questions:
+        item = f"{q.checkin_id}/{q.question_id}"
+        add("question", item, "people", q.people)
+        if q.hidden:
+            continue
+        if q.mean is not None:
+            add(
+                "question",
+                item,
+                "mean" if q.kind == "scale" else "percent_yes",
+                q.mean,
+                None,
+                q.change,
+            )
+        for b in q.buckets:
+            add("question", item, f"answer={b.label}", b.count, b.share, b.change)
+    for s in d.stages:
+        add("stage", s.stage, "people this week", s.this_week)
+        add("stage", s.stage, "people since start", s.since_start)
+    add("stage", "every stage", "people who contributed at every stage so far", d.every_stage)
+    add("loop", "updates", "sent this week", d.loop.updates)
+    add("loop", "contributors", "people", d.loop.contributors)
+    add("loop", "reached", "people", d.loop.reached, d.loop.share)
+    add("safeguarding", "alerts", "raised", d.alerts.raised)
+    add("safeguarding", "alerts", "taken", d.alerts.taken)
+    return out
+
+
+def _num(value: int | float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.2f}"
+
+
+def render(d: Digest, bom: bool = True) -> str:
+    """The CSV text (with a BOM first unless ``bom`` is False)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows(d))
+    return (BOM if bom else "") + buffer.getvalue()

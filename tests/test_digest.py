@@ -1,0 +1,580 @@
+"""The weekly digest: figures worked out by hand, small groups hidden, quotes only with consent,
+ISO weeks across clock changes, exactly-once delivery across a restart, and a real browser."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.digest import content, html, markdown, tables, weeks
+from bot.digest.content import Digest
+from bot.digest.redact import redact
+from bot.handlers import digest as delivery
+from bot.settings import Settings, load_settings
+from storage.db import Database, utc_text
+from tests.conftest import EXAMPLE, ROOT, running
+
+WEEK = "2026-W10"  # Mon 2 Mar - Sun 8 Mar 2026, GMT all week
+TEAM_CHAT = -100700
+SCREENSHOT = ROOT / "docs" / "digest.png"
+
+
+def at(text: str) -> str:
+    """'2026-03-03 10:00' (UTC) as stored."""
+    return utc_text(datetime.fromisoformat(text).replace(tzinfo=UTC))
+
+
+@pytest.fixture
+def plain_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("EVERYSTAGE_STORAGE__PATH", str(tmp_path / "everystage.db"))
+    return load_settings(EXAMPLE)
+
+
+class Fixture:
+    """A hand-made database: people, answers, nudges, updates, alerts, quote consent."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.sessions = 0
+
+    async def person(
+        self, pid: str, created: str, status: str = "active", unreachable: bool = False
+    ) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO participants (id, pseudonym, chat_id, status, consent_version,"
+                " consented_at, created_at, unreachable_since) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+                (
+                    pid,
+                    f"code-{pid}",
+                    770000000 + int(pid[1:]),
+                    status,
+                    at(created),
+                    at(created),
+                    at(created) if unreachable else None,
+                ),
+            )
+
+    async def session(
+        self,
+        pid: str,
+        checkin: str,
+        when: str,
+        answers: dict[str, Any],
+        stage: str = "delivery",
+        completed: bool = True,
+        voice: bool = False,
+    ) -> None:
+        self.sessions += 1
+        sid = f"s{self.sessions}"
+        async with self.db.transaction() as tx:
+            for question, value in answers.items():
+                kind = {"week": "scale", "right-now": "scale", "listened": "yesno"}.get(
+                    question, "choice" if question == "change" else "text"
+                )
+                await tx.execute(
+                    "INSERT INTO answers (participant_id, session_id, checkin_id, question_id,"
+                    " kind, value, file_path, stage, answered_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        pid,
+                        sid,
+                        checkin,
+                        question,
+                        kind,
+                        None if value is None else json.dumps(value),
+                        "note.ogg" if voice else None,
+                        stage,
+                        at(when),
+                    ),
+                )
+            if completed:
+                await tx.execute(
+                    "INSERT INTO completions (session_id, participant_id, checkin_id, stage,"
+                    " completed_at) VALUES (?, ?, ?, ?, ?)",
+                    (sid, pid, checkin, stage, at(when)),
+                )
+
+    async def sql(self, sql: str, params: tuple = ()) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(sql, params)
+
+
+@pytest.fixture
+async def db(plain_settings: Settings) -> AsyncIterator[Database]:
+    database = await Database.open(plain_settings.storage.path)
+    yield database
+    await database.close()
+
+
+async def build_fixture(db: Database) -> None:
+    f = Fixture(db)
+    before, new = "2026-02-01 12:00", "2026-03-03 08:00"
+    for pid in ("p1", "p2", "p3", "p4"):
+        await f.person(pid, before)
+    await f.person("p5", before, unreachable=True)  # active but unreachable
+    await f.person("p6", before, status="paused")
+    await f.person("p9", before, status="stopped")
+    for pid in ("p7", "p8", "p10"):
+        await f.person(pid, new)  # new this week
+    await f.person("p11", "2026-03-10 09:00")  # joined after the week: not counted
+
+    # The project entered design, then delivery (so both stages are "reached").
+    await f.sql(
+        "INSERT INTO stages (stage, entered_at, source) VALUES ('design', ?, 'config')",
+        (at("2026-01-01 09:00"),),
+    )
+    await f.sql(
+        "INSERT INTO stages (stage, entered_at, source) VALUES ('delivery', ?, 'x')",
+        (at("2026-02-20 09:00"),),
+    )
+
+    # Previous week (W09), design stage: everyone said 3.
+    for pid in ("p1", "p2", "p3", "p4"):
+        await f.session(pid, "weekly", "2026-02-25 10:00", {"week": 3}, stage="design")
+    await f.session(
+        "p1", "weekly", "2026-02-26 10:00", {"anything-else": "Old words"}, stage="design"
+    )
+
+    # This week (W10), delivery stage.
+    w = "2026-03-03 10:00"
+    await f.session(
+        "p1",
+        "weekly",
+        w,
+        {
+            "week": 4,
+            "listened": "yes",
+            "change": "Opening hours",
+            "anything-else": "My name is Sarah, call me on 07700 900123 or a@b.org",
+        },
+    )
+    await f.session(
+        "p2",
+        "weekly",
+        w,
+        {
+            "week": 4,
+            "listened": "yes",
+            "change": "Opening hours",
+            "anything-else": "Not for quoting",
+        },
+    )
+    await f.session(
+        "p3",
+        "weekly",
+        w,
+        {
+            "week": 4,
+            "listened": "yes",
+            "change": "Waiting times",
+            "anything-else": "Also not for quoting",
+        },
+    )
+    await f.session(
+        "p4", "weekly", w, {"week": 5, "listened": "no", "anything-else": "x.ogg"}, voice=True
+    )
+    await f.session("p7", "weekly", w, {"week": 2, "listened": "no"})
+    await f.session("p8", "weekly", w, {"week": 1, "listened": None}, completed=False)
+    # The pulse: p1 twice, p2 once (two people only).
+    await f.session("p1", "pulse", "2026-03-04 11:00", {"right-now": 4})
+    await f.session("p1", "pulse", "2026-03-05 11:00", {"right-now": 4})
+    await f.session("p2", "pulse", "2026-03-05 12:00", {"right-now": 2})
+    # A late-Sunday answer in the next week does not count.
+    await f.session("p3", "weekly", "2026-03-09 00:30", {"week": 1})
+
+    # Quote consent: p1 yes, p2 no, p3 asked but no answer, p4 yes (but a voice note).
+    for pid, may in (("p1", 1), ("p2", 0), ("p3", None), ("p4", 1)):
+        await f.sql(
+            "INSERT INTO quote_consent (participant_id, may_quote, asked_at) VALUES (?, ?, ?)",
+            (pid, may, at(before)),
+        )
+
+    # Nudges due this week.
+    for pid, checkin, status in (
+        ("p1", "weekly", "answered"),
+        ("p2", "weekly", "answered"),
+        ("p3", "weekly", "answered"),
+        ("p4", "weekly", "answered"),
+        ("p7", "weekly", "answered"),
+        ("p8", "weekly", "open"),
+        ("p10", "weekly", "expired"),
+        ("p5", "weekly", "failed"),
+        ("p1", "pulse", "answered"),
+        ("p2", "pulse", "answered"),
+    ):
+        await f.sql(
+            "INSERT INTO occurrences (participant_id, checkin_id, occurrence_key, due_at, status)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (pid, checkin, f"{checkin}-{pid}", at("2026-03-02 10:00"), status),
+        )
+
+    # "You said, we did": one update this week (4 contributors, 3 reached), one last week.
+    await f.sql(
+        "INSERT INTO updates (id, created_at, author, text, contributors) VALUES"
+        " (1, ?, 'Jo', 'We changed the hours', 4)",
+        (at("2026-03-04 15:00"),),
+    )
+    await f.sql(
+        "INSERT INTO updates (id, created_at, author, text, contributors) VALUES"
+        " (2, ?, 'Jo', 'Older', 4)",
+        (at("2026-02-24 15:00"),),
+    )
+    for pid, status in (("p1", "sent"), ("p2", "sent"), ("p3", "sent"), ("p4", "pending")):
+        await f.sql(
+            "INSERT INTO outbox (participant_id, message_key, text, status, next_at)"
+            " VALUES (?, 'update:1', 'x', ?, ?)",
+            (pid, status, at("2026-03-04 15:00")),
+        )
+    await f.sql(
+        "INSERT INTO outbox (participant_id, message_key, text, status, next_at)"
+        " VALUES ('p1', 'update:2', 'x', 'sent', ?)",
+        (at("2026-02-24 15:00"),),
+    )
+
+    # Alerts: three people raised one this week; one taken this week.
+    for pid, raised, taken in (
+        ("p1", "2026-03-03 10:05", "2026-03-03 11:00"),
+        ("p2", "2026-03-04 10:05", None),
+        ("p3", "2026-03-05 10:05", None),
+        ("p4", "2026-02-25 10:05", None),  # last week
+    ):
+        await f.sql(
+            "INSERT INTO alerts (participant_id, category, raised_at, taken_at)"
+            " VALUES (?, 'suicide', ?, ?)",
+            (pid, at(raised), at(taken) if taken else None),
+        )
+
+
+@pytest.fixture
+async def digest(db: Database, plain_settings: Settings) -> Digest:
+    await build_fixture(db)
+    return await content.compute(db, plain_settings, WEEK)
+
+
+async def test_figures_match_the_hand_worked_fixture(digest: Digest) -> None:
+    p = digest.participation
+    # active: p1-p4, p7, p8, p10 (p5 is unreachable, p11 joined later); 1 each hidden.
+    assert (p.active, p.new, p.paused, p.stopped, p.unreachable) == (7, 3, None, None, None)
+
+    weekly, pulse = digest.checkins
+    # Weekly: asked 7 (5 answered, p8 open, p10 expired; p5 failed is not "asked").
+    assert (weekly.asked, weekly.answered) == (7, 5)
+    assert weekly.response_rate == pytest.approx(100 * 5 / 7)
+    # Started: six sessions with an answer this week; completed: five.
+    assert (weekly.started, weekly.completed) == (6, 5)
+    assert weekly.completion_rate == pytest.approx(100 * 5 / 6)
+    # Pulse: two people only -> everything hidden.
+    assert (pulse.asked, pulse.answered, pulse.response_rate) == (None, None, None)
+    assert (pulse.started, pulse.completed, pulse.completion_rate) == (None, None, None)
+
+    questions = {q.question_id: q for q in digest.questions}
+    week = questions["week"]
+    # 4, 4, 4, 5, 2, 1 from six people: mean 20/6; 1, 2 and 5 come from one person each.
+    assert week.people == 6
+    assert week.mean == pytest.approx(20 / 6)
+    assert week.previous_mean == pytest.approx(3.0)
+    assert week.change == pytest.approx(20 / 6 - 3)
+    assert [(b.label, b.count) for b in week.buckets] == [
+        ("1", None),
+        ("2", None),
+        ("3", 0),
+        ("4", 3),
+        ("5", None),
+    ]
+    four = week.buckets[3]
+    assert four.share == pytest.approx(50.0) and four.previous_share == pytest.approx(0.0)
+    assert week.buckets[2].change == pytest.approx(-100.0)  # everyone said 3 last week
+
+    listened = questions["listened"]
+    # yes 3, no 2 (p8 skipped): "no" is hidden, so "yes" is hidden too (else 5 - 3 = 2),
+    # and so is the share of yes.
+    assert listened.people == 5
+    assert [(b.label, b.count) for b in listened.buckets] == [("Yes", None), ("No", None)]
+    assert listened.mean is None and listened.previous_mean is None
+
+    change = questions["change"]
+    assert change.people == 3  # shown, but each option has fewer than 3
+    assert all(b.count in (None, 0) for b in change.buckets)
+    assert [b.label for b in change.buckets if b.count is None] == [
+        "Opening hours",
+        "Waiting times",
+    ]
+    assert questions["right-now"].hidden  # two people
+
+    stages = {s.stage: s for s in digest.stages}
+    assert (stages["design"].this_week, stages["design"].since_start) == (0, 4)
+    # delivery this week: p1, p2, p3, p4, p7, p8 (p8's week answer counts; the skip does not)
+    assert (stages["delivery"].this_week, stages["delivery"].since_start) == (6, 6)
+    assert digest.reached_stages == ["design", "delivery"]
+    assert digest.every_stage == 4  # p1-p4
+
+    assert (digest.loop.updates, digest.loop.contributors, digest.loop.reached) == (1, 4, 3)
+    assert digest.loop.share == pytest.approx(75.0)
+    assert (digest.alerts.raised, digest.alerts.taken) == (3, None)
+
+
+async def test_quotes_only_with_consent_and_redacted(digest: Digest) -> None:
+    assert [q.text for q in digest.quotes] == ["My name is [name], call me on [phone] or [email]"]
+    text = markdown.render(digest) + html.render(digest, with_charts=False)
+    for secret in ("Sarah", "07700", "a@b.org", "Not for quoting", "Old words", "x.ogg"):
+        assert secret not in text
+
+
+async def test_no_ids_or_code_names_in_any_format(digest: Digest) -> None:
+    text = markdown.render(digest) + html.render(digest) + tables.render(digest)
+    for pid in ("p1", "p2", "p10"):
+        assert f"code-{pid}" not in text
+    assert "77000000" not in text  # chat ids
+
+
+async def test_markdown_and_csv_say_fewer_than(digest: Digest) -> None:
+    md = markdown.render(digest)
+    assert "Paused: fewer than 3" in md
+    assert "Taking part: 7 (new this week: 3)" in md
+    assert "answered 5 of 7 asked (71%)" in md
+    assert "average 3.3 (+0.3 on last week)" in md
+    assert len(markdown.summary(digest)) < 1000
+    text = tables.render(digest)
+    assert text.startswith("\ufeffweek,section,item")
+    assert f"{WEEK},participation,paused,people,fewer than 3,," in text
+    assert f"{WEEK},question,weekly/week,answer=4,3,50.0,+50.0" in text
+
+
+@pytest.mark.parametrize("k", [1, 5])
+async def test_min_group_size_comes_from_config(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int
+) -> None:
+    monkeypatch.setenv("EVERYSTAGE_STORAGE__PATH", str(tmp_path / "everystage.db"))
+    monkeypatch.setenv("EVERYSTAGE_DIGEST__MIN_GROUP_SIZE", str(k))
+    settings = load_settings(EXAMPLE)
+    await build_fixture(db)
+    d = await content.compute(db, settings, WEEK)
+    if k == 1:
+        assert d.participation.paused == 1 and d.alerts.taken == 1
+        assert [b.count for b in d.questions[0].buckets] == [1, 1, 0, 3, 1]
+    else:
+        assert d.participation.active == 7 and d.participation.new is None
+        assert d.every_stage is None and d.loop.contributors is None
+        assert "fewer than 5" in markdown.render(d)
+
+
+def test_iso_weeks_across_the_clock_changes() -> None:
+    zone = "Europe/London"
+    # Autumn: BST ends on Sunday 25 October 2026, so that week has 169 hours.
+    start, end = weeks.bounds("2026-W43", zone)
+    assert start.astimezone(UTC) == datetime(2026, 10, 18, 23, 0, tzinfo=UTC)
+    assert end.astimezone(UTC) == datetime(2026, 10, 26, 0, 0, tzinfo=UTC)
+    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=169)
+    assert weeks.week_of(datetime(2026, 10, 18, 23, 30, tzinfo=UTC), zone) == "2026-W43"
+    assert weeks.week_of(datetime(2026, 10, 18, 22, 59, tzinfo=UTC), zone) == "2026-W42"
+    assert weeks.week_of(datetime(2026, 10, 25, 23, 30, tzinfo=UTC), zone) == "2026-W43"
+    # Spring: BST starts on Sunday 29 March 2026, so that week has 167 hours.
+    start, end = weeks.bounds("2026-W13", zone)
+    assert start.astimezone(UTC) == datetime(2026, 3, 23, 0, 0, tzinfo=UTC)
+    assert end.astimezone(UTC) == datetime(2026, 3, 29, 23, 0, tzinfo=UTC)
+    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=167)
+    assert weeks.week_of(datetime(2026, 3, 29, 23, 30, tzinfo=UTC), zone) == "2026-W14"
+    # Year ends: 31 December 2026 is in 2026-W53; 1 January 2027 too.
+    assert weeks.week_of(datetime(2027, 1, 1, 12, tzinfo=UTC), zone) == "2026-W53"
+    # Due: Monday 09:00 local after the week, in BST or GMT as it falls.
+    due = weeks.due_at("2026-W43", zone, "mon", time(9, 0))
+    assert due.astimezone(UTC) == datetime(2026, 10, 26, 9, 0, tzinfo=UTC)
+    due = weeks.due_at("2026-W13", zone, "mon", time(9, 0))
+    assert due.astimezone(UTC) == datetime(2026, 3, 30, 8, 0, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        weeks.parse_week("2026-W54")
+
+
+async def test_answers_either_side_of_the_autumn_change(
+    db: Database, plain_settings: Settings
+) -> None:
+    f = Fixture(db)
+    for i in range(1, 4):
+        await f.person(f"p{i}", "2026-10-01 09:00")
+    # 00:30 BST on Monday 19 Oct (in W43) and 23:30 GMT on Sunday 25 Oct (still W43).
+    await f.session("p1", "weekly", "2026-10-18 23:30", {"week": 5})
+    await f.session("p2", "weekly", "2026-10-25 23:30", {"week": 5})
+    await f.session("p3", "weekly", "2026-10-25 23:45", {"week": 5})
+    # 23:59 BST on Sunday 18 Oct: the week before.
+    await f.session("p3", "weekly", "2026-10-18 22:59", {"week": 1})
+    d = await content.compute(db, plain_settings, "2026-W43")
+    week = d.questions[0]
+    assert week.people == 3 and week.mean == pytest.approx(5.0)
+
+
+def test_redaction() -> None:
+    assert redact("I'm Dave and my mate Kevin came too") == "I'm [name] and my mate [name] came too"
+    assert redact("ring +44 (0)20 7946 0000 or 0161 496 0000") == "ring [phone] or [phone]"
+    assert redact("text @riverside_jo or jo.b@example.co.uk") == "text [handle] or [email]"
+    assert redact("Mrs Patel was kind. Monday was hard") == "Mrs [name] was kind. Monday was hard"
+    assert redact("I waited 3 hours, from 9 till 12, at the NHS clinic") == (
+        "I waited 3 hours, from 9 till 12, at the NHS clinic"
+    )
+
+
+def test_cli_digest_and_week_argument(plain_settings: Settings, tmp_path: Path) -> None:
+    from bot.cli import main
+
+    async def seed() -> None:
+        database = await Database.open(plain_settings.storage.path)
+        await build_fixture(database)
+        await database.close()
+
+    asyncio.run(seed())
+    out = tmp_path / "digest.md"
+    args = ["digest", "--config", str(EXAMPLE), "--week", WEEK]
+    assert main([*args, "--format", "md", "--output", str(out)]) == 0
+    assert "Taking part: 7" in out.read_text(encoding="utf-8")
+    assert main(["digest", "--config", str(EXAMPLE), "--week", "2026-48"]) == 2
+    csv_out = tmp_path / "digest.csv"
+    assert main([*args, "--format", "csv", "--output", str(csv_out)]) == 0
+    assert csv_out.read_bytes().startswith(b"\xef\xbb\xbfweek,")
+    html_out = tmp_path / "digest.html"
+    assert main([*args, "--output", str(html_out)]) == 0
+    assert html_out.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery through the real Application and the sandbox.
+
+
+@pytest.fixture
+def team_settings(make_settings: Any) -> Settings:
+    return make_settings(coordinators__chat_id=str(TEAM_CHAT), coordinators__user_ids="[9001]")
+
+
+def team_messages(sandbox: Any) -> list[dict[str, Any]]:
+    chat = sandbox.world.chat(TEAM_CHAT)
+    return [m for m in chat.messages.values() if m["from"]["is_bot"]]
+
+
+async def test_weekly_delivery_is_exactly_once_across_a_restart(
+    client: Any, sandbox: Any, team_settings: Settings
+) -> None:
+    await client.user(9001, first_name="Jo")
+    await client.group(TEAM_CHAT, "Co-production team", added_by=9001)
+    seed = await Database.open(team_settings.storage.path)
+    await build_fixture(seed)
+    await seed.close()
+    # Monday 9 March 2026, 09:05 in London: the W10 digest is due.
+    clock = FakeClock(datetime(2026, 3, 9, 9, 5, tzinfo=UTC))
+    async with running(team_settings, clock=clock) as app:
+        jobs = {job.name: job for job in app.job_queue.jobs()}
+        weekly = jobs[delivery.WEEKLY_JOB]
+        assert weekly.next_t.astimezone(datetime.now().astimezone().tzinfo).weekday() == 0
+        assert await delivery.deliver_due(app) == WEEK
+        assert await delivery.deliver_due(app) is None  # the same process again
+    sent = team_messages(sandbox)
+    assert len(sent) == 3
+    assert sent[0]["text"].startswith(f"📊 Weekly digest {WEEK}")
+    assert sent[1]["document"]["file_name"] == f"digest-{WEEK}.html"
+    # The sandbox has no sendPhoto, so the chart arrives by the fallback: as a PNG file.
+    assert "photo" in sent[2] or sent[2]["document"]["file_name"] == f"digest-{WEEK}.png"
+    async with running(team_settings, clock=clock) as app:
+        assert await delivery.deliver_due(app) is None  # after a restart
+        clock.advance(timedelta(days=7))
+        assert await delivery.deliver_due(app) == "2026-W11"
+    assert len(team_messages(sandbox)) == 6
+    with sqlite3.connect(team_settings.storage.path) as conn:
+        claimed = conn.execute("SELECT week, sent_at IS NOT NULL FROM digests").fetchall()
+    assert claimed == [("2026-W10", 1), ("2026-W11", 1)]
+    folder = delivery.output_dir(team_settings)
+    assert (folder / f"digest-{WEEK}.html").exists() and (folder / f"digest-{WEEK}.csv").exists()
+
+
+async def test_digest_command_is_for_coordinators_only(
+    client: Any, sandbox: Any, team_settings: Settings
+) -> None:
+    async with running(team_settings):
+        stranger = await client.user(8001)
+        await stranger.send("/digest")
+        await stranger.expect("Sorry, that's only for the project team.")
+        coordinator = await client.user(9001, first_name="Jo")
+        await coordinator.send("/digest 2026-W99")
+        await coordinator.expect("Send /digest for this week so far")
+        await coordinator.send(f"/digest {WEEK}")
+        await coordinator.expect(f"📊 Weekly digest {WEEK}")
+    with sqlite3.connect(team_settings.storage.path) as conn:
+        assert conn.execute("SELECT count(*) FROM digests").fetchone() == (0,)
+
+
+async def test_quote_consent_is_asked_once_and_changeable_in_settings(
+    client: Any, team_settings: Settings
+) -> None:
+    async with running(team_settings):
+        user = await client.user(8300)
+        await user.send("/start")
+        await user.expect("Is that OK with you?")
+        await user.press("✅ Yes, I agree")
+        await user.expect("How has your week been?")
+        await user.press("4")
+        await user.expect("Which parts")
+        await user.press("☐ Meals")
+        await user.press("Done ✔")
+        await user.expect("Did staff listen")
+        await user.press("Yes")
+        await user.expect("change one thing")
+        await user.press("Opening hours")
+        await user.expect("Anything else")
+        await user.send("The Riverside hours")
+        await user.expect("Your answers go to the team")
+        await user.expect("May we quote your words in reports, without your name?")
+        await user.press("Yes, you can")
+        await user.expect("We may quote your words")
+        await user.send("/settings")
+        await user.expect("Your settings")
+        await user.press("Quoting my words")
+        await user.expect("Right now: yes")
+        await user.press("No thanks")
+        await user.expect("We won't quote your words")
+        await user.send("/checkin")
+        await user.expect("How has your week been?")
+    with sqlite3.connect(team_settings.storage.path) as conn:
+        assert conn.execute("SELECT may_quote FROM quote_consent").fetchall() == [(0,)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The HTML digest in a real browser.
+
+
+async def test_html_digest_in_headless_chromium(digest: Digest, tmp_path: Path) -> None:
+    from tests.test_demo import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.async_api import async_playwright
+
+    page_path = tmp_path / "digest.html"
+    page_path.write_text(html.render(digest), encoding="utf-8")
+    assert not re.search(r"(src|href)=.https?:", page_path.read_text())
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844})
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            await page.goto(page_path.as_uri())
+            assert await page.locator("h1").inner_text() == digest.project
+            assert await page.locator("svg").count() >= 2
+            # Readable on a phone: nothing wider than the screen.
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390
+            assert all(url.startswith("file://") for url in requests)
+            shot = tmp_path / "digest.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            pdf = await page.pdf(format="A4")
+            assert pdf.startswith(b"%PDF")
+        finally:
+            await browser.close()
+    if not SCREENSHOT.exists():
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        SCREENSHOT.write_bytes(shot.read_bytes())
