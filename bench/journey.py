@@ -204,6 +204,7 @@ class Summary:
     rate_achieved: float
     latencies: list[float]
     bot_cpu: float | None
+    cpu_per_answer: float | None
     sandbox_cpu: float | None
     others_cpu: float | None
     rate_bot_cpu: float | None
@@ -259,6 +260,13 @@ def summarise(runs: list[BotRun]) -> Summary:
         rate_achieved=_mean([r.rate.get("answers_per_second") for r in runs]) or 0.0,
         latencies=[x for r in runs for x in r.rate.get("latencies", [])],
         bot_cpu=_mean([s.get("bot_cpu") for s in sat]),
+        cpu_per_answer=_mean(
+            [
+                s["bot_cpu"] / s["answers_per_second"]
+                for s in sat
+                if s.get("bot_cpu") is not None and s.get("answers_per_second")
+            ]
+        ),
         sandbox_cpu=_mean([s.get("sandbox_cpu") for s in sat]),
         others_cpu=_mean(list(others)),
         rate_bot_cpu=_mean([r.rate.get("bot_cpu") for r in runs]),
@@ -311,7 +319,7 @@ def report(
     ) -> None:
         verdict = "" if ok is None else "PASS" if ok else "MISS"
         r = "" if ratio is None else f"{ratio:.2f}x"
-        lines.append(f"  {label:34}{a:>13}{b:>13}{r:>8}{target:>9}{verdict:>6}")
+        lines.append(f"  {label:34}{a:>13}{b:>13}{r:>8}{target:>9}{verdict:>6}".rstrip())
 
     sat_ratio = _ratio(ours.answers_per_second, bare.answers_per_second)
     lines.append("Saturation: every participant answers as soon as the next question arrives")
@@ -333,7 +341,7 @@ def report(
             " ".join(f"{x:.0f}" for x in ours.rounds_per_second),
             " ".join(f"{x:.0f}" for x in bare.rounds_per_second),
         )
-        lines[-1] += "   (" + ", ".join("-" if r is None else f"{r:.2f}x" for r in per_round) + ")"
+        lines[-1] += "  (" + ", ".join("-" if r is None else f"{r:.2f}x" for r in per_round) + ")"
     row(
         "answers counted / seconds",
         f"{ours.window_answers}/{ours.window_seconds:.1f}s",
@@ -342,6 +350,12 @@ def report(
     row("p50 update->reply", _ms(ours.saturate_p50), _ms(bare.saturate_p50))
     row("p99 update->reply", _ms(ours.saturate_p99), _ms(bare.saturate_p99))
     row("CPU, bot process", _cores(ours.bot_cpu), _cores(bare.bot_cpu))
+    row(
+        "bot CPU time per answer",
+        _ms(ours.cpu_per_answer),
+        _ms(bare.cpu_per_answer),
+        _ratio(ours.cpu_per_answer, bare.cpu_per_answer),
+    )
     row("CPU, sandbox process", _cores(ours.sandbox_cpu), _cores(bare.sandbox_cpu))
     row("CPU, everything else on the box", _cores(ours.others_cpu), _cores(bare.others_cpu))
 
