@@ -142,6 +142,14 @@ class _Tx:
         async with self._conn.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
+    async def batches(
+        self, sql: str, params: tuple | dict = (), size: int = 5000
+    ) -> AsyncIterator[list[aiosqlite.Row]]:
+        """Rows in lists of ``size``: one thread hop per batch instead of one per row."""
+        async with self._conn.execute(sql, params) as cursor:
+            while batch := await cursor.fetchmany(size):
+                yield list(batch)
+
     async def iterate(self, sql: str, params: tuple | dict = ()) -> AsyncIterator[aiosqlite.Row]:
         """Rows one by one, without loading them all."""
         async with self._conn.execute(sql, params) as cursor:

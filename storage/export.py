@@ -88,9 +88,8 @@ async def count(db: Database, filters: Filters | None = None) -> int:
 
 async def _batches(db: Database, filters: Filters | None) -> AsyncIterator[list[Any]]:
     sql, params = _query(filters)
-    # aiosqlite fetches one row per thread hop by default; batches make it many times faster.
-    async with db.read() as tx, tx._conn.execute(sql, params) as cursor:
-        while batch := await cursor.fetchmany(BATCH):
+    async with db.read() as tx:
+        async for batch in tx.batches(sql, params, BATCH):
             yield batch
 
 
