@@ -13,7 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    MessageEntity,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.ext import (
@@ -574,3 +581,19 @@ def test_json_body_helper() -> None:
     params = Params({"reply_markup": json.dumps({"remove_keyboard": True}), "n": "5"}, {})
     assert params.get_json("reply_markup") == {"remove_keyboard": True}
     assert params.get_int("n") == 5
+
+
+async def test_send_photo_returns_photo_sizes(sandbox: Sandbox, client: SandboxClient) -> None:
+    png = (
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+        + (640).to_bytes(4, "big")
+        + (480).to_bytes(4, "big")
+        + b"\x08\x02\x00\x00\x00"
+    )
+    user = await client.user(880)
+    await user.send("/start")
+    async with Bot(TEST_TOKEN, base_url=f"{sandbox.url}/bot") as bot:
+        sent = await bot.send_photo(user.chat_id, InputFile(png, filename="c.png"), caption="chart")
+    assert [(p.width, p.height) for p in sent.photo] == [(160, 120), (640, 480)]
+    assert sent.caption == "chart"
+    assert await client.download(sent.photo[-1].file_id) == png

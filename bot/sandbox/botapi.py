@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from . import errors
@@ -68,6 +69,7 @@ class BotApi:
             "answerCallbackQuery": self.answer_callback_query,
             "sendChatAction": self.send_chat_action,
             "sendDocument": self.send_document,
+            "sendPhoto": self.send_photo,
             "getFile": self.get_file,
         }
 
@@ -280,7 +282,39 @@ class BotApi:
             document["file_name"] = record.file_name
         document["mime_type"] = record.mime_type or "application/octet-stream"
         document["file_size"] = record.size
-        content: dict[str, Any] = {**self._reply_to(p, chat), "document": document}
+        return self._send_media(p, chat, {"document": document}, caption, entities)
+
+    async def send_photo(self, p: Params) -> dict[str, Any]:
+        """sendPhoto: an upload or file_id, answered with the PhotoSize list Telegram gives."""
+        chat = self._chat(p)
+        caption, entities = self._text(
+            p, "caption", "caption_entities", MAX_CAPTION, errors.CAPTION_TOO_LONG
+        )
+        record = await self._input_file(p.get_file("photo"), "photo")
+        head = await asyncio.to_thread(_head, record.disk_path)
+        width, height = _image_size(head)
+        sizes = []
+        for scale in (4, 1):  # a thumbnail, then the full size, smallest first
+            sizes.append(
+                {
+                    "file_id": record.file_id if scale == 1 else self.files.alias(record, "photo"),
+                    "file_unique_id": record.file_unique_id + ("" if scale == 1 else "-s"),
+                    "width": max(1, width // scale),
+                    "height": max(1, height // scale),
+                    "file_size": record.size if scale == 1 else max(1, record.size // 16),
+                }
+            )
+        return self._send_media(p, chat, {"photo": sizes}, caption, entities)
+
+    def _send_media(
+        self,
+        p: Params,
+        chat: Any,
+        media: dict[str, Any],
+        caption: str | None,
+        entities: list[dict[str, Any]] | None,
+    ) -> dict[str, Any]:
+        content: dict[str, Any] = {**self._reply_to(p, chat), **media}
         if caption:
             content["caption"] = caption
         if entities:
@@ -299,3 +333,15 @@ class BotApi:
         if record.size > MAX_DOWNLOAD:
             raise bad_request("file is too big")
         return record.to_file(file_id)
+
+
+def _image_size(head: bytes) -> tuple[int, int]:
+    """Width and height from a PNG header; a plausible default for anything else."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return 800, 600
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(32)
