@@ -325,6 +325,10 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             " WHERE participant_id = ?",
             (participant_id,),
         )
+        quote = await tx.one(
+            "SELECT may_quote, answered_at FROM quote_consent WHERE participant_id = ?",
+            (participant_id,),
+        )
         alerts = await tx.all(
             "SELECT checkin_id, question_id, category, shared_text, raised_at, taken_at"
             " FROM alerts WHERE participant_id = ? ORDER BY raised_at",
@@ -346,6 +350,7 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             for row in answers
         ],
         "completed_checkins": [dict(row) for row in completions],
+        "may_quote_my_words": None if quote is None else quote["may_quote"] == 1,
         "support_alerts": [dict(row) for row in alerts],
         "checkin_in_progress": (
             None if current is None else {**dict(current), "state": json.loads(current["state"])}

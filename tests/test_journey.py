@@ -153,6 +153,7 @@ async def test_mydata_shows_a_summary_and_a_json_file(
     assert data["you"]["pseudonym"] == pseudonym
     assert data["answers"][0]["question_id"] == "week" and data["answers"][0]["answer"] == 5
     assert data["checkin_in_progress"]["checkin_id"] == "weekly"
+    assert data["may_quote_my_words"] is None  # not asked yet
 
 
 async def test_delete_erases_every_byte_and_file(
