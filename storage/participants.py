@@ -49,6 +49,12 @@ class Session:
     occurrence_id: int | None = None
 
 
+_SESSION_SELECT = (
+    "SELECT participant_id, session_id, checkin_id, stage, state, message_id, occurrence_id"
+    " FROM sessions WHERE participant_id = ?"
+)
+
+
 @dataclass(frozen=True)
 class NewAnswer:
     """An answer ready to store; ``value`` is None when skipped."""
@@ -78,6 +84,20 @@ async def by_chat(db: Database, chat_id: int) -> Participant | None:
         return _participant(
             await tx.one("SELECT * FROM participants WHERE chat_id = ?", (chat_id,))
         )
+
+
+async def with_session(
+    db: Database, chat_id: int
+) -> tuple[Participant | None, Session | None]:
+    """The participant at this chat and their open check-in, in one read (the hot path)."""
+    async with db.read() as tx:
+        person = _participant(
+            await tx.one("SELECT * FROM participants WHERE chat_id = ?", (chat_id,))
+        )
+        if person is None:
+            return None, None
+        row = await tx.one(_SESSION_SELECT, (person.id,))
+    return person, Session(**dict(row)) if row else None
 
 
 async def consent(
@@ -137,11 +157,7 @@ async def set_preference(db: Database, participant_id: str, name: str, value: st
 async def session(db: Database, participant_id: str) -> Session | None:
     """The check-in this participant is in the middle of, if any."""
     async with db.read() as tx:
-        row = await tx.one(
-            "SELECT participant_id, session_id, checkin_id, stage, state, message_id,"
-            " occurrence_id FROM sessions WHERE participant_id = ?",
-            (participant_id,),
-        )
+        row = await tx.one(_SESSION_SELECT, (participant_id,))
     return Session(**dict(row)) if row else None
 
 

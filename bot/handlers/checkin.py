@@ -15,7 +15,7 @@ from telegram import Message, Update
 from telegram.error import BadRequest
 
 from bot.handlers import digest
-from bot.handlers.common import chat_id_of, consented
+from bot.handlers.common import answering, chat_id_of, consented
 from bot.keyboards import (
     CHOOSE,
     DONE,
@@ -140,7 +140,7 @@ async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     parsed = parse_callback(query.data)
-    person = await participants.by_chat(context.db, chat_id_of(update))
+    person, session = await participants.with_session(context.db, chat_id_of(update))
     if parsed is None or person is None or person.status == "stopped" or len(parsed.args) < 2:
         await query.answer(context.texts("hint.stale"))
         return
@@ -160,33 +160,33 @@ async def on_button(update: Update, context: BotContext) -> None:
     if action not in events:
         await query.answer(context.texts("hint.stale"))
         return
-    await _apply(update, context, person, events[action])
+    await _apply(update, context, session, events[action])
 
 
 async def on_text(update: Update, context: BotContext) -> None:
     """A text message: an answer to a text question, or a typed button label."""
     assert update.message is not None and update.message.text is not None
-    person = await consented(update, context)
-    if person is not None:
-        await _apply(update, context, person, Text(update.message.text))
+    found = await answering(update, context)
+    if found is not None:
+        await _apply(update, context, found[1], Text(update.message.text))
 
 
 async def on_voice(update: Update, context: BotContext) -> None:
     """A voice note (or audio file): saved into the storage folder if the question takes it."""
     message = update.message
     assert message is not None
-    person = await consented(update, context)
-    if person is None:
+    found = await answering(update, context)
+    if found is None:
         return
+    _, session = found
     media = message.voice or message.audio
     assert media is not None
-    open_session = await participants.session(context.db, person.id)
-    loaded = _load(context, open_session) if open_session else None
+    loaded = _load(context, session) if session else None
     if loaded is None or not engine.current_prompt(*loaded).accepts_voice:
-        await _apply(update, context, person, engine.Unsupported("voice"))
+        await _apply(update, context, session, engine.Unsupported("voice"))
         return
     name = await _save_voice(context, media.file_id)
-    stored = await _apply(update, context, person, Voice(name))
+    stored = await _apply(update, context, session, Voice(name))
     if not stored:
         await asyncio.to_thread((context.settings.storage.files_path / name).unlink, True)
 
@@ -195,10 +195,10 @@ async def on_other(update: Update, context: BotContext) -> None:
     """Stickers, photos, locations...: a kind hint and the question again."""
     message = update.message
     assert message is not None
-    person = await consented(update, context)
-    if person is not None:
+    found = await answering(update, context)
+    if found is not None:
         what = message.effective_attachment.__class__.__name__.lower()
-        await _apply(update, context, person, engine.Unsupported(what))
+        await _apply(update, context, found[1], engine.Unsupported(what))
 
 
 async def _save_voice(context: BotContext, file_id: str) -> str:
@@ -220,15 +220,20 @@ async def _save_voice(context: BotContext, file_id: str) -> str:
 # The step itself.
 
 
-async def _apply(update: Update, context: BotContext, person: Participant, event: Event) -> bool:
+async def _apply(
+    update: Update,
+    context: BotContext,
+    session: Session | None,
+    event: Event,
+) -> bool:
     """Feed one event to the engine, store what it records, then show what comes next.
 
-    Returns True when answers were stored.
+    ``session`` is the person's open check-in as read with them. Returns True when answers
+    were stored.
     """
     db, texts = context.db, context.texts
     query = update.callback_query
     chat_id = chat_id_of(update)
-    session = await participants.session(db, person.id)
     loaded = _load(context, session) if session else None
     if session is None or loaded is None:
         if query:

@@ -7,7 +7,7 @@ from telegram import Update
 from bot.keyboards import consent_keyboard
 from bot.services import BotContext
 from storage import participants
-from storage.participants import Participant
+from storage.participants import Participant, Session
 
 
 def chat_id_of(update: Update) -> int:
@@ -37,14 +37,28 @@ async def consented(update: Update, context: BotContext) -> Participant | None:
     Before consent nothing is stored and they are pointed to /start; with an outdated consent
     version they are asked again; people who used /stop are ignored.
     """
+    person = await participants.by_chat(context.db, chat_id_of(update))
+    return person if await _may_answer(update, context, person) else None
+
+
+async def answering(
+    update: Update, context: BotContext
+) -> tuple[Participant, Session | None] | None:
+    """Like :func:`consented`, with the open check-in read in the same query (hot path)."""
+    person, session = await participants.with_session(context.db, chat_id_of(update))
+    if not await _may_answer(update, context, person) or person is None:
+        return None
+    return person, session
+
+
+async def _may_answer(update: Update, context: BotContext, person: Participant | None) -> bool:
     chat_id = chat_id_of(update)
-    person = await participants.by_chat(context.db, chat_id)
     if person is None:
         await context.bot.send_message(chat_id, context.texts("consent.needed"))
-        return None
+        return False
     if person.status == "stopped":
-        return None
+        return False
     if person.consent_version != context.settings.consent.version:
         await show_consent(chat_id, context, changed=True)
-        return None
-    return person
+        return False
+    return True
