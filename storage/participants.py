@@ -86,9 +86,7 @@ async def by_chat(db: Database, chat_id: int) -> Participant | None:
         )
 
 
-async def with_session(
-    db: Database, chat_id: int
-) -> tuple[Participant | None, Session | None]:
+async def with_session(db: Database, chat_id: int) -> tuple[Participant | None, Session | None]:
     """The participant at this chat and their open check-in, in one read (the hot path)."""
     async with db.read() as tx:
         person = _participant(
