@@ -28,10 +28,12 @@ class Stats:
     stopped: int = 0
     unreachable: int = 0
     answers_this_week: int = 0
-    # check-in or stage -> (answered, asked)
+    # check-in -> (answered, asked); stage -> (people, check-ins completed)
     by_checkin: dict[str, tuple[int, int]] = field(default_factory=dict)
     by_stage: dict[str, tuple[int, int]] = field(default_factory=dict)
     by_cohort: dict[str, int] = field(default_factory=dict)
+    # stage -> (answered, asked) for nudged check-ins that fell due in that stage
+    stage_rates: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 async def stats(db: Database, week_start: datetime) -> Stats:
@@ -55,6 +57,14 @@ async def stats(db: Database, week_start: datetime) -> Stats:
             "SELECT stage, count(DISTINCT participant_id) AS people, count(*) AS completed"
             " FROM completions GROUP BY stage ORDER BY stage"
         )
+        # An occurrence belongs to the stage the project was in when it fell due.
+        stage_rates = await tx.all(
+            "SELECT (SELECT s.stage FROM stages s WHERE s.entered_at <= o.due_at"
+            "        ORDER BY s.entered_at DESC, s.id DESC LIMIT 1) AS stage,"
+            " sum(o.status = 'answered') AS answered, count(*) AS asked"
+            " FROM occurrences o WHERE o.status IN ('open', 'answered', 'expired')"
+            " GROUP BY 1"
+        )
         cohorts = await tx.all(
             "SELECT coalesce(cohort, '') AS cohort, count(*) AS n FROM participants"
             " GROUP BY cohort ORDER BY cohort"
@@ -68,5 +78,6 @@ async def stats(db: Database, week_start: datetime) -> Stats:
         answers_this_week=answers["n"] if answers else 0,
         by_checkin={r["checkin_id"]: (r["answered"], r["asked"]) for r in checkins},
         by_stage={r["stage"]: (r["people"], r["completed"]) for r in stages},
+        stage_rates={r["stage"] or "": (r["answered"], r["asked"]) for r in stage_rates},
         by_cohort={r["cohort"]: r["n"] for r in cohorts},
     )

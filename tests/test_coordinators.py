@@ -70,13 +70,25 @@ async def test_stats_count_people_without_showing_their_ids(
         await people[1].send("/pause")
         await people[1].expect("I've paused")
         coordinator = await client.user(COORDINATOR, first_name="Jo")
+        await coordinator.send("/ask design-reflection")
+        await coordinator.expect("to 2 people")
+        await people[0].expect("Time for the Design reflection")
+        await people[0].press("▶ Start now")
+        await people[0].expect("made that day easier?")
+        await people[0].send("A warm drink and someone to talk to")
+        await people[0].expect("tell the staff")
+        await people[0].press("Skip")
+        await people[0].expect("Thank you for sharing this")
         await coordinator.send("/stats")
         report = await coordinator.expect("📊")
     assert "2 taking part · 1 paused · 0 stopped" in report.text
-    assert "Answers this week: 1" in report.text
+    assert "Answers this week: 2" in report.text
+    assert "• design-reflection: 1 / 2 (50%)" in report.text
+    assert "• design: 1 people, 1 check-ins completed; nudges answered 1 / 2 (50%)" in report.text
     assert not any(str(p.chat_id) in report.text for p in people)
     assert rows(team_settings, "SELECT actor, action, allowed FROM audit_log") == [
-        (str(COORDINATOR), "stats", 1)
+        (str(COORDINATOR), "ask", 1),
+        (str(COORDINATOR), "stats", 1),
     ]
 
 

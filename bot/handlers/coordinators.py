@@ -72,10 +72,22 @@ async def stats(update: Update, context: BotContext) -> None:
         lines.append(texts("coord.stats_by_checkin"))
         for checkin_id, (answered, asked) in figures.by_checkin.items():
             lines.append(f"• {checkin_id}: {answered} / {asked} ({_percent(answered, asked)})")
-    if figures.by_stage:
+    if figures.by_stage or figures.stage_rates:
         lines.append(texts("coord.stats_by_stage"))
-        for name, (people, completed) in figures.by_stage.items():
-            lines.append(texts("coord.stats_stage_line", stage=name, people=people, done=completed))
+        for name in context.settings.project.stages:
+            if name not in figures.by_stage and name not in figures.stage_rates:
+                continue
+            people, completed = figures.by_stage.get(name, (0, 0))
+            answered, asked = figures.stage_rates.get(name, (0, 0))
+            lines.append(
+                texts(
+                    "coord.stats_stage_line",
+                    stage=name,
+                    people=people,
+                    done=completed,
+                    rate=f"{answered} / {asked} ({_percent(answered, asked)})",
+                )
+            )
     if any(figures.by_cohort):
         lines.append(texts("coord.stats_by_cohort"))
         for cohort, count in figures.by_cohort.items():
