@@ -23,7 +23,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.services import Services, services_of
-from conversations.schedule import Person, QuietHours, StageNow, latest
+from conversations.schedule import Person, Planner, QuietHours, StageNow
 from storage import nudges
 from storage.nudges import DueMessage, NewOccurrence
 
@@ -137,14 +137,18 @@ async def plan(services: Services, now: datetime) -> int:
     expiry = timedelta(hours=settings.nudges.expire_after_hours)
     since = now - KNOWN_WINDOW
     known = await nudges.known_keys(services.db, since)
+    planner = Planner(stage, now)
+    quiet_by_setting: dict[str | None, QuietHours | None] = {}
     fresh: list[NewOccurrence] = []
     for person in await nudges.recipients(services.db):
         zone = zone_of(services, person.timezone)
         who = Person(person.id, person.joined, zone, person.frequency)
-        quiet = quiet_of(services, person.quiet_hours)
+        if person.quiet_hours not in quiet_by_setting:
+            quiet_by_setting[person.quiet_hours] = quiet_of(services, person.quiet_hours)
+        quiet = quiet_by_setting[person.quiet_hours]
         for checkin in checkins:
             for schedule in checkin.schedule:
-                found = latest(schedule, who, stage, checkin.id, now)
+                found = planner.latest(schedule, who, checkin.id)
                 if found is None or found.due < since:
                     continue
                 if (person.id, checkin.id, found.key) in known:

@@ -135,27 +135,57 @@ def latest(
 
     Only the latest counts: after downtime, older occurrences are superseded, not piled up.
     """
-    if person.frequency == "stage_only" and not isinstance(schedule, StageEntry):
-        return None
-    local_now = now.astimezone(person.zone)
-    found: Occurrence | None = None
-    if isinstance(schedule, Weekly):
-        found = _latest_weekly(schedule, person, local_now)
-    elif isinstance(schedule, AfterJoining):
-        joined = person.joined.astimezone(person.zone)
-        day = joined.date() + timedelta(days=schedule.days)
-        at = parse_clock(schedule.time) if schedule.time else joined.time()
-        due = _at(day, at, person.zone)
-        found = Occurrence(f"joined+{schedule.days}d", due) if due <= now else None
-    elif isinstance(schedule, StageEntry):
-        due = stage.entered + timedelta(hours=schedule.delay_hours)
-        key = f"stage:{stage.name}:{stage.entered.strftime('%Y%m%dT%H%M%S')}"
-        found = Occurrence(key, max(due, person.joined)) if due <= now else None
-    elif isinstance(schedule, RandomDaily):
-        found = _latest_random(schedule, person, checkin_id, local_now)
-    if found is None or (found.due < person.joined and not isinstance(schedule, StageEntry)):
-        return None
-    return found
+    return Planner(stage, now).latest(schedule, person, checkin_id)
+
+
+class Planner:
+    """Works out occurrences for many people at one moment, sharing what they have in common.
+
+    Weekly and stage-entry occurrences depend only on the time zone and preferred frequency,
+    so they are computed once per (schedule, zone, frequency), not once per person.
+    """
+
+    def __init__(self, stage: StageNow, now: datetime):
+        self.stage = stage
+        self.now = now
+        self._shared: dict[tuple[int, str, str], Occurrence | None] = {}
+
+    def latest(self, schedule: Schedule, person: Person, checkin_id: str) -> Occurrence | None:
+        """See :func:`latest`."""
+        if person.frequency == "stage_only" and not isinstance(schedule, StageEntry):
+            return None
+        if isinstance(schedule, StageEntry):
+            found = self._common(schedule, person)
+            # Someone who joins after the stage began still gets its stage-entry check-in.
+            return None if found is None else Occurrence(found.key, max(found.due, person.joined))
+        if isinstance(schedule, Weekly):
+            found = self._common(schedule, person)
+        elif isinstance(schedule, AfterJoining):
+            joined = person.joined.astimezone(person.zone)
+            day = joined.date() + timedelta(days=schedule.days)
+            at = parse_clock(schedule.time) if schedule.time else joined.time()
+            due = _at(day, at, person.zone)
+            found = Occurrence(f"joined+{schedule.days}d", due) if due <= self.now else None
+        else:
+            found = _latest_random(schedule, person, checkin_id, self.now.astimezone(person.zone))
+        if found is None or found.due < person.joined:
+            return None
+        return found
+
+    def _common(self, schedule: Weekly | StageEntry, person: Person) -> Occurrence | None:
+        key = (id(schedule), person.zone.key, person.frequency)
+        if key not in self._shared:
+            if isinstance(schedule, Weekly):
+                local_now = self.now.astimezone(person.zone)
+                self._shared[key] = _latest_weekly(
+                    schedule, person.frequency, person.zone, local_now
+                )
+            else:
+                due = self.stage.entered + timedelta(hours=schedule.delay_hours)
+                stamp = self.stage.entered.strftime("%Y%m%dT%H%M%S")
+                occurrence = Occurrence(f"stage:{self.stage.name}:{stamp}", due)
+                self._shared[key] = occurrence if due <= self.now else None
+        return self._shared[key]
 
 
 def _at(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -172,15 +202,17 @@ def _week_number(day: date) -> int:
     return (day - _EPOCH_MONDAY).days // 7
 
 
-def _latest_weekly(schedule: Weekly, person: Person, local_now: datetime) -> Occurrence | None:
-    every = schedule.every_weeks * (2 if person.frequency == "fortnightly" else 1)
+def _latest_weekly(
+    schedule: Weekly, frequency: str, zone: ZoneInfo, local_now: datetime
+) -> Occurrence | None:
+    every = schedule.every_weeks * (2 if frequency == "fortnightly" else 1)
     at = parse_clock(schedule.time)
     wanted = {WEEKDAYS.index(d) for d in schedule.days}
     for back in range(7 * every + 1):
         day = local_now.date() - timedelta(days=back)
         if day.weekday() not in wanted or _week_number(day) % every:
             continue
-        due = _at(day, at, person.zone)
+        due = _at(day, at, zone)
         if due <= local_now:
             return Occurrence(f"week:{day.isoformat()}", due)
     return None
