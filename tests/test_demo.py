@@ -18,8 +18,9 @@ import aiohttp
 import pytest
 
 from bot.cli import main
-from bot.demo import Demo, demo_running, routes
-from bot.demo.routes import STATIC_DIR, coordinators_chat_id
+from bot.demo import Demo, demo_running
+from bot.demo.routes import STATIC_DIR
+from bot.demo.server import DEMO_TEAM_CHAT
 from bot.settings import load_settings
 from tests.conftest import EXAMPLE, ROOT
 
@@ -125,16 +126,11 @@ async def test_participants_and_preset_state(demo: Demo, http: aiohttp.ClientSes
             assert "nope" in (await response.json())["error"] or "nowhere" in str(bad)
 
 
-async def test_coordinators_view_says_honestly_there_is_no_chat_yet(
+async def test_coordinators_view_shows_a_team_chat_even_without_one_configured(
     http: aiohttp.ClientSession,
 ) -> None:
     state = await call(http, "GET", "/demo/state")
-    assert state["coordinators"] == {
-        "configured": False,
-        "chat_id": None,
-        "note": state["coordinators"]["note"],
-    }
-    assert "No coordinators' chat configured yet" in state["coordinators"]["note"]
+    assert state["coordinators"] == {"configured": True, "chat_id": DEMO_TEAM_CHAT, "note": ""}
     assert [c["id"] for c in state["checkins"]] == [c.id for c in load_settings(EXAMPLE).checkins]
 
 
@@ -156,14 +152,20 @@ async def test_a_kept_database_brings_its_participants_back(config: Path, tmp_pa
         assert second["id"] != first["id"]
 
 
-async def test_a_coordinators_chat_id_plugs_into_the_view(
-    demo: Demo, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+async def test_a_safeguarding_alert_shows_in_the_coordinators_chat(
+    demo: Demo, http: aiohttp.ClientSession
 ) -> None:
-    assert coordinators_chat_id(demo.settings) is None
-    monkeypatch.setattr(routes, "coordinators_chat_id", lambda settings: -100555)
-    view = await call(http, "GET", "/demo/coordinators")
-    assert view == {"configured": True, "chat_id": -100555, "note": ""}
-    assert demo.sandbox.world.chat(-100555).type == "group"  # the bot can post there
+    person = await call(http, "POST", "/demo/participants", {"checkin": "weekly"})
+    await call(
+        http, "POST", f"/sandbox/chats/{person['id']}/messages", {"text": "I want to end it all"}
+    )
+    for _ in range(100):
+        team = await call(http, "GET", f"/sandbox/chats/{DEMO_TEAM_CHAT}/messages")
+        if team:
+            break
+        await asyncio.sleep(0.05)
+    assert "Safeguarding alert" in team[-1]["text"] and "end it all" not in team[-1]["text"]
+    assert demo.sandbox.world.chat(DEMO_TEAM_CHAT).type == "group"
 
 
 async def wait_for_generation(http: aiohttp.ClientSession, generation: int) -> dict[str, Any]:
@@ -362,8 +364,13 @@ async def test_a_check_in_in_a_real_browser(demo: Demo, tmp_path: Path, config: 
             response = await page.request.get(demo.url + str(await link.get_attribute("href")))
             assert json.loads(await response.body())["answers"][0]["answer"] == 2
 
+            await box.fill("Some days I want to end it all")
+            await box.press("Enter")
+            await says("You don't have to go through it alone")
             await page.get_by_role("tab", name="Coordinators' view").click()
-            await expect(page.get_by_text("No coordinators' chat configured yet")).to_be_visible()
+            team = page.locator("#coord-messages")
+            await expect(team.get_by_text("Safeguarding alert")).to_be_visible()
+            await expect(team.get_by_text("end it all")).to_have_count(0)
             await page.get_by_role("tab", name="Chat").click()
 
             await page.get_by_label("New participant at").select_option("checkin:design-reflection")

@@ -28,6 +28,7 @@ from .routes import add_demo_routes
 log = logging.getLogger(__name__)
 
 DEMO_TOKEN = "7000000001:demo-token-not-secret-abcdefgh"
+DEMO_TEAM_CHAT = -1000000000042  # the coordinators' chat when the config names none
 DEFAULT_PORT = 8080
 POLL_TIMEOUT = 10
 
@@ -64,7 +65,13 @@ def demo_settings(settings: Settings, sandbox_url: str, db: Path, files: Path) -
         }
     )
     storage = settings.storage.model_copy(update={"path": db, "files_dir": files})
-    return settings.model_copy(update={"telegram": telegram, "storage": storage})
+    coordinators = settings.coordinators
+    if coordinators.chat_id is None:
+        # So the coordinators' view shows alerts and digests even for a project without one.
+        coordinators = coordinators.model_copy(update={"chat_id": DEMO_TEAM_CHAT})
+    return settings.model_copy(
+        update={"telegram": telegram, "storage": storage, "coordinators": coordinators}
+    )
 
 
 @contextlib.asynccontextmanager
