@@ -23,7 +23,7 @@ from bot.texts import Texts
 
 from . import people
 from .config_watch import ConfigWatch
-from .routes import add_demo_routes
+from .routes import COORDINATORS_TITLE, add_demo_routes
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,11 @@ async def demo_running(
     holder: dict[str, Everystage] = {}
 
     def adapt(fresh: Settings) -> Settings:
-        return demo_settings(fresh, sandbox.url, database, files)
+        adapted = demo_settings(fresh, sandbox.url, database, files)
+        team = adapted.coordinators.chat_id
+        if team is not None:  # the bot posts alerts and digests there from the start
+            sandbox.world.ensure_group(team, COORDINATORS_TITLE)
+        return adapted
 
     def apply(fresh: Settings) -> None:
         services = services_of(holder["app"])
