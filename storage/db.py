@@ -94,13 +94,14 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[_Tx]:
-        """A consistent read: a deferred transaction, holding the lock."""
+        """Reads holding the lock.
+
+        No BEGIN/COMMIT: every statement goes through this one connection under the lock, so
+        nothing can write between two reads in the block; a transaction would only add two
+        round trips to the database thread.
+        """
         async with self._lock:
-            await self._conn.execute("BEGIN")
-            try:
-                yield _Tx(self._conn)
-            finally:
-                await self._conn.execute("COMMIT")
+            yield _Tx(self._conn)
 
     async def checkpoint(self) -> None:
         """Move the WAL into the main file and truncate it to zero bytes."""

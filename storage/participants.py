@@ -214,8 +214,20 @@ async def save_step(
     """
     stamp = utc_text(now)
     async with db.transaction() as tx:
-        row = await tx.one("SELECT state FROM sessions WHERE session_id = ?", (current.session_id,))
-        if row is None or row["state"] != expected_state:
+        # Compare-and-set: the session moves on only from the state the caller saw.
+        if new_state is None:
+            moved = await tx.execute(
+                "DELETE FROM sessions WHERE session_id = ? AND state = ?",
+                (current.session_id, expected_state),
+            )
+        else:
+            # The new prompt's message is recorded by set_session_message if it is needed.
+            moved = await tx.execute(
+                "UPDATE sessions SET state = ?, updated_at = ?, message_id = NULL"
+                " WHERE session_id = ? AND state = ?",
+                (new_state, stamp, current.session_id, expected_state),
+            )
+        if moved != 1:
             return False
         for answer in answers:
             value = None if answer.value is None else json.dumps(answer.value, ensure_ascii=False)
@@ -236,7 +248,6 @@ async def save_step(
                 ),
             )
         if new_state is None:
-            await tx.execute("DELETE FROM sessions WHERE session_id = ?", (current.session_id,))
             late = 0
             if current.occurrence_id is not None:
                 # An answer after the occurrence closed is still kept, marked late.
@@ -262,11 +273,6 @@ async def save_step(
                     current.occurrence_id,
                     late,
                 ),
-            )
-        else:
-            await tx.execute(
-                "UPDATE sessions SET state = ?, updated_at = ? WHERE session_id = ?",
-                (new_state, stamp, current.session_id),
             )
     return True
 

@@ -127,7 +127,10 @@ async def _send_prompt(
         prompt_text(context.texts, prompt, header),
         reply_markup=prompt_keyboard(context.texts, prompt),
     )
-    await participants.set_session_message(context.db, session_id, message.message_id)
+    if not prompt.takes_buttons:
+        # A typed answer has no button press to say which message asked the question; keep
+        # its id so the question can be marked answered. Presses carry their message.
+        await participants.set_session_message(context.db, session_id, message.message_id)
     return message
 
 
