@@ -33,7 +33,7 @@ NUDGE = "n"
 START, HOUR, TOMORROW = "start", "hour", "tomorrow"
 SEND_CONCURRENCY = 32
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds, inside one tick; then the next tick tries again
-KNOWN_WINDOW = timedelta(days=35)
+KNOWN_SLACK = timedelta(days=7)  # downtime up to a week past expiry is still recorded
 
 
 @dataclass
@@ -135,7 +135,8 @@ async def plan(services: Services, now: datetime) -> int:
     if not checkins:
         return 0
     expiry = timedelta(hours=settings.nudges.expire_after_hours)
-    since = now - KNOWN_WINDOW
+    # Older occurrences are long closed; no need to load or compute them on every tick.
+    since = now - expiry - KNOWN_SLACK
     known = await nudges.known_keys(services.db, since)
     planner = Planner(stage, now)
     quiet_by_setting: dict[str | None, QuietHours | None] = {}
@@ -193,16 +194,16 @@ async def _tick(app: Any) -> TickReport:
     report.planned = await plan(services, now)
     report.seconds_planning = loop.time() - started
     report.expired = await nudges.expire(services.db, now)
-    due = await nudges.due(services.db, now)
-    gate = asyncio.Semaphore(SEND_CONCURRENCY)
+    pending = iter(await nudges.due(services.db, now))
 
-    async def one(message: DueMessage) -> None:
-        async with gate:
+    async def sender() -> None:
+        # A few senders share one iterator: memory stays flat however many are due.
+        for message in pending:
             if not _still_running(app):
-                return  # shutting down: it stays due and goes out after the restart
+                return  # shutting down: the rest stay due and go out after the restart
             await _deliver(app, services, message, report)
 
-    await asyncio.gather(*(one(m) for m in due))
+    await asyncio.gather(*(sender() for _ in range(SEND_CONCURRENCY)))
     if report.sent or report.failed or report.planned:
         log.info(
             "nudges: planned %d, sent %d, deferred %d, failed %d, unreachable %d",

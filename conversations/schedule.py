@@ -7,6 +7,7 @@ one row per (participant, check-in, key), which is what makes a nudge go out at 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,6 +24,7 @@ Frequency = Literal["weekly", "fortnightly", "stage_only"]
 FREQUENCIES: tuple[str, ...] = ("weekly", "fortnightly", "stage_only")
 
 
+@functools.lru_cache(maxsize=256)
 def parse_clock(value: str) -> time:
     """'09:30' -> time(9, 30); ValueError with a readable message otherwise."""
     try:
@@ -149,6 +151,7 @@ class Planner:
         self.stage = stage
         self.now = now
         self._shared: dict[tuple[int, str, str], Occurrence | None] = {}
+        self._joined: dict[tuple[int, str, date], datetime] = {}
 
     def latest(self, schedule: Schedule, person: Person, checkin_id: str) -> Occurrence | None:
         """See :func:`latest`."""
@@ -161,10 +164,18 @@ class Planner:
         if isinstance(schedule, Weekly):
             found = self._common(schedule, person)
         elif isinstance(schedule, AfterJoining):
+            # Cheap test first (time zones shift a day by at most one day) for most people.
+            if person.joined + timedelta(days=schedule.days - 1) > self.now:
+                return None
             joined = person.joined.astimezone(person.zone)
             day = joined.date() + timedelta(days=schedule.days)
-            at = parse_clock(schedule.time) if schedule.time else joined.time()
-            due = _at(day, at, person.zone)
+            if schedule.time:  # the same moment for everyone who joined that day
+                shared = (id(schedule), person.zone.key, day)
+                if shared not in self._joined:
+                    self._joined[shared] = _at(day, parse_clock(schedule.time), person.zone)
+                due = self._joined[shared]
+            else:
+                due = _at(day, joined.time(), person.zone)
             found = Occurrence(f"joined+{schedule.days}d", due) if due <= self.now else None
         else:
             found = _latest_random(schedule, person, checkin_id, self.now.astimezone(person.zone))
