@@ -115,12 +115,13 @@ class _Tx:
     def __init__(self, conn: aiosqlite.Connection):
         self._conn = conn
 
+    # Each await below is one hop to aiosqlite's thread and back, the main cost of a query
+    # here; so no separate fetch or close calls (sqlite3 finalises a finished statement itself).
+
     async def execute(self, sql: str, params: tuple | dict = ()) -> int:
         """Run one statement; return the number of rows it changed."""
         cursor = await self._conn.execute(sql, params)
-        count = cursor.rowcount
-        await cursor.close()
-        return count
+        return cursor.rowcount
 
     async def executemany(self, sql: str, params: list[tuple]) -> None:
         """Run one statement for many parameter rows."""
@@ -129,19 +130,16 @@ class _Tx:
     async def insert(self, sql: str, params: tuple | dict = ()) -> int | None:
         """Run an INSERT; return the new row id."""
         cursor = await self._conn.execute(sql, params)
-        row_id = cursor.lastrowid
-        await cursor.close()
-        return row_id
+        return cursor.lastrowid
 
     async def one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
-        """The first row, or None."""
-        async with self._conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        """The first row, or None (for queries of one row)."""
+        rows = await self._conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
         """Every row."""
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._conn.execute_fetchall(sql, params))
 
     async def batches(
         self, sql: str, params: tuple | dict = (), size: int = 5000
