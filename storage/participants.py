@@ -87,15 +87,28 @@ async def by_chat(db: Database, chat_id: int) -> Participant | None:
 
 
 async def with_session(db: Database, chat_id: int) -> tuple[Participant | None, Session | None]:
-    """The participant at this chat and their open check-in, in one read (the hot path)."""
+    """The participant at this chat and their open check-in, in one query (the hot path)."""
     async with db.read() as tx:
-        person = _participant(
-            await tx.one("SELECT * FROM participants WHERE chat_id = ?", (chat_id,))
+        row = await tx.one(
+            "SELECT p.*, s.session_id AS s_session_id, s.checkin_id AS s_checkin_id,"
+            " s.stage AS s_stage, s.state AS s_state, s.message_id AS s_message_id,"
+            " s.occurrence_id AS s_occurrence_id"
+            " FROM participants p LEFT JOIN sessions s ON s.participant_id = p.id"
+            " WHERE p.chat_id = ?",
+            (chat_id,),
         )
-        if person is None:
-            return None, None
-        row = await tx.one(_SESSION_SELECT, (person.id,))
-    return person, Session(**dict(row)) if row else None
+    person = _participant(row)
+    if person is None or row["s_session_id"] is None:
+        return person, None
+    return person, Session(
+        person.id,
+        row["s_session_id"],
+        row["s_checkin_id"],
+        row["s_stage"],
+        row["s_state"],
+        row["s_message_id"],
+        row["s_occurrence_id"],
+    )
 
 
 async def consent(
