@@ -30,7 +30,6 @@ from bot.handlers import (
     consent,
     coordinators,
     digest,
-    invites,
     nudge,
     other,
     preferences,
@@ -107,7 +106,7 @@ def _register(app: Everystage) -> None:
 
     # Coordinators' features first: their commands also work in the coordinators' group chat.
     # Safeguarding screens every private message in group -1, before it is handled as usual.
-    for feature in (coordinators, safeguarding, updates, invites, digest):
+    for feature in (coordinators, safeguarding, updates, digest):
         feature.register(app)
 
     # Groups: a short note for commands and mentions, nothing stored, nothing else.
@@ -133,7 +132,9 @@ def _register(app: Everystage) -> None:
         app.add_handler(CommandHandler(name, callback, filters=private & new))
 
     app.add_handler(
-        CallbackQueryHandler(consent.on_consent, pattern=r"^consent:(yes|no|more):\d+$")
+        CallbackQueryHandler(
+            consent.on_consent, pattern=r"^consent:(yes|no|more):\d+(:[A-Za-z0-9_-]{1,64})?$"
+        )
     )
     app.add_handler(CallbackQueryHandler(checkin.on_button, pattern=r"^a:"))
     app.add_handler(CallbackQueryHandler(account.on_delete, pattern=r"^delete:(yes|no)$"))

@@ -131,17 +131,23 @@ def answered_text(texts: Texts, question_text: str, record: Record) -> str:
     return f"{question_text}\n\n{mark}"
 
 
-def consent_keyboard(texts: Texts, version: int, more: bool = True) -> InlineKeyboardMarkup:
-    """Yes / No / Tell me more."""
-    rows = [
-        [InlineKeyboardButton(texts("consent.yes"), callback_data=f"{CONSENT}:yes:{version}")],
-        [InlineKeyboardButton(texts("consent.no"), callback_data=f"{CONSENT}:no:{version}")],
-    ]
-    if more:
-        rows.append(
-            [InlineKeyboardButton(texts("consent.more"), callback_data=f"{CONSENT}:more:{version}")]
-        )
-    return InlineKeyboardMarkup(rows)
+def consent_keyboard(
+    texts: Texts, version: int, more: bool = True, code: str | None = None
+) -> InlineKeyboardMarkup:
+    """Yes / No / Tell me more; an invite code rides along until the person says yes."""
+    suffix = f":{code}" if code and len(f"{CONSENT}:more:{version}:{code}") <= 64 else ""
+    choices = ["yes", "no", "more"] if more else ["yes", "no"]
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    texts(f"consent.{choice}"),
+                    callback_data=f"{CONSENT}:{choice}:{version}{suffix}",
+                )
+            ]
+            for choice in choices
+        ]
+    )
 
 
 def delete_keyboard(texts: Texts) -> InlineKeyboardMarkup:

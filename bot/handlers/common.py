@@ -16,8 +16,13 @@ def chat_id_of(update: Update) -> int:
     return update.effective_chat.id
 
 
-async def show_consent(chat_id: int, context: BotContext, *, changed: bool = False) -> None:
-    """Send the welcome (or 'this changed') and the consent text with its three buttons."""
+async def show_consent(
+    chat_id: int, context: BotContext, *, changed: bool = False, code: str | None = None
+) -> None:
+    """Send the welcome (or 'this changed') and the consent text with its three buttons.
+
+    ``code`` is an invite code from ``/start <code>``, carried by the buttons until "Yes".
+    """
     texts, settings = context.texts, context.settings
     opening = (
         texts("welcome.consent_changed")
@@ -27,7 +32,7 @@ async def show_consent(chat_id: int, context: BotContext, *, changed: bool = Fal
     await context.bot.send_message(
         chat_id,
         f"{opening}\n\n{settings.consent_text().strip()}",
-        reply_markup=consent_keyboard(texts, settings.consent.version),
+        reply_markup=consent_keyboard(texts, settings.consent.version, code=code),
     )
 
 

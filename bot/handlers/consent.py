@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.error import BadRequest
 
 from bot.handlers import checkin
@@ -10,8 +10,6 @@ from bot.handlers.common import chat_id_of, show_consent
 from bot.keyboards import consent_keyboard, parse_callback
 from bot.services import BotContext
 from storage import invites, participants
-
-_CALLBACK_LIMIT = 64  # bytes, Telegram's limit for callback data
 
 
 async def start(update: Update, context: BotContext) -> None:
@@ -23,10 +21,10 @@ async def start(update: Update, context: BotContext) -> None:
     if code is not None and await invites.cohort_of(context.db, code) is None:
         code = None  # unknown codes are ignored: they join without a cohort
     if person is None:
-        await _show_consent(chat_id, context, code)
+        await show_consent(chat_id, context, code=code)
         return
     if person.consent_version != context.settings.consent.version:
-        await _show_consent(chat_id, context, code, changed=True)
+        await show_consent(chat_id, context, changed=True, code=code)
         return
     if person.status == "stopped":
         await participants.set_status(context.db, person.id, "active")
@@ -56,7 +54,7 @@ async def on_consent(update: Update, context: BotContext) -> None:
         await context.bot.send_message(
             chat_id,
             settings.consent.more.strip() or settings.consent_text().strip(),
-            reply_markup=_with_code(consent_keyboard(texts, version, more=False), code),
+            reply_markup=consent_keyboard(texts, version, more=False, code=code),
         )
         return
     if choice == "no":
@@ -78,42 +76,6 @@ async def on_consent(update: Update, context: BotContext) -> None:
     await query.answer()
     await _close(query, texts("consent.agreed"))
     await checkin.begin(chat_id, context, person)
-
-
-async def _show_consent(
-    chat_id: int, context: BotContext, code: str | None, *, changed: bool = False
-) -> None:
-    """The consent message, its buttons carrying the invite code if there is one."""
-    if code is None:
-        await show_consent(chat_id, context, changed=changed)
-        return
-    texts, settings = context.texts, context.settings
-    opening = (
-        texts("welcome.consent_changed")
-        if changed
-        else texts("welcome.new", project=settings.project.name)
-    )
-    await context.bot.send_message(
-        chat_id,
-        f"{opening}\n\n{settings.consent_text().strip()}",
-        reply_markup=_with_code(consent_keyboard(texts, settings.consent.version), code),
-    )
-
-
-def _with_code(markup: InlineKeyboardMarkup, code: str | None) -> InlineKeyboardMarkup:
-    """Append ``:<code>`` to every button's callback data (when it fits in 64 bytes)."""
-    if code is None:
-        return markup
-    rows = []
-    for row in markup.inline_keyboard:
-        buttons = []
-        for button in row:
-            data = f"{button.callback_data}:{code}"
-            if len(data.encode()) > _CALLBACK_LIMIT:
-                return markup  # too long to carry: they join without a cohort
-            buttons.append(InlineKeyboardButton(button.text, callback_data=data))
-        rows.append(buttons)
-    return InlineKeyboardMarkup(rows)
 
 
 async def _close(query, note: str) -> None:  # type: ignore[no-untyped-def]
