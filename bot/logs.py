@@ -41,3 +41,5 @@ def setup_logging(level: str = "INFO", token: str | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # At DEBUG python-telegram-bot logs whole updates, message text included: never ours.
+    logging.getLogger("telegram").setLevel(max(logging.INFO, root.level))
