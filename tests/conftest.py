@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.app import build_application, serving
-from bot.sandbox import Sandbox, SandboxClient, spec_available
+from bot.sandbox import Sandbox, SandboxClient, SandboxUser, spec_available
 from bot.sandbox.testing import TEST_TOKEN
 from bot.settings import Settings, load_settings
 
@@ -99,6 +99,20 @@ def raw_database_bytes(settings: Settings) -> bytes:
     path = Path(settings.storage.path)
     wal = Path(f"{path}-wal")
     return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+async def join(user: SandboxUser) -> None:
+    """A participant sends /start, agrees, and sees the first question of the check-in."""
+    await user.send("/start")
+    await user.expect("Is that OK with you?")
+    await user.press("✅ Yes, I agree")
+    await user.expect("How has your week been?")
+
+
+async def tap(user: SandboxUser, label: str) -> None:
+    """Press a button and wait for the bot to react on screen, as a person would."""
+    await user.press(label)
+    await user.wait_for_bot_message()
 
 
 requires_spec = pytest.mark.skipif(

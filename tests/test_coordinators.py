@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox import SandboxClient, SandboxUser
+from bot.sandbox import SandboxClient
 from bot.settings import Settings
-from tests.conftest import EXAMPLE, rows, running
+from tests.conftest import EXAMPLE, join, rows, running
 
 COORDINATOR = 9001
 TEAM_CHAT = -100500
@@ -35,13 +35,6 @@ def team_settings(make_settings: Any, config_copy: Path) -> Settings:
 def edit(path: Path, text: str) -> None:
     """A coordinator saving the config file."""
     path.write_text(text)
-
-
-async def join(user: SandboxUser) -> None:
-    await user.send("/start")
-    await user.expect("Is that OK with you?")
-    await user.press("✅ Yes, I agree")
-    await user.expect("How has your week been?")
 
 
 @pytest.mark.parametrize("command", ["/stats", "/stage", "/stage next", "/ask weekly", "/reload"])

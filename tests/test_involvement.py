@@ -17,8 +17,7 @@ from bot.settings import Settings, load_settings
 from storage import involvement, nudges, participants, updates
 from storage.db import Database
 from storage.participants import NewAnswer
-from tests.conftest import EXAMPLE, rows
-from tests.test_journey import consent, tap
+from tests.conftest import EXAMPLE, join, rows, tap
 
 MINUTES = {"weekly": 3, "design-reflection": 5, "pulse": 1}  # as in config.example.toml
 
@@ -181,7 +180,7 @@ async def test_mydata_shows_the_involvement_record(
     bot: Any, client: SandboxClient, settings: Settings
 ) -> None:
     user = await client.user(4701)
-    await consent(user)
+    await join(user)
     await user.press("4")
     await user.expect("Which parts")
     await tap(user, "☐ Meals")

@@ -7,26 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.clock import FakeClock
-from bot.sandbox import SandboxClient, SandboxUser
+from bot.sandbox import SandboxClient
 from bot.sandbox.errors import bad_request
 from bot.settings import Settings
-from tests.conftest import raw_database_bytes, rows, running
+from tests.conftest import join, raw_database_bytes, rows, running, tap
 
 VOICE = b"OggS\x00fake-voice-note-bytes-for-the-test"
-
-
-async def tap(user: SandboxUser, label: str) -> None:
-    """Press a button and wait for the bot to react on screen, as a person would."""
-    await user.press(label)
-    await user.wait_for_bot_message()
-
-
-async def consent(user: SandboxUser) -> None:
-    """Send /start and agree."""
-    await user.send("/start")
-    await user.expect("Is that OK with you?")
-    await user.press("✅ Yes, I agree")
-    await user.expect("How has your week been?")
 
 
 async def test_declining_consent_keeps_nothing(
@@ -57,7 +43,7 @@ async def test_a_full_check_in_with_every_kind_a_branch_a_skip_and_a_voice_note(
     bot: Any, client: SandboxClient, settings: Settings
 ) -> None:
     user = await client.user(4002)
-    await consent(user)
+    await join(user)
     scale = await user.last_bot_message()
     assert scale.button_texts() == ["1", "2", "3", "4", "5", "I'd rather not say"]
     assert "1 = Very hard" in scale.text
@@ -107,7 +93,7 @@ async def test_a_half_done_check_in_resumes_after_a_restart(
 ) -> None:
     user = await client.user(4003)
     async with running(settings):
-        await consent(user)
+        await join(user)
         await user.press("4")
         await user.expect("Which parts of the service")
         await tap(user, "☐ Meals")
@@ -139,7 +125,7 @@ async def test_mydata_shows_a_summary_and_a_json_file(
     await user.send("/mydata")
     await user.expect("We don't keep anything about you")
 
-    await consent(user)
+    await join(user)
     await user.press("5")
     await user.expect("Which parts")
     await user.send("/mydata")
@@ -160,12 +146,12 @@ async def test_delete_erases_every_byte_and_file(
     bot: Any, client: SandboxClient, settings: Settings
 ) -> None:
     other = await client.user(4099)
-    await consent(other)
+    await join(other)
     await other.press("3")
     await other.expect("Which parts")
 
     user = await client.user(4005)
-    await consent(user)
+    await join(user)
     await user.press("1")
     await user.expect("What made it hard?")
     await user.send("Quokka-unique-words-5521 about my landlord")
@@ -199,7 +185,7 @@ async def test_delete_erases_every_byte_and_file(
 
 async def test_delete_can_be_cancelled(bot: Any, client: SandboxClient, settings: Settings) -> None:
     user = await client.user(4006)
-    await consent(user)
+    await join(user)
     await user.send("/delete")
     await user.expect("Are you sure?")
     await user.press("No, keep it")
@@ -229,7 +215,7 @@ async def test_bad_input_gets_kind_hints_and_nothing_breaks(
     user = await client.user(4008)
     await user.send_sticker()
     await user.expect("send /start first")
-    await consent(user)
+    await join(user)
 
     await user.send_sticker()
     hint = await user.expect("Please tap one of the buttons")
@@ -278,7 +264,7 @@ async def test_bad_input_gets_kind_hints_and_nothing_breaks(
 
 async def test_pause_resume_and_stop(bot: Any, client: SandboxClient, settings: Settings) -> None:
     user = await client.user(4009)
-    await consent(user)
+    await join(user)
     await user.send("/pause")
     await user.expect("I've paused")
     assert rows(settings, "SELECT status FROM participants") == [("paused",)]
@@ -303,7 +289,7 @@ async def test_a_new_consent_version_asks_again_before_the_next_check_in(
     user = await client.user(4010)
     first = make_settings()
     async with running(first):
-        await consent(user)
+        await join(user)
     second = make_settings(consent__version="2")
     async with running(second):
         await user.send("/checkin")
@@ -346,7 +332,7 @@ async def test_a_refused_command_list_is_logged_not_fatal(
     sandbox.hooks.append(refuse_commands)
     async with running(settings):
         user = await client.user(4012)
-        await consent(user)
+        await join(user)
     assert "could not register the command list" in caplog.text
 
 
@@ -355,7 +341,7 @@ async def test_answers_past_retention_are_erased_at_start_up(
 ) -> None:
     user = await client.user(4013)
     async with running(settings):
-        await consent(user)
+        await join(user)
         await user.press("3")
         await user.expect("Which parts")
     assert rows(settings, "SELECT count(*) FROM answers") == [(1,)]

@@ -24,7 +24,7 @@ from conversations.schedule import (
     Weekly,
     latest,
 )
-from tests.conftest import EXAMPLE, rows, running
+from tests.conftest import EXAMPLE, join, rows, running
 
 LONDON = "Europe/London"
 OPENING = "Time for the Weekly check-in"
@@ -120,13 +120,6 @@ def weekly_only(tmp_path: Path) -> Path:
 def nudge_settings(make_settings: Any, weekly_only: Path) -> Settings:
     """The background job waits an hour, so ticks happen when the test says."""
     return make_settings(weekly_only, nudges__check_every_seconds="3600")
-
-
-async def join(user: SandboxUser) -> None:
-    await user.send("/start")
-    await user.expect("Is that OK with you?")
-    await user.press("✅ Yes, I agree")
-    await user.expect("How has your week been?")
 
 
 def count(messages: list, text: str) -> int:

@@ -16,6 +16,7 @@ from bot.sandbox import SandboxClient, SandboxUser
 from bot.settings import DEFAULT_PHRASES, Settings
 from conversations.safeguarding import compile_phrases, normalise
 from tests.conftest import EXAMPLE, raw_database_bytes, rows, running
+from tests.conftest import join as join_project
 
 ALEX, BEA, STRANGER_IN_TEAM = 9001, 9002, 9003
 TEAM_CHAT = -100500
@@ -91,10 +92,7 @@ def team(make_settings: Any) -> Settings:
 
 async def join(user: SandboxUser, settings: Settings) -> str:
     """Agree and answer "1", so the check-in asks what made the week hard; the pseudonym."""
-    await user.send("/start")
-    await user.expect("Is that OK with you?")
-    await user.press("✅ Yes, I agree")
-    await user.expect("How has your week been?")
+    await join_project(user)
     await user.press("1")
     await user.expect("What made it hard?")
     [(pseudonym,)] = rows(

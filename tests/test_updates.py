@@ -8,8 +8,7 @@ from typing import Any
 from bot.clock import FakeClock
 from bot.sandbox import SandboxClient, SandboxUser
 from bot.sandbox.client import SandboxGroup
-from tests.conftest import rows, running
-from tests.test_journey import consent, tap
+from tests.conftest import join, rows, running, tap
 
 COORDINATOR = 9001
 HEADER = "📣 You said, we did"
@@ -36,7 +35,7 @@ async def contributors(client: SandboxClient) -> tuple[SandboxUser, ...]:
     """A answered 'week'; B skipped 'week' but answered 'used'; C nothing; D answered, paused."""
     a, b, c, d = [await client.user(uid) for uid in (5101, 5102, 5103, 5104)]
     for user in (a, b, c, d):
-        await consent(user)
+        await join(user)
     await a.press("4")
     await a.expect("Which parts")
     await b.press("I'd rather not say")
@@ -173,7 +172,7 @@ async def test_a_participants_update_is_refused(
     bot: Any, client: SandboxClient, settings: Any
 ) -> None:
     user = await client.user(5105)
-    await consent(user)
+    await join(user)
     await user.send("/update")
     await user.expect("Sorry, that's only for the project team.")
     await user.press("4")  # their check-in carries on as before
