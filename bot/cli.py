@@ -180,6 +180,21 @@ def summary(settings: Settings, path: str | None) -> str:
         f"Nudges: reminders after {reminders} h; close after {nudge.expire_after_hours:g} h;"
         f" quiet hours {quiet}"
     )
+    team = settings.coordinators
+    chat = "set" if team.chat_id is not None else "not set (alerts and digests are only stored)"
+    lines.append(f"Coordinators: {len(team.user_ids)} listed; coordinators' chat {chat}")
+    guard = settings.safeguarding
+    phrases = sum(len(words) for words in guard.phrases.values())
+    lines.append(
+        f"Safeguarding: {phrases} phrases in {len(guard.phrases)} groups;"
+        f" {len(guard.resources)} support resources"
+        + ("; WARNING: no resources to offer" if not guard.resources else "")
+    )
+    digest = settings.digest
+    lines.append(
+        f"Digest: {digest.weekday} {digest.time}; figures from fewer than"
+        f" {digest.min_group_size} people hidden"
+    )
     lines.append(f"Database: {settings.storage.path}")
     return "\n".join(lines)
 

@@ -34,6 +34,7 @@ def test_example_config_passes_with_a_summary(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert "OK" in out and "design" in out and "evaluation" in out
     assert "weekly: 6 questions" in out and "design-reflection: 1 questions" in out
+    assert "4 support resources" in out and "coordinators' chat not set" in out
     assert len(out.splitlines()) < 25  # one screen
 
 
