@@ -140,6 +140,7 @@ async def plan(services: Services, now: datetime) -> int:
     known = await nudges.known_keys(services.db, since)
     planner = Planner(stage, now)
     quiet_by_setting: dict[str | None, QuietHours | None] = {}
+    send_times: dict[tuple[datetime, str, str | None], datetime] = {}
     fresh: list[NewOccurrence] = []
     for person in await nudges.recipients(services.db):
         zone = zone_of(services, person.timezone)
@@ -159,7 +160,10 @@ async def plan(services: Services, now: datetime) -> int:
                     settings.nudges.catch_up == "skip"
                     and now - found.due > timedelta(seconds=3 * settings.nudges.check_every_seconds)
                 )
-                send_at = quiet.defer(found.due, zone) if quiet else found.due
+                moment = (found.due, zone.key, person.quiet_hours)
+                if moment not in send_times:  # shared by everyone with the same due moment
+                    send_times[moment] = quiet.defer(found.due, zone) if quiet else found.due
+                send_at = send_times[moment]
                 fresh.append(
                     NewOccurrence(
                         person.id,

@@ -175,7 +175,8 @@ def _split_sql(script: str) -> list[str]:
 
 def utc_text(moment: datetime) -> str:
     """How times are stored: UTC ISO 8601 to the microsecond, so text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat (not strftime): a third faster, and planning writes thousands at a time.
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_utc(text: str) -> datetime:

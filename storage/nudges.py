@@ -6,6 +6,7 @@ moves on) before it is sent, so two ticks, or a restart, never send the same one
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,15 +107,17 @@ async def recipients(db: Database) -> list[Recipient]:
 
 async def add_occurrences(db: Database, occurrences: Iterable[NewOccurrence]) -> int:
     """Record occurrences; those already recorded are left exactly as they are."""
+    # Most people share the same few moments (everyone's Monday 10:00): format each once.
+    text = functools.lru_cache(maxsize=4096)(utc_text)
     params = [
         (
             o.participant_id,
             o.checkin_id,
             o.key,
-            utc_text(o.due),
+            text(o.due),
             o.status,
-            utc_text(o.next_at) if o.next_at else None,
-            utc_text(o.closes_at),
+            text(o.next_at) if o.next_at else None,
+            text(o.closes_at),
         )
         for o in occurrences
     ]
