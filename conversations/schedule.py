@@ -20,7 +20,6 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Fortnightly parity counts weeks from this Monday, so it never depends on when the bot started.
 _EPOCH_MONDAY = date(2024, 1, 1)
 
-Frequency = Literal["weekly", "fortnightly", "stage_only"]
 FREQUENCIES: tuple[str, ...] = ("weekly", "fortnightly", "stage_only")
 
 

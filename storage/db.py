@@ -149,12 +149,6 @@ class _Tx:
             while batch := await cursor.fetchmany(size):
                 yield list(batch)
 
-    async def iterate(self, sql: str, params: tuple | dict = ()) -> AsyncIterator[aiosqlite.Row]:
-        """Rows one by one, without loading them all."""
-        async with self._conn.execute(sql, params) as cursor:
-            async for row in cursor:
-                yield row
-
     async def executescript_in_transaction(self, script: str) -> None:
         """Run several statements (``executescript`` would commit; this does not)."""
         for statement in _split_sql(script):

@@ -14,11 +14,6 @@ from typing import Any
 
 from storage.db import Database, utc_text
 
-#: Question kinds whose answers are counted into distributions.
-COUNTED_KINDS = ("scale", "choice", "yesno")
-#: Free-text kinds that can be quoted.
-TEXT_KINDS = ("text", "reflection")
-
 
 @dataclass(frozen=True)
 class Bucket:
@@ -288,10 +283,3 @@ async def mark_sent(db: Database, week: str, now: datetime) -> None:
     """The digest for ``week`` went out."""
     async with db.transaction() as tx:
         await tx.execute("UPDATE digests SET sent_at = ? WHERE week = ?", (utc_text(now), week))
-
-
-async def sent_weeks(db: Database) -> list[tuple[str, str | None]]:
-    """Every claimed week and when it was sent (None: claimed but not confirmed)."""
-    async with db.read() as tx:
-        rows = await tx.all("SELECT week, sent_at FROM digests ORDER BY week")
-    return [(r["week"], r["sent_at"]) for r in rows]

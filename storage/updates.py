@@ -50,19 +50,6 @@ class Published:
         return key_of(self.id)
 
 
-@dataclass(frozen=True)
-class UpdateSummary:
-    """One update with its loop-closure numbers (``reached`` counted from the outbox)."""
-
-    id: int
-    created_at: str
-    checkin_id: str | None
-    question_id: str | None
-    theme: str | None
-    contributors: int
-    reached: int
-
-
 def key_of(update_id: int) -> str:
     """The outbox message key for an update."""
     return f"{KEY_PREFIX}{update_id}"
@@ -146,15 +133,3 @@ async def progress(db: Database, update_id: int) -> tuple[int, int]:
         assert row is not None
         await tx.execute("UPDATE updates SET reached = ? WHERE id = ?", (row["sent"], update_id))
     return int(row["sent"]), int(row["waiting"])
-
-
-async def summaries(db: Database) -> list[UpdateSummary]:
-    """Every update, newest first, with how many contributors it has reached so far."""
-    async with db.read() as tx:
-        found = await tx.all(
-            "SELECT u.id, u.created_at, u.checkin_id, u.question_id, u.theme, u.contributors,"
-            " max(u.reached, (SELECT count(*) FROM outbox o WHERE o.status = 'sent'"
-            " AND o.message_key = 'update:' || u.id)) AS reached"
-            " FROM updates u ORDER BY u.id DESC"
-        )
-    return [UpdateSummary(**dict(r)) for r in found]

@@ -31,7 +31,6 @@ class ConfigWatch:
     mtime: tuple[tuple[str, int, int], ...] | None = None
     generation: int = 0
     errors: list[str] = field(default_factory=list)
-    checked_at: float = 0.0
     reloaded_at: float | None = None
 
     def state(self) -> dict[str, Any]:
@@ -70,7 +69,6 @@ class ConfigWatch:
     async def check(self, force: bool = False) -> bool:
         """Reload if the file changed (or ``force``); return whether anything was attempted."""
         mtime = await self._mtime()
-        self.checked_at = time.time()
         if not force and mtime == self.mtime:
             return False
         self.mtime = mtime

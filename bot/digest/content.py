@@ -10,7 +10,7 @@ others. No id, chat or pseudonym is ever part of a digest, and quotes carry no n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from bot.digest import weeks
@@ -361,8 +361,3 @@ def _suppress(buckets: list[queries.Bucket], k: int) -> list[int | None]:
             smallest = min(others, key=lambda i: buckets[i].answers)
             shown[smallest] = None
     return shown
-
-
-def generated_for(now: datetime, settings: Settings) -> str:
-    """The week a digest made now is about: the current week (for /digest without a week)."""
-    return weeks.week_of(now, settings.project.timezone)

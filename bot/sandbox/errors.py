@@ -33,11 +33,6 @@ def bad_request(problem: str) -> ApiError:
     return ApiError(400, f"Bad Request: {problem}")
 
 
-def forbidden(problem: str) -> ApiError:
-    """A 403 error with Telegram's "Forbidden: " prefix."""
-    return ApiError(403, f"Forbidden: {problem}")
-
-
 class ControlError(Exception):
     """A participant/control API misuse (e.g. pressing a button that is not there)."""
 
