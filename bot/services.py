@@ -42,6 +42,17 @@ class Services:
     def stage(self, value: StageNow) -> None:
         self._stage = value
 
+    def texts_for(self, settings: Settings) -> Texts:
+        """The texts ``settings`` need: the current ones, or its locale's file (may raise)."""
+        if settings.project.locale == self.settings.project.locale:
+            return self.texts
+        return Texts.load(settings.project.locale)
+
+    def use(self, settings: Settings, texts: Texts) -> None:
+        """Switch the running bot to new settings (handlers read them per update)."""
+        self.settings = settings
+        self.texts = texts
+
     @property
     def db(self) -> Database:
         """The open database."""

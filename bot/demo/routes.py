@@ -24,19 +24,8 @@ from .config_watch import ConfigWatch
 
 STATIC_DIR = Path(__file__).parent / "static"
 COORDINATORS_TITLE = "Coordinators"
-NO_COORDINATORS_NOTE = (
-    "No coordinators' chat configured yet. When the bot gets a coordinators' group chat, "
-    "what it posts there will appear here."
-)
 
 Handler = Callable[[web.Request], Awaitable[Any]]
-
-
-def coordinators_chat_id(settings: Settings) -> int | None:
-    """The coordinators' group chat id, once the configuration has one (a later issue)."""
-    section = getattr(settings, "coordinators", None)
-    chat_id = getattr(section, "chat_id", None)
-    return int(chat_id) if chat_id is not None else None
 
 
 def add_demo_routes(
@@ -139,8 +128,6 @@ class _DemoApi:
         return self.watch.state()
 
     async def coordinators(self, request: web.Request) -> dict[str, Any]:
-        chat_id = coordinators_chat_id(self.settings)
-        if chat_id is None:
-            return {"configured": False, "chat_id": None, "note": NO_COORDINATORS_NOTE}
-        self.sandbox.world.ensure_group(chat_id, COORDINATORS_TITLE)
-        return {"configured": True, "chat_id": chat_id, "note": ""}
+        # The demo always has a coordinators' chat: demo_settings supplies one if the config
+        # names none, and the demo creates the group in the sandbox when it loads settings.
+        return {"configured": True, "chat_id": self.settings.coordinators.chat_id, "note": ""}

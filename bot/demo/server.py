@@ -19,7 +19,6 @@ from bot.logs import setup_logging
 from bot.sandbox import Sandbox
 from bot.services import services_of
 from bot.settings import Settings, load_settings
-from bot.texts import Texts
 
 from . import people
 from .config_watch import ConfigWatch
@@ -103,9 +102,7 @@ async def demo_running(
 
     def apply(fresh: Settings) -> None:
         services = services_of(holder["app"])
-        if fresh.project.locale != services.settings.project.locale:
-            services.texts = Texts.load(fresh.project.locale)  # FileNotFoundError: keep old
-        services.settings = fresh
+        services.use(fresh, services.texts_for(fresh))  # FileNotFoundError: keep the old ones
 
     watch = ConfigWatch(config, adapt, apply)
     add_demo_routes(sandbox.app, sandbox, lambda: holder["app"], watch)

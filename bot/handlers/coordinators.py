@@ -229,11 +229,7 @@ async def reload(update: Update, context: BotContext) -> None:
         return
     try:
         fresh = await asyncio.to_thread(load_settings, services.config_path)
-        fresh_texts = (
-            await asyncio.to_thread(Texts.load, fresh.project.locale)
-            if fresh.project.locale != context.settings.project.locale
-            else services.texts
-        )
+        fresh_texts = await asyncio.to_thread(services.texts_for, fresh)
     except ConfigError as exc:
         problems = "\n".join(str(p) for p in exc.problems)
         await context.bot.send_message(
@@ -243,8 +239,7 @@ async def reload(update: Update, context: BotContext) -> None:
     except FileNotFoundError as exc:
         await context.bot.send_message(chat_id, texts("coord.reload_failed", problems=str(exc)))
         return
-    services.settings = fresh
-    services.texts = fresh_texts
+    services.use(fresh, fresh_texts)
     await context.bot.send_message(
         chat_id, fresh_texts("coord.reloaded", checkins=len(fresh.checkins))
     )
