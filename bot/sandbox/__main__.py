@@ -2,6 +2,9 @@
 
 Telegram's rate limits and fault injection are off unless asked for, e.g.
 python -m bot.sandbox --rate-limits --error-rate 0.2 --latency 0.01-0.05 --drop-rate 0.01 --seed 7
+Faults after delivery (the call takes effect, then its answer fails or comes late), e.g.
+python -m bot.sandbox --after-error-rate 0.1 --after-drop-rate 0.05 --after-latency 10 \
+    --after-latency-rate 0.02
 """
 
 from __future__ import annotations
@@ -47,16 +50,26 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def _faults(args: argparse.Namespace) -> Faults | None:
-    if not (args.error_rate or args.drop_rate or args.latency != [0.0, 0.0]):
+    before = args.error_rate or args.drop_rate or args.latency != [0.0, 0.0]
+    after = args.after_error_rate or args.after_drop_rate or args.after_latency != [0.0, 0.0]
+    if not (before or after):
         return None
-    low, high = args.latency
     return Faults(
         error_rate=args.error_rate,
         drop_rate=args.drop_rate,
-        latency=low if low == high else [low, high],
+        latency=_seconds(args.latency),
         include_get_updates=args.fault_get_updates,
         seed=args.seed,
+        after_error_rate=args.after_error_rate,
+        after_drop_rate=args.after_drop_rate,
+        after_latency=_seconds(args.after_latency),
+        after_latency_rate=args.after_latency_rate,
     )
+
+
+def _seconds(values: list[float]) -> float | list[float]:
+    low, high = values
+    return low if low == high else [low, high]
 
 
 def _rate(text: str) -> float:
@@ -106,6 +119,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     chaos.add_argument(
         "--fault-get-updates", action="store_true", help="let faults hit getUpdates too"
+    )
+    chaos.add_argument(
+        "--after-error-rate",
+        type=_rate,
+        default=0.0,
+        help="fraction of calls that take effect, then get 500/502",
+    )
+    chaos.add_argument(
+        "--after-drop-rate",
+        type=_rate,
+        default=0.0,
+        help="fraction of calls that take effect, then lose their connection unanswered",
+    )
+    chaos.add_argument(
+        "--after-latency",
+        type=_latency,
+        default=[0.0, 0.0],
+        help="seconds a call that took effect waits before answering: 10, or a range 5-30",
+    )
+    chaos.add_argument(
+        "--after-latency-rate",
+        type=_rate,
+        default=1.0,
+        help="fraction of calls answered --after-latency late (default: all)",
     )
     chaos.add_argument("--seed", type=int, default=None, help="make faults reproducible")
     return parser.parse_args(argv)

@@ -90,17 +90,20 @@ class BotApi:
         allowed = p.get_json("allowed_updates")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        self.world.get_updates_calls += 1
         while True:
             updates = self.world.get_updates(offset, limit, allowed)
             remaining = deadline - loop.time()
             if updates or remaining <= 0 or self._closing():
+                if not updates:
+                    self.world.get_updates_empty += 1
                 return updates
             await self._wait(remaining)
 
     async def delete_webhook(self, p: Params) -> bool:
         """No webhook is ever set; honour drop_pending_updates."""
         if p.get_bool("drop_pending_updates"):
-            self.world.updates.clear()
+            self.world.drop_pending_updates()
         return True
 
     async def get_webhook_info(self, p: Params) -> dict[str, Any]:
@@ -281,7 +284,7 @@ class BotApi:
         if record.file_name:
             document["file_name"] = record.file_name
         document["mime_type"] = record.mime_type or "application/octet-stream"
-        document["file_size"] = record.size
+        document["file_size"] = record.reported_size
         return self._send_media(p, chat, {"document": document}, caption, entities)
 
     async def send_photo(self, p: Params) -> dict[str, Any]:
@@ -330,7 +333,7 @@ class BotApi:
         record = self.files.get(file_id)
         if record is None:
             raise ApiError(400, errors.INVALID_FILE_ID)
-        if record.size > MAX_DOWNLOAD:
+        if record.reported_size > MAX_DOWNLOAD:  # a declared size counts, as on Telegram
             raise bad_request("file is too big")
         return record.to_file(file_id)
 

@@ -1,4 +1,11 @@
-"""An async client for the sandbox control API: act as participants, inspect what the bot did."""
+"""An async client for the sandbox control API: act as participants, inspect what the bot did.
+
+For chaos tests: ``set_faults`` / ``set_after_faults`` (failures before or after a call took
+effect), ``start_storm`` / ``stop_storm`` (a forced 429 storm), ``inject_update`` (any JSON object
+as an update), ``updates()`` (which updates the bot confirmed, and how often it polled),
+``stats()["messages_by_chat"]`` / ``["repeats_by_chat"]`` / ``["unacknowledged_by_chat"]``
+(counting duplicates), and file sends that declare a size or an odd file_path.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +61,13 @@ class Message:
     def button_texts(self) -> list[str]:
         """All button labels, row by row."""
         return [b.text for row in self.buttons for b in row]
+
+
+def _file_options(
+    file_size: int | None, suffix: str | None, file_path: str | None
+) -> dict[str, Any]:
+    options = {"file_size": file_size, "suffix": suffix, "file_path": file_path}
+    return {k: v for k, v in options.items() if v is not None}
 
 
 class SandboxError(RuntimeError):
@@ -170,9 +184,84 @@ class SandboxClient:
         self, enabled: bool = True, reset_stats: bool = False, **settings: Any
     ) -> dict[str, Any]:
         """Switch fault injection on (settings: Faults fields such as error_rate=0.2,
-        latency=0.05 or [0.01, 0.1], drop_rate, seed; over the current ones) or off."""
+        latency=0.05 or [0.01, 0.1], drop_rate, seed, or the after-delivery after_error_rate,
+        after_drop_rate, after_latency, after_latency_rate; over the current ones) or off."""
         body = {"enabled": enabled, "reset_stats": reset_stats, **settings}
         result: dict[str, Any] = await self.call("POST", "/faults", body)
+        return result
+
+    async def set_after_faults(
+        self,
+        error_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        latency: float | list[float] = 0.0,
+        latency_rate: float = 1.0,
+        **settings: Any,
+    ) -> dict[str, Any]:
+        """Faults AFTER delivery: the call takes effect, then its answer is a 5xx (error_rate),
+        never comes (drop_rate) or comes `latency` seconds late (on latency_rate of calls).
+        settings: other Faults fields (seed, methods, error_codes...); all four after-fields
+        are set, the rest stay as they are. Returns {"enabled", "config", "stats"}."""
+        return await self.set_faults(
+            after_error_rate=error_rate,
+            after_drop_rate=drop_rate,
+            after_latency=latency,
+            after_latency_rate=latency_rate,
+            **settings,
+        )
+
+    async def start_storm(
+        self,
+        seconds: float | None = None,
+        calls: int | None = None,
+        retry_after: int = 5,
+        methods: list[str] | None = None,
+        enforce_retry_after: bool | None = None,
+    ) -> dict[str, Any]:
+        """A 429 storm: every sending/editing call (or `methods`) gets "Too Many Requests:
+        retry after `retry_after`" for `seconds` and/or the next `calls` calls (neither: until
+        stop_storm), rate limits on or off. With enforce_retry_after (default: as the limits
+        say, else on) retrying before retry_after is refused even after the storm.
+        Returns the limits view, whose "storm" shows it."""
+        body = {
+            "seconds": seconds,
+            "calls": calls,
+            "retry_after": retry_after,
+            "methods": methods,
+            "enforce_retry_after": enforce_retry_after,
+        }
+        result: dict[str, Any] = await self.call("POST", "/limits/storm", body)
+        return result
+
+    async def stop_storm(self) -> dict[str, Any]:
+        """End the storm now (its flood wait too); returns the limits view."""
+        result: dict[str, Any] = await self.call("DELETE", "/limits/storm")
+        return result
+
+    async def inject_update(self, update: dict[str, Any]) -> int | None:
+        """Queue any JSON object as an update, as-is (no validation): the update_id is added
+        unless it has one. Returns the update_id (the payload's own, whatever its type), or
+        None when allowed_updates filtered out every known kind it carries."""
+        result = await self.call("POST", "/updates/raw", {"update": update})
+        update_id: int | None = result["update_id"] if result["queued"] else None
+        return update_id
+
+    async def updates(self) -> dict[str, Any]:
+        """The getUpdates record: {"pending", "in_flight" (handed out, unconfirmed),
+        "confirmed", "confirmations" ([{"update_id", "at"}], at: Unix time), "confirmed_count",
+        "forgotten" (negative offset, drop_pending_updates), "get_updates_calls",
+        "get_updates_empty" (calls answered with no updates: a long poll that ran out, or an
+        immediate empty answer), "allowed_updates"}."""
+        result: dict[str, Any] = await self.call("GET", "/updates")
+        return result
+
+    async def reset_updates(self) -> None:
+        """Forget the confirmations, forgotten ids and getUpdates counters (not the queue)."""
+        await self.call("DELETE", "/updates")
+
+    async def chat(self, chat_id: int) -> dict[str, Any]:
+        """{"chat", "reply_keyboard", "message_count", "bot_message_count"} as they are now."""
+        result: dict[str, Any] = await self.call("GET", f"/chats/{chat_id}")
         return result
 
     async def faults(self) -> dict[str, Any]:
@@ -335,11 +424,76 @@ class SandboxUser(_ChatHandle):
         )
         return Message.from_api(data)
 
-    async def send_voice(self, data: bytes, duration: int = 4) -> Message:
-        """Send a voice note (audio/ogg)."""
-        body = {"data_base64": base64.b64encode(data).decode(), "duration": duration}
+    async def send_voice(
+        self,
+        data: bytes,
+        duration: int = 4,
+        *,
+        file_size: int | None = None,
+        suffix: str | None = None,
+        file_path: str | None = None,
+    ) -> Message:
+        """Send a voice note (audio/ogg). file_size declares a size other than len(data)
+        (over 20 MB, getFile answers "file is too big"); suffix replaces the file_path's ".oga"
+        ("" for none); file_path replaces the whole path getFile hands out."""
+        body = {
+            "data_base64": base64.b64encode(data).decode(),
+            "duration": duration,
+            **_file_options(file_size, suffix, file_path),
+        }
         return Message.from_api(
             await self.client.call("POST", f"/chats/{self.chat_id}/voice", body)
+        )
+
+    async def send_audio(
+        self,
+        data: bytes,
+        duration: int = 4,
+        *,
+        title: str | None = None,
+        performer: str | None = None,
+        file_name: str | None = None,
+        caption: str | None = None,
+        file_size: int | None = None,
+        suffix: str | None = None,
+        file_path: str | None = None,
+    ) -> Message:
+        """Send a music file (audio/mpeg); the file options are as for send_voice."""
+        body = {
+            "data_base64": base64.b64encode(data).decode(),
+            "duration": duration,
+            "title": title,
+            "performer": performer,
+            "file_name": file_name,
+            "caption": caption,
+            **_file_options(file_size, suffix, file_path),
+        }
+        return Message.from_api(
+            await self.client.call("POST", f"/chats/{self.chat_id}/audio", body)
+        )
+
+    async def send_document(
+        self,
+        data: bytes,
+        file_name: str | None = None,
+        *,
+        mime_type: str | None = None,
+        caption: str | None = None,
+        file_size: int | None = None,
+        suffix: str | None = None,
+        file_path: str | None = None,
+    ) -> Message:
+        """Send a document; the file options are as for send_voice (by default the suffix
+        comes from file_name)."""
+        body = {
+            "data_base64": base64.b64encode(data).decode(),
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "caption": caption,
+            **_file_options(file_size, suffix, file_path),
+        }
+        return Message.from_api(
+            await self.client.call("POST", f"/chats/{self.chat_id}/document", body)
         )
 
     async def send_sticker(self, emoji: str = "👍") -> Message:

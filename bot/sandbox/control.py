@@ -1,4 +1,18 @@
-"""The participant/test control API under /sandbox/ (JSON), for tests, benchmarks and demos."""
+"""The participant/test control API under /sandbox/ (JSON), for tests, benchmarks and demos.
+
+Besides participants (users, groups, messages, voice/audio/document/photo/sticker, presses) it
+exposes the hostile side of Telegram:
+
+* ``POST /sandbox/faults`` with ``Faults`` fields, including the after-delivery ones
+  (``after_error_rate``, ``after_drop_rate``, ``after_latency``, ``after_latency_rate``);
+* ``POST /sandbox/limits/storm`` ``{"seconds", "calls", "retry_after", "methods",
+  "enforce_retry_after"}`` forces a 429 storm, ``DELETE /sandbox/limits/storm`` ends it;
+* ``POST /sandbox/updates/raw`` ``{"update": {...}}`` queues any JSON object as an update,
+  as-is (``{"queued", "update_id"}``); ``GET /sandbox/updates`` is the getUpdates record
+  (pending, in flight, confirmed and when, forgotten, getUpdates calls), ``DELETE`` resets it;
+* voice, audio and document bodies take ``file_size`` (declared, whatever the bytes),
+  ``suffix`` (the file_path's extension, ``""`` for none) or a whole ``file_path``.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +26,10 @@ from aiohttp import web
 
 from .errors import ControlError
 from .faults import Faults
+from .files import StoredFile
 from .formatting import command_entities
 from .limits import RateLimits
-from .models import BOT_USER
+from .models import BOT_ID, BOT_USER
 
 if TYPE_CHECKING:
     from .server import Sandbox
@@ -42,6 +57,8 @@ def add_control_routes(app: web.Application, sandbox: Sandbox) -> None:
         ("GET", "/sandbox/chats/{chat_id}/messages", api.list_messages),
         ("POST", "/sandbox/chats/{chat_id}/messages", api.send_text),
         ("POST", "/sandbox/chats/{chat_id}/voice", api.send_voice),
+        ("POST", "/sandbox/chats/{chat_id}/audio", api.send_audio),
+        ("POST", "/sandbox/chats/{chat_id}/document", api.send_document),
         ("POST", "/sandbox/chats/{chat_id}/sticker", api.send_sticker),
         ("POST", "/sandbox/chats/{chat_id}/photo", api.send_photo),
         ("POST", "/sandbox/chats/{chat_id}/messages/{message_id}/edit", api.edit),
@@ -55,10 +72,15 @@ def add_control_routes(app: web.Application, sandbox: Sandbox) -> None:
         ("GET", "/sandbox/files/{file_id}", api.download),
         ("GET", "/sandbox/limits", api.get_limits),
         ("POST", "/sandbox/limits", api.set_limits),
+        ("POST", "/sandbox/limits/storm", api.start_storm),
+        ("DELETE", "/sandbox/limits/storm", api.stop_storm),
         ("GET", "/sandbox/faults", api.get_faults),
         ("POST", "/sandbox/faults", api.set_faults),
         ("GET", "/sandbox/stats", api.stats),
         ("DELETE", "/sandbox/stats", api.reset_stats),
+        ("GET", "/sandbox/updates", api.get_updates),
+        ("DELETE", "/sandbox/updates", api.reset_updates),
+        ("POST", "/sandbox/updates/raw", api.inject_update),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, _wrap(handler))
@@ -111,6 +133,30 @@ def _bytes(body: dict[str, Any], default: bytes | None = None) -> bytes:
         raise ControlError("data_base64 is not valid base64") from None
 
 
+def _opt_number(body: dict[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ControlError(f"{name} must be a number")
+    return float(value)
+
+
+def _file_options(body: dict[str, Any]) -> dict[str, Any]:
+    """FileStore.put's declared_size/suffix/file_path from a control body."""
+    options: dict[str, Any] = {}
+    if (size := _opt_int(body, "file_size")) is not None:
+        if size < 0:
+            raise ControlError("file_size must be >= 0")
+        options["declared_size"] = size
+    for name in ("suffix", "file_path"):
+        if body.get(name) is not None:
+            if not isinstance(body[name], str):
+                raise ControlError(f"{name} must be a string")
+            options[name] = body[name]
+    return options
+
+
 class _Control:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sb = sandbox
@@ -127,6 +173,7 @@ class _Control:
             "spec_version": spec.version if spec else None,
             "last_seq": self.world.last_seq,
             "rate_limits": self.sb.rate_limiter.enabled,
+            "storm": self.sb.rate_limiter.storming,
             "faults": self.sb.fault_injector.enabled,
         }
 
@@ -168,6 +215,9 @@ class _Control:
             "chat": chat.to_dict(),
             "reply_keyboard": chat.reply_keyboard,
             "message_count": len(chat.messages),
+            "bot_message_count": sum(
+                1 for m in chat.messages.values() if m.get("from", {}).get("id") == BOT_ID
+            ),
         }
 
     async def list_messages(self, request: web.Request) -> list[dict[str, Any]]:
@@ -188,21 +238,77 @@ class _Control:
             _opt_int(body, "reply_to_message_id"),
         )
 
+    async def _put(
+        self, body: dict[str, Any], kind: str, file_name: str | None, mime: str
+    ) -> StoredFile:
+        options = _file_options(body)
+        data = _bytes(body)
+        try:
+            return await self.sb.files.put(data, kind, file_name, mime, **options)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+
     async def send_voice(self, request: web.Request) -> dict[str, Any]:
+        """{"data_base64", "duration", "mime_type", "user_id", "file_size", "suffix",
+        "file_path"}: a voice note (see _file_options for the last three)."""
         body = await _body(request)
         self.world.chat(self._chat_id(request))  # fail before storing anything
         mime = str(body.get("mime_type") or "audio/ogg")
-        record = await self.sb.files.put(_bytes(body), "voice", None, mime)
+        record = await self._put(body, "voice", None, mime)
         voice = {
             "file_id": record.file_id,
             "file_unique_id": record.file_unique_id,
             "duration": _int(body.get("duration", 1), "duration"),
             "mime_type": mime,
-            "file_size": record.size,
+            "file_size": record.reported_size,
         }
         return self.world.user_message(
             self._chat_id(request), {"voice": voice}, _opt_int(body, "user_id")
         )
+
+    async def send_audio(self, request: web.Request) -> dict[str, Any]:
+        """{"data_base64", "duration", "mime_type", "title", "performer", "file_name",
+        "caption", "user_id", "file_size", "suffix", "file_path"}: a music file."""
+        body = await _body(request)
+        self.world.chat(self._chat_id(request))
+        mime = str(body.get("mime_type") or "audio/mpeg")
+        file_name = None if body.get("file_name") is None else str(body["file_name"])
+        record = await self._put(body, "audio", file_name, mime)
+        audio: dict[str, Any] = {
+            "file_id": record.file_id,
+            "file_unique_id": record.file_unique_id,
+            "duration": _int(body.get("duration", 1), "duration"),
+        }
+        for key in ("performer", "title"):
+            if body.get(key) is not None:
+                audio[key] = str(body[key])
+        if file_name is not None:
+            audio["file_name"] = file_name
+        audio |= {"mime_type": mime, "file_size": record.reported_size}
+        content: dict[str, Any] = {"audio": audio}
+        if body.get("caption"):
+            content["caption"] = str(body["caption"])
+        return self.world.user_message(self._chat_id(request), content, _opt_int(body, "user_id"))
+
+    async def send_document(self, request: web.Request) -> dict[str, Any]:
+        """{"data_base64", "file_name", "mime_type", "caption", "user_id", "file_size",
+        "suffix", "file_path"}: a document."""
+        body = await _body(request)
+        self.world.chat(self._chat_id(request))
+        mime = str(body.get("mime_type") or "application/octet-stream")
+        file_name = None if body.get("file_name") is None else str(body["file_name"])
+        record = await self._put(body, "document", file_name, mime)
+        document: dict[str, Any] = {
+            "file_id": record.file_id,
+            "file_unique_id": record.file_unique_id,
+        }
+        if file_name is not None:
+            document["file_name"] = file_name
+        document |= {"mime_type": mime, "file_size": record.reported_size}
+        content: dict[str, Any] = {"document": document}
+        if body.get("caption"):
+            content["caption"] = str(body["caption"])
+        return self.world.user_message(self._chat_id(request), content, _opt_int(body, "user_id"))
 
     async def send_sticker(self, request: web.Request) -> dict[str, Any]:
         body = await _body(request)
@@ -352,6 +458,59 @@ class _Control:
             injector.reset_stats()
         self.sb.configure(faults=faults)
         return injector.to_dict()
+
+    async def start_storm(self, request: web.Request) -> dict[str, Any]:
+        """{"seconds": s|null, "calls": n|null, "retry_after": 5, "methods": [...]|null,
+        "enforce_retry_after": bool|null}: every limited call gets 429 until it ends."""
+        body = await _body(request)
+        if unknown := set(body) - {
+            "seconds",
+            "calls",
+            "retry_after",
+            "methods",
+            "enforce_retry_after",
+        }:
+            raise ControlError(f"unknown storm settings: {sorted(unknown)}")
+        methods = body.get("methods")
+        if methods is not None and (
+            not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)
+        ):
+            raise ControlError("methods must be a list of method names")
+        enforce = body.get("enforce_retry_after")
+        if enforce is not None and not isinstance(enforce, bool):
+            raise ControlError("enforce_retry_after must be true, false or null")
+        retry_after = _opt_int(body, "retry_after")
+        try:
+            self.sb.rate_limiter.start_storm(
+                seconds=_opt_number(body, "seconds"),
+                calls=_opt_int(body, "calls"),
+                retry_after=5 if retry_after is None else retry_after,
+                methods=methods,
+                enforce_retry_after=enforce,
+            )
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        return self.sb.rate_limiter.to_dict()
+
+    async def stop_storm(self, request: web.Request) -> dict[str, Any]:
+        self.sb.rate_limiter.stop_storm()
+        return self.sb.rate_limiter.to_dict()
+
+    async def get_updates(self, request: web.Request) -> dict[str, Any]:
+        return self.world.update_record()
+
+    async def reset_updates(self, request: web.Request) -> dict[str, Any]:
+        self.world.reset_update_record()
+        return {"ok": True}
+
+    async def inject_update(self, request: web.Request) -> dict[str, Any]:
+        """{"update": {...}}: queued as-is (an update_id is added unless it has one)."""
+        body = await _body(request)
+        update = body.get("update")
+        if not isinstance(update, dict):
+            raise ControlError("update must be a JSON object")
+        queued, update_id = self.world.inject_update(update)
+        return {"queued": queued, "update_id": update_id}
 
     async def stats(self, request: web.Request) -> dict[str, Any]:
         return self.sb.stats()

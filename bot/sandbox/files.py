@@ -1,4 +1,10 @@
-"""Uploaded and participant-sent files, stored on disk and addressed by file_id/file_path."""
+"""Uploaded and participant-sent files, stored on disk and addressed by file_id/file_path.
+
+For hostile-input tests a participant's file can declare a ``file_size`` other than the bytes
+stored (say 105 MB declared, a few bytes stored: getFile then refuses it as too big, as Telegram
+does above 20 MB, without the test allocating 105 MB), and can get an odd ``file_path``: a given
+``suffix`` (``""`` for none, or a very long one) or a whole path of the caller's choosing.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ _KINDS = {
     "voice": ("voice", ".oga"),
     "photo": ("photos", ".jpg"),
     "sticker": ("stickers", ".webp"),
+    "audio": ("music", ".mp3"),
 }
 # Telegram file_ids start with a type-dependent prefix; mimic that loosely.
 _PREFIX = {
@@ -21,6 +28,7 @@ _PREFIX = {
     "voice": "AwACAgQAAxk",
     "photo": "AgACAgQAAxk",
     "sticker": "CAACAgQAAxk",
+    "audio": "CQACAgQAAxk",
 }
 
 
@@ -36,13 +44,19 @@ class StoredFile:
     disk_path: Path
     file_name: str | None = None
     mime_type: str | None = None
+    declared_size: int | None = None  # what updates and getFile claim, if not the real size
+
+    @property
+    def reported_size(self) -> int:
+        """The file_size Telegram would report: the declared one, else the stored bytes."""
+        return self.size if self.declared_size is None else self.declared_size
 
     def to_file(self, file_id: str | None = None) -> dict[str, object]:
         """The Bot API File object (as returned by getFile)."""
         return {
             "file_id": file_id or self.file_id,
             "file_unique_id": self.file_unique_id,
-            "file_size": self.size,
+            "file_size": self.reported_size,
             "file_path": self.file_path,
         }
 
@@ -57,14 +71,30 @@ class FileStore:
         self._counter = itertools.count(1)
 
     async def put(
-        self, data: bytes, kind: str, file_name: str | None = None, mime_type: str | None = None
+        self,
+        data: bytes,
+        kind: str,
+        file_name: str | None = None,
+        mime_type: str | None = None,
+        *,
+        declared_size: int | None = None,
+        suffix: str | None = None,
+        file_path: str | None = None,
     ) -> StoredFile:
-        """Store bytes and return the record (the write happens off the event loop)."""
+        """Store bytes and return the record (the write happens off the event loop).
+
+        ``suffix`` replaces the kind's extension (``""``: none); ``file_path`` replaces the
+        whole path (ValueError if another file has it).
+        """
         folder, ext = _KINDS[kind]
+        if file_path is not None and (not file_path or file_path in self._by_path):
+            raise ValueError(f"file_path {file_path!r} is empty or taken")
         number = next(self._counter)
-        if kind == "document" and file_name and "." in file_name:
+        if suffix is not None:
+            ext = suffix
+        elif kind == "document" and file_name and "." in file_name:
             ext = "." + file_name.rsplit(".", 1)[1][:10]
-        file_path = f"{folder}/file_{number}{ext}"
+        file_path = file_path or f"{folder}/file_{number}{ext}"
         disk_path = self.directory / f"{number}.bin"
         await asyncio.to_thread(disk_path.write_bytes, data)
         record = StoredFile(
@@ -76,6 +106,7 @@ class FileStore:
             disk_path,
             file_name,
             mime_type,
+            declared_size,
         )
         self._by_id[record.file_id] = record
         self._by_path[file_path] = record

@@ -15,6 +15,16 @@ takes no slot. Like Telegram's flood wait, a 429 is a promise: retrying before `
 seconds is refused again (``enforce_retry_after``), so clients that ignore it are caught.
 
 The sandbox serves one bot (its identity is fixed), so "per bot" means per sandbox.
+
+A 429 storm (``RateLimiter.start_storm``, the control API's ``POST /sandbox/limits/storm``) forces
+a flood wait whether or not the limits are on: for the next ``seconds`` and/or ``calls`` (the
+storm ends when either runs out; neither: until ``stop_storm``), every call to a limited method
+(or to the given ``methods``) gets 429 with the given ``retry_after``, taking no slot. With
+``enforce_retry_after`` (by default as the limits say, or on when they are off) its flood wait
+outlives the storm like any 429's: the first storm 429 blocks for ``retry_after`` seconds and
+each 429 after that wait ran out blocks again, so a client that honours every retry_after is
+never refused once the storm is over, and one that comes back sooner is refused with the seconds
+left. Storm 429s count as ``limited``, with scope ``"storm"``.
 """
 
 from __future__ import annotations
@@ -148,14 +158,52 @@ def too_many_requests(retry_after: int) -> ApiError:
     )
 
 
+@dataclass
+class Storm:
+    """A forced 429 storm (see the module docstring)."""
+
+    retry_after: int
+    until: float | None  # clock time the storm ends (None: no time limit)
+    calls_left: int | None  # refusals left before it ends (None: no count limit)
+    methods: frozenset[str] | None  # None: LIMITED_METHODS
+    enforce_retry_after: bool
+    blocked_until: float = 0.0
+    limited: int = 0
+
+    def covers(self, method: str) -> bool:
+        """Whether the storm hits this method."""
+        return method in (LIMITED_METHODS if self.methods is None else self.methods)
+
+    def raging(self, now: float) -> bool:
+        """Whether the storm itself is still on (its flood wait may outlast it)."""
+        return (self.until is None or now < self.until) and (
+            self.calls_left is None or self.calls_left > 0
+        )
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        """JSON-ready, with times as seconds from now."""
+        return {
+            "active": self.raging(now),
+            "retry_after": self.retry_after,
+            "seconds_left": None if self.until is None else round(max(0.0, self.until - now), 3),
+            "calls_left": self.calls_left,
+            "methods": None if self.methods is None else sorted(self.methods),
+            "enforce_retry_after": self.enforce_retry_after,
+            "blocked_for": round(max(0.0, self.blocked_until - now), 3),
+            "limited": self.limited,
+        }
+
+
 class RateLimiter:
-    """The sandbox hook enforcing RateLimits; off while `limits` is None. Counts what it did."""
+    """The sandbox hook enforcing RateLimits and 429 storms; limits are off while `limits` is
+    None, storms happen only when started. Counts what it did."""
 
     def __init__(self, limits: RateLimits | None = None, clock: Clock = time.monotonic) -> None:
         self.clock = clock
         self.limits: RateLimits | None = None
         self._overall: TokenBucket | None = None
         self._chats: dict[str, TokenBucket] = {}
+        self.storm: Storm | None = None
         self.reset_stats()
         self.configure(limits)
 
@@ -173,6 +221,58 @@ class RateLimiter:
             if limits
             else None
         )
+
+    def start_storm(
+        self,
+        seconds: float | None = None,
+        calls: int | None = None,
+        retry_after: int = 5,
+        methods: list[str] | None = None,
+        enforce_retry_after: bool | None = None,
+    ) -> Storm:
+        """Refuse every limited call (or `methods`) with 429 for `seconds` and/or `calls`."""
+        if retry_after < 1:
+            raise ValueError("retry_after must be at least 1 second")
+        if seconds is not None and seconds <= 0:
+            raise ValueError("seconds must be positive")
+        if calls is not None and calls < 1:
+            raise ValueError("calls must be at least 1")
+        if enforce_retry_after is None:
+            enforce_retry_after = self.limits.enforce_retry_after if self.limits else True
+        now = self.clock()
+        self.storm = Storm(
+            retry_after=retry_after,
+            until=None if seconds is None else now + seconds,
+            calls_left=calls,
+            methods=None if methods is None else frozenset(methods),
+            enforce_retry_after=enforce_retry_after,
+        )
+        return self.storm
+
+    @property
+    def storming(self) -> bool:
+        """Whether a storm is on now."""
+        return self.storm is not None and self.storm.raging(self.clock())
+
+    def stop_storm(self) -> None:
+        """End the storm now, flood wait included."""
+        self.storm = None
+
+    def _storm_check(self, method: str, now: float) -> int | None:
+        """The retry_after of a storm 429 for this call, or None."""
+        storm = self.storm
+        if storm is None or not storm.covers(method):
+            return None
+        if storm.raging(now):
+            if storm.calls_left is not None:
+                storm.calls_left -= 1
+            if storm.enforce_retry_after and storm.blocked_until <= now:
+                storm.blocked_until = now + storm.retry_after
+            storm.limited += 1
+            return storm.retry_after
+        if storm.enforce_retry_after and now < storm.blocked_until:
+            return max(1, math.ceil(storm.blocked_until - now - 1e-9))
+        return None
 
     def reset_stats(self) -> None:
         """Zero the counters."""
@@ -200,9 +300,15 @@ class RateLimiter:
 
     def check(self, method: str, chat_id: str | None) -> int | None:
         """Take a slot and return None, or return the retry_after of a 429 (no slot taken)."""
+        now = self.clock()
+        storm_wait = self._storm_check(method, now)
+        if storm_wait is not None:
+            self.limited += 1
+            self.limited_by_method[method] += 1
+            self.limited_by_scope["storm"] += 1
+            return storm_wait
         if self.limits is None or self._overall is None or method not in LIMITED_METHODS:
             return None
-        now = self.clock()
         buckets = [("overall", self._overall)]
         if chat_id:
             buckets.append(self._chat_bucket(chat_id, now))
@@ -226,8 +332,8 @@ class RateLimiter:
         return retry_after
 
     async def __call__(self, method: str, params: Params) -> None:
-        """The sandbox hook: raise a 429 when a limit is exceeded."""
-        if self.limits is None:
+        """The sandbox hook: raise a 429 when a limit is exceeded or a storm rages."""
+        if self.limits is None and self.storm is None:
             return
         chat_id = params.values.get("chat_id")
         retry_after = self.check(method, None if chat_id in (None, "") else str(chat_id))
@@ -255,4 +361,5 @@ class RateLimiter:
             "enabled": self.enabled,
             "config": self.limits.to_dict() if self.limits else None,
             "stats": self.stats(),
+            "storm": self.storm.to_dict(self.clock()) if self.storm else None,
         }

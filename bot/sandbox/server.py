@@ -1,4 +1,11 @@
-"""The sandbox HTTP server: Bot API endpoints, file downloads and the control API."""
+"""The sandbox HTTP server: Bot API endpoints, file downloads and the control API.
+
+Each Bot API call is parsed, validated against the spec, passed through fault injection (before),
+the rate limiter (429s, storms) and ``Sandbox.hooks``, then run; a call that took effect may still
+fail on the way back (fault injection after delivery: see faults.py). ``Sandbox.requests`` logs
+every call: method, params, ``ok``, the error, ``dropped``, and for after-delivery faults
+``"delivered": true`` with ``after_fault`` ("error", "drop" or "late").
+"""
 
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ from . import errors
 from .botapi import BotApi
 from .control import add_control_routes
 from .errors import ApiError, bad_request
-from .faults import DroppedConnection, FaultInjector, Faults, ServerFault
+from .faults import AfterFault, DroppedConnection, FaultInjector, Faults, ServerFault
 from .files import FileStore
 from .limits import RateLimiter, RateLimits
 from .params import Params, Upload
@@ -201,6 +208,7 @@ class Sandbox:
             "method": method,
         }
         html: str | None = None
+        after: AfterFault | None = None
         try:
             params = await _parse(request)
             entry["params"] = params.redacted()
@@ -208,16 +216,17 @@ class Sandbox:
             body: dict[str, Any] = {"ok": True, "result": result}
             status = 200
             self.delivery.record(method, result)
+            after = self.fault_injector.after(method)
         except DroppedConnection:
             entry |= {"ok": False, "dropped": True}
             self.requests.append(entry)
             log.debug("%s -> connection dropped", method)
-            if request.transport is not None:
-                request.transport.close()  # the client sees the server disconnect, no response
-            return web.Response(status=204)
+            return _drop(request)
         except ApiError as exc:
             body, status = exc.to_dict(), exc.code
             html = exc.html if isinstance(exc, ServerFault) else None
+        if after is not None:
+            return await self._fail_after(request, entry, method, body, after)
         entry["ok"] = body["ok"]
         if not body["ok"]:
             entry["error_code"], entry["description"] = body["error_code"], body["description"]
@@ -226,6 +235,48 @@ class Sandbox:
         if html is not None:  # an injected 502 looks like Telegram's nginx, not the Bot API
             return web.Response(text=html, status=status, content_type="text/html")
         return _reply(body, status)
+
+    async def _fail_after(
+        self,
+        request: web.Request,
+        entry: dict[str, Any],
+        method: str,
+        body: dict[str, Any],
+        fault: AfterFault,
+    ) -> web.StreamResponse:
+        """The call took effect (body is its success); now fail on the way back."""
+        entry |= {"delivered": True, "after_fault": fault.kind}
+        result = body["result"]
+        if fault.kind == "drop":
+            entry |= {"ok": False, "dropped": True}
+            self.requests.append(entry)
+            self.delivery.unacknowledged(method, result)
+            log.debug("%s -> delivered, then connection dropped", method)
+            return _drop(request)
+        if fault.kind == "error":
+            error = ServerFault(fault.code)
+            entry |= {"ok": False, "error_code": error.code, "description": error.description}
+            self.requests.append(entry)
+            self.delivery.unacknowledged(method, result)
+            log.debug("%s -> delivered, then %s", method, error.code)
+            if error.html is not None:
+                return web.Response(text=error.html, status=error.code, content_type="text/html")
+            return _reply(error.to_dict(), error.code)
+        # Late: logged now (the effect is visible at once), answered after the delay.
+        entry |= {"ok": True, "late": round(fault.delay, 6)}
+        self.requests.append(entry)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + fault.delay
+        while (remaining := deadline - loop.time()) > 0 and not self.closing:
+            await self.notifier.wait(remaining)
+        # aiohttp keeps running a handler whose client hung up; the transport is gone then.
+        abandoned = request.transport is None or request.transport.is_closing()
+        entry["abandoned"] = abandoned
+        if abandoned:
+            self.fault_injector.abandoned(method)
+            self.delivery.unacknowledged(method, result)
+        log.debug("%s -> delivered, answered %.3fs late", method, fault.delay)
+        return _reply(body, 200)
 
     async def _dispatch(self, method: str, params: Params) -> Any:
         if self.spec is not None:
@@ -255,6 +306,13 @@ class Sandbox:
 
 def _reply(body: dict[str, Any], status: int) -> web.Response:
     return web.json_response(body, status=status)
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection so the client sees the server disconnect with no response."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=204)
 
 
 async def _parse(request: web.Request) -> Params:

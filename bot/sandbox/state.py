@@ -1,6 +1,15 @@
 """The Telegram-like world behind the sandbox: users, chats, messages, updates, events.
 
 Plain Python with no I/O so it can be unit tested and driven by any front end.
+
+Updates queue in arrival order. getUpdates with an offset confirms (removes) every update whose
+update_id is below it; the world records which ids were confirmed and when (``confirmations``),
+which were forgotten unconfirmed (a negative offset, ``deleteWebhook(drop_pending_updates)``),
+which pending ones were already handed out (``in_flight``), and how often getUpdates was called
+(counted by botapi.py). ``inject_update`` queues any JSON object as-is, as an old self-hosted
+Bot API server or a buggy proxy might send it: no validation, no normalisation, an update_id only
+if it has none. An update whose update_id is not an integer cannot be confirmed by an offset; it
+is dropped by the first getUpdates with an offset after it was handed out.
 """
 
 from __future__ import annotations
@@ -20,6 +29,44 @@ __all__ = ["BOT_ID", "BOT_USER", "BOT_USERNAME", "CallbackQuery", "Chat", "User"
 
 # Telegram's default when allowed_updates was never set: everything except these.
 _OPT_IN_UPDATES = {"chat_member", "message_reaction", "message_reaction_count"}
+# The optional fields of Update in the Bot API spec (a test keeps this in step with api.json).
+UPDATE_KINDS = frozenset(
+    {
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "business_connection",
+        "business_message",
+        "edited_business_message",
+        "deleted_business_messages",
+        "guest_message",
+        "message_reaction",
+        "message_reaction_count",
+        "inline_query",
+        "chosen_inline_result",
+        "callback_query",
+        "shipping_query",
+        "pre_checkout_query",
+        "purchased_paid_media",
+        "poll",
+        "poll_answer",
+        "my_chat_member",
+        "chat_member",
+        "chat_join_request",
+        "chat_boost",
+        "removed_chat_boost",
+        "managed_bot",
+    }
+)
+# How many confirmations and forgotten ids the record keeps (the oldest go first).
+MAX_UPDATE_RECORD = 100_000
+
+
+def _int_id(update: dict[str, Any]) -> int | None:
+    """The update_id if it is a real integer (raw updates may carry anything)."""
+    value = update.get("update_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class World:
@@ -40,6 +87,18 @@ class World:
         self._update_ids = itertools.count(1)
         self._seq = itertools.count(1)
         self.last_seq = 0
+        self._handed_out: dict[int, dict[str, Any]] = {}  # id(update) -> pending update
+        self._irregular = False  # raw updates with their own ids may be out of order
+        self.reset_update_record()
+
+    def reset_update_record(self) -> None:
+        """Forget which updates were confirmed or forgotten and the getUpdates counters."""
+        # (update_id, time.time()) in confirmation order.
+        self.confirmations: deque[tuple[Any, float]] = deque(maxlen=MAX_UPDATE_RECORD)
+        self.confirmed_count = 0
+        self.forgotten: deque[Any] = deque(maxlen=MAX_UPDATE_RECORD)
+        self.get_updates_calls = 0  # counted per HTTP call by botapi.py
+        self.get_updates_empty = 0  # of which answered with no updates
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -54,12 +113,46 @@ class World:
         self._changed()
         return event
 
-    def _enqueue(self, kind: str, payload: dict[str, Any]) -> None:
+    def _wanted(self, kind: str) -> bool:
+        """Whether Telegram would create an update of this kind (it never creates updates the
+        bot did not ask for)."""
         allowed = self.allowed_updates
-        if (allowed is None and kind in _OPT_IN_UPDATES) or (allowed and kind not in allowed):
-            return  # Telegram never creates updates the bot did not ask for.
+        if allowed is None:
+            return kind not in _OPT_IN_UPDATES
+        return kind in allowed
+
+    def _enqueue(self, kind: str, payload: dict[str, Any]) -> None:
+        if not self._wanted(kind):
+            return
         self.updates.append({"update_id": next(self._update_ids), kind: payload})
         self._changed()
+
+    def inject_update(self, update: dict[str, Any]) -> tuple[bool, Any]:
+        """Queue any JSON object as an update, as-is: returns (queued, its update_id).
+
+        The update_id is assigned unless the object has one (an integer one at or above the
+        next id moves the counter past it, so later ids keep increasing). allowed_updates is
+        respected only when the object carries known update kinds and none of them is wanted;
+        unknown kinds are queued anyway.
+        """
+        known = [key for key in update if key in UPDATE_KINDS]
+        if known and not any(self._wanted(kind) for kind in known):
+            return False, update.get("update_id")
+        if "update_id" in update:
+            given = _int_id(update)
+            following = next(self._update_ids)
+            if given is not None and given >= following:
+                self._update_ids = itertools.count(given + 1)
+            else:
+                self._update_ids = itertools.count(following)
+                # Out of order (or no integer id): confirming must scan the whole queue.
+                self._irregular |= given is None or bool(self.updates)
+            raw = dict(update)
+        else:
+            raw = {"update_id": next(self._update_ids), **update}
+        self.updates.append(raw)
+        self._changed()
+        return True, raw["update_id"]
 
     def _new_message(
         self, chat: Chat, sender: dict[str, Any], content: dict[str, Any]
@@ -335,11 +428,62 @@ class World:
             self.allowed_updates = set(allowed) or None
         if offset is not None and offset < 0:
             while len(self.updates) > -offset:
-                self.updates.popleft()
+                self._forget(self.updates.popleft())
         elif offset is not None:
+            self._confirm_below(offset)
+        batch = list(itertools.islice(self.updates, max(1, min(limit, 100))))
+        for update in batch:
+            self._handed_out[id(update)] = update
+        return batch
+
+    def drop_pending_updates(self) -> None:
+        """deleteWebhook(drop_pending_updates=True): forget every pending update."""
+        while self.updates:
+            self._forget(self.updates.popleft())
+
+    def _forget(self, update: dict[str, Any]) -> None:
+        self._handed_out.pop(id(update), None)
+        self.forgotten.append(update.get("update_id"))
+
+    def _confirm_below(self, offset: int) -> None:
+        """Remove (and record) every update with an id below offset, plus handed-out updates
+        without an integer id (a client cannot confirm those any other way)."""
+        now = time.time()
+        if not self._irregular:  # ids increase along the queue: confirm from the front
             while self.updates and self.updates[0]["update_id"] < offset:
-                self.updates.popleft()
-        return list(itertools.islice(self.updates, max(1, min(limit, 100))))
+                self._confirmed(self.updates.popleft(), now)
+            return
+        kept: deque[dict[str, Any]] = deque()
+        for update in self.updates:
+            update_id = _int_id(update)
+            handed_out = id(update) in self._handed_out
+            if handed_out if update_id is None else update_id < offset:
+                self._confirmed(update, now)
+            else:
+                kept.append(update)
+        self.updates = kept
+        self._irregular = bool(kept)
+
+    def _confirmed(self, update: dict[str, Any], now: float) -> None:
+        self._handed_out.pop(id(update), None)
+        self.confirmations.append((update.get("update_id"), now))
+        self.confirmed_count += 1
+
+    def update_record(self) -> dict[str, Any]:
+        """The getUpdates record, JSON-ready (the control API's GET /sandbox/updates)."""
+        return {
+            "pending": [u.get("update_id") for u in self.updates],
+            "in_flight": [u.get("update_id") for u in self.updates if id(u) in self._handed_out],
+            "confirmed": [update_id for update_id, _ in self.confirmations],
+            "confirmations": [{"update_id": i, "at": at} for i, at in self.confirmations],
+            "confirmed_count": self.confirmed_count,
+            "forgotten": list(self.forgotten),
+            "get_updates_calls": self.get_updates_calls,
+            "get_updates_empty": self.get_updates_empty,
+            "allowed_updates": None
+            if self.allowed_updates is None
+            else sorted(self.allowed_updates),
+        }
 
     def events_after(self, chat_id: int, after: int) -> list[dict[str, Any]]:
         """A chat's events with seq > after."""
