@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from telegram import BotCommand, Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -24,22 +25,28 @@ from telegram.ext import (
 
 from bot import nudges
 from bot.clock import Clock, SystemClock
+from bot.filemodes import secure_files
 from bot.handlers import (
     account,
     checkin,
     consent,
     coordinators,
     digest,
+    guard,
     nudge,
     other,
     preferences,
     safeguarding,
     updates,
 )
+from bot.inbox import Inbox
+from bot.polling import WAITS, Poller, token_problem, unreachable_line
 from bot.processor import PerChatUpdateProcessor
 from bot.services import SERVICES_KEY, BotContext, Services, services_of
 from bot.settings import Settings
+from bot.telegram_bot import build_bot
 from bot.texts import Texts
+from storage import inbox as inbox_store
 from storage import participants
 from storage.db import Database
 
@@ -59,6 +66,11 @@ COMMANDS = (
 )
 RETENTION_JOB = "retention"
 NUDGE_JOB = "nudges"
+PROMPT_JOB = "undelivered-questions"
+SCRUB_JOB = "scrub"
+PROMPT_CHECK_SECONDS = 15.0
+SCRUB_SECONDS = 30.0
+INBOX_MEMORY = timedelta(days=2)  # Telegram keeps an unconfirmed update for 24 hours
 
 Everystage = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]
 
@@ -71,24 +83,19 @@ def build_application(
     config_path: Path | None = None,
 ) -> Everystage:
     """Build the bot from settings. Nothing touches the network or disk until it starts."""
-    token = settings.telegram.token
-    if token is None:
+    if settings.telegram.token is None:
         raise ValueError("no bot token: set EVERYSTAGE_TELEGRAM__TOKEN in the environment")
-    builder = (
+    application = (
         ApplicationBuilder()
-        .token(token.get_secret_value())
-        .base_url(settings.telegram.base_url)
-        .base_file_url(settings.telegram.base_file_url)
+        .bot(build_bot(settings))
+        # Updates come through the durable inbox (bot/polling.py), not PTB's Updater.
+        .updater(None)
         .context_types(ContextTypes(context=BotContext))
         .concurrent_updates(PerChatUpdateProcessor(settings.telegram.concurrent_updates))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
+        .build()
     )
-    if settings.telegram.rate_limit:
-        # Pace a little under Telegram's ~30 messages/s, so small timing differences between
-        # our clock and Telegram's do not draw 429s (each one stalls every send for a second).
-        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=29, max_retries=3))
-    application = builder.build()
     application.bot_data[SERVICES_KEY] = Services(
         settings=settings,
         texts=texts or Texts.load(settings.project.locale),
@@ -104,12 +111,15 @@ def _register(app: Everystage) -> None:
     new = filters.UpdateType.MESSAGE
     groups = filters.ChatType.GROUPS
 
-    # Coordinators' features first: their commands also work in the coordinators' group chat.
+    # The guard first (group -100): who may use which command or button where (bot.access).
+    guard.register(app)
+    # Coordinators' features next: their commands also work in the coordinators' group chat.
     # Safeguarding screens every private message in group -1, before it is handled as usual.
     for feature in (coordinators, safeguarding, updates, digest):
         feature.register(app)
 
-    # Groups: a short note for commands and mentions, nothing stored, nothing else.
+    # Groups: a short note for commands and mentions (not mentions in the coordinators' chat),
+    # nothing stored, nothing else.
     app.add_handler(
         MessageHandler(
             groups & new & (filters.COMMAND | filters.Entity("mention")), other.group_note
@@ -155,9 +165,13 @@ async def _post_init(app: Everystage) -> None:
     services = services_of(app)
     settings = services.settings
     services._db = await Database.open(settings.storage.path)
+    await secure_files(app)
     await apply_retention(app)
     await nudges.sync_stage(app)
+    # Sends a previous run started and never heard back about: each goes out once more.
+    await nudges.recover_in_flight(app)
     if app.job_queue is not None:
+        once = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         app.job_queue.run_repeating(
             _retention_job, interval=timedelta(days=1), first=timedelta(days=1), name=RETENTION_JOB
         )
@@ -166,7 +180,21 @@ async def _post_init(app: Everystage) -> None:
             interval=settings.nudges.check_every_seconds,
             first=1,
             name=NUDGE_JOB,
-            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+            job_kwargs=once,
+        )
+        app.job_queue.run_repeating(
+            _prompt_job,
+            interval=PROMPT_CHECK_SECONDS,
+            first=PROMPT_CHECK_SECONDS,
+            name=PROMPT_JOB,
+            job_kwargs=once,
+        )
+        app.job_queue.run_repeating(
+            _scrub_job,
+            interval=SCRUB_SECONDS,
+            first=SCRUB_SECONDS,
+            name=SCRUB_JOB,
+            job_kwargs=once,
         )
     await register_commands(app)
 
@@ -189,13 +217,18 @@ async def register_commands(app: Everystage) -> None:
 
 
 async def apply_retention(app: Everystage) -> int:
-    """Erase answers older than ``storage.retention_days``."""
+    """Erase answers older than ``storage.retention_days``, and digest files of those weeks."""
+    from bot.digest import files as digest_files
+
     services = services_of(app)
     storage = services.settings.storage
     cutoff = services.clock.now() - timedelta(days=storage.retention_days)
     erased = await participants.erase_older_than(services.db, cutoff, storage.files_path)
     if erased:
         log.info("retention: erased %d answers older than %d days", erased, storage.retention_days)
+    await digest_files.prune(app, cutoff)
+    # Handled updates are remembered (without content) only while Telegram may repeat them.
+    await inbox_store.prune(services.db, services.clock.now() - INBOX_MEMORY)
     return erased
 
 
@@ -207,31 +240,78 @@ async def _nudge_job(context: BotContext) -> None:
     await nudges.tick(context.application)
 
 
+async def _prompt_job(context: BotContext) -> None:
+    await checkin.resend_undelivered(context.application)
+
+
+async def _scrub_job(context: BotContext) -> None:
+    await scrub(context.application)
+
+
+async def scrub(app: Everystage) -> None:
+    """Truncate the WAL, so what handled updates carried (erased in the database) is gone
+    from every file within ``SCRUB_SECONDS``, not only after SQLite's own checkpoints."""
+    services = services_of(app)
+    if services._db is not None:
+        await services._db.checkpoint()
+
+
+async def _initialize(app: Everystage) -> None:
+    """Reach the Bot API (getMe), waiting while it cannot be reached; a refused token or
+    address is a StartupError."""
+    api = services_of(app).settings.telegram.api_base_url
+    for attempt in itertools.count():
+        try:
+            await app.bot.initialize()
+            break
+        except InvalidToken as exc:
+            raise token_problem(exc, api) from None
+        except TelegramError as exc:
+            wait = WAITS[min(attempt, len(WAITS) - 1)]
+            log.warning(unreachable_line(api, exc, wait))
+            await asyncio.sleep(wait)
+    await app.initialize()
+    try:
+        await app.bot.delete_webhook()  # getUpdates is refused while a webhook is set
+    except TelegramError as exc:
+        log.warning("could not make sure no webhook is set: %s", type(exc).__name__)
+
+
 @asynccontextmanager
 async def serving(app: Everystage, poll_timeout: float | None = None) -> AsyncIterator[Everystage]:
-    """Run the bot inside an existing event loop (tests, the demo) until the block ends.
+    """Run the bot inside an existing event loop (``everystage run``, tests, the demo).
 
-    The same steps as ``run_polling``: initialize, post_init, poll, start; on exit stop
-    polling, handle every update already fetched, then post_shutdown and shutdown.
+    Reach Telegram, open the database (post_init), queue the updates a previous run stored but
+    did not finish, start handling, then poll through the inbox. On exit stop polling, handle
+    every update already fetched, then post_shutdown and shutdown. Raises StartupError when
+    Telegram refuses the token or the address.
     """
-    timeout = (
-        poll_timeout
-        if poll_timeout is not None
-        else services_of(app).settings.telegram.poll_timeout
-    )
-    async with app:
-        assert app.post_init is not None and app.post_shutdown is not None
+    services = services_of(app)
+    telegram = services.settings.telegram
+    timeout = poll_timeout if poll_timeout is not None else telegram.poll_timeout
+    processor = app.update_processor
+    assert isinstance(processor, PerChatUpdateProcessor)
+    try:
+        await _initialize(app)
+        assert app.post_init is not None
         await app.post_init(app)
+        inbox = Inbox(app)
+        processor.track(inbox.finish)
+        await inbox.recover()
+        await app.start()
+        poller = Poller(app.bot, inbox, telegram.api_base_url, int(timeout), Update.ALL_TYPES)
+        services.poller = poller
+        await poller.start()
+        # Questions that were on their way when the last run stopped go out now.
+        app.create_task(checkin.resend_undelivered(app, everything=True))
         try:
-            assert app.updater is not None
-            await app.updater.start_polling(
-                poll_interval=0, timeout=int(timeout), allowed_updates=Update.ALL_TYPES
-            )
-            await app.start()
-            try:
-                yield app
-            finally:
-                await app.updater.stop()
-                await app.stop()
+            yield app
         finally:
+            await poller.stop()
+            await app.stop()
+    finally:
+        processor.track(None)
+        if app.post_shutdown is not None:
             await app.post_shutdown(app)
+        if app._initialized:
+            await app.shutdown()

@@ -13,10 +13,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
-
-from telegram import Update
 
 from bot.logs import setup_logging
 from bot.settings import CONFIG_ENV, TOKEN_ENV, ConfigError, Settings, load_settings
@@ -97,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``everystage`` console script."""
+    from bot.filemodes import restrict_umask
+
+    restrict_umask()  # every file the bot writes (database, voice notes, digests) is owner-only
     args = _parser().parse_args(argv)
     if args.command == "demo":
         return _demo(args)
@@ -214,7 +215,7 @@ def describe(schedule: Schedule) -> str:
 
 
 def run(settings: Settings, config_path: Path | None = None) -> int:
-    """Run the bot with long polling; SIGINT/SIGTERM stop it after in-flight updates finish."""
+    """Run the bot with long polling until SIGINT/SIGTERM; problems starting are one line."""
     token = settings.telegram.token
     setup_logging(settings.logging.level, token.get_secret_value() if token else None)
     if token is None:
@@ -222,18 +223,60 @@ def run(settings: Settings, config_path: Path | None = None) -> int:
         return EXIT_CONFIG
     from bot.app import build_application  # imported late: check-config needs no Telegram stack
 
-    application = build_application(settings, config_path=config_path)
+    try:
+        application = build_application(settings, config_path=config_path)
+    except FileNotFoundError as exc:  # a locale file that is not there
+        log.error("cannot start: %s", exc)
+        return EXIT_CONFIG
     log.info("starting; Bot API at %s", settings.telegram.api_base_url)
-    # python-telegram-bot confirms updates as soon as it fetches them; on a stop signal
-    # Updater.stop() runs first, then Application.stop() handles every update already queued
-    # and waits for their tasks, so fetched answers are committed before the database closes.
-    application.run_polling(
-        allowed_updates=Update.ALL_TYPES,
-        timeout=int(settings.telegram.poll_timeout),
-        stop_signals=(signal.SIGINT, signal.SIGTERM),
-        bootstrap_retries=-1,
-    )
+    code = asyncio.run(_serve(application))
     log.info("stopped")
+    return code
+
+
+async def _serve(application: Any) -> int:
+    """Serve until a stop signal; fetched updates are handled (or kept) before exiting."""
+    from bot.app import serving
+    from bot.polling import StartupError
+    from bot.services import services_of
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    serving_now = False
+
+    async def body() -> None:
+        nonlocal serving_now
+        async with serving(application):
+            serving_now = True
+            failed = services_of(application).poller.failed
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if failed.done():
+                raise failed.result()
+
+    task = asyncio.create_task(body())
+
+    def on_signal() -> None:
+        # While starting (e.g. waiting for Telegram to be reachable) there is nothing to
+        # finish: stop at once. Once serving, stop cleanly.
+        if serving_now:
+            stop.set()
+        else:
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await task
+    except StartupError as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_ERROR
+    except asyncio.CancelledError:
+        return EXIT_OK
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
     return EXIT_OK
 
 

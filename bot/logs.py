@@ -419,6 +419,11 @@ def setup_logging(
     for noisy in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.NOTSET if debug else logging.WARNING)
     logging.getLogger("telegram").setLevel(logging.NOTSET)
+    # Every 502 from Telegram's front end (an HTML page, not JSON) is logged there as an
+    # ERROR with a traceback before it is raised; the bot reports the failure itself, once.
+    logging.getLogger("telegram.request.BaseRequest").setLevel(
+        logging.NOTSET if debug else logging.CRITICAL
+    )
     sys.excepthook = _excepthook
     threading.excepthook = _thread_excepthook
     sys.unraisablehook = _unraisablehook

@@ -5,9 +5,12 @@ One JobQueue job calls :func:`tick` every ``nudges.check_every_seconds``. A tick
 1. records the latest occurrence of every scheduled check-in for every active person (the
    unique key makes this idempotent, so restarts and downtime never duplicate);
 2. closes occurrences past their expiry (later answers are still kept, marked late);
-3. sends every due opening message, reminder and outbox message: each is claimed in the
-   database before it is sent, deferred past the person's quiet hours, and put back for a
-   later tick if Telegram is unavailable. A person who blocked the bot is marked unreachable.
+3. sends every due opening message, reminder and outbox message, deferred past the person's
+   quiet hours. Each send is an attempt recorded before the request leaves and settled with
+   its outcome (storage/nudges.py): certainly-not-sent messages are due again later, a lost
+   answer (5xx, timeout, dropped connection, a crash) means one more try and no more, so a
+   person gets each message at least once and at most twice. A person who blocked the bot
+   is marked unreachable.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import RetryAfter, TelegramError
 
+from bot.delivery import Outcome, outcome_of, retry_after_seconds
 from bot.services import Services, services_of
 from conversations.schedule import Person, Planner, QuietHours, StageNow
 from storage import nudges
@@ -32,7 +36,12 @@ log = logging.getLogger(__name__)
 NUDGE = "n"
 START, HOUR, TOMORROW = "start", "hour", "tomorrow"
 SEND_CONCURRENCY = 32
-RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds, inside one tick; then the next tick tries again
+# Seconds between tries inside one tick for a message certainly not sent (nothing can be
+# doubled); after them, and after an uncertain outcome, a later tick tries again.
+RETRY_DELAYS = (0.5, 1.0, 2.0)
+RETRY_LATER = timedelta(minutes=1)
+UNCERTAIN_RETRY = timedelta(seconds=10)
+REPLY_PAUSES = (0.0, 1.0, 3.0)  # seconds before each try of a reply a person is waiting for
 KNOWN_SLACK = timedelta(days=7)  # downtime up to a week past expiry is still recorded
 
 
@@ -46,6 +55,8 @@ class TickReport:
     deferred: int = 0
     failed: int = 0
     unreachable: int = 0
+    retrying: int = 0  # not delivered this time; due again later
+    uncertain: int = 0  # Telegram's answer was lost twice: maybe delivered, not counted
     seconds_planning: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -208,14 +219,19 @@ async def _tick(app: Any) -> TickReport:
             await _deliver(app, services, message, report)
 
     await asyncio.gather(*(sender() for _ in range(SEND_CONCURRENCY)))
-    if report.sent or report.failed or report.planned:
+    if report.sent or report.failed or report.planned or report.retrying or report.uncertain:
+        # One line per tick, however many sends failed (a 429 storm is one line, not hundreds).
         log.info(
-            "nudges: planned %d, sent %d, deferred %d, failed %d, unreachable %d",
+            "nudges: planned %d, sent %d, deferred %d, retrying %d, uncertain %d, failed %d,"
+            " unreachable %d%s",
             report.planned,
             report.sent,
             report.deferred,
+            report.retrying,
+            report.uncertain,
             report.failed,
             report.unreachable,
+            f" ({', '.join(sorted(set(report.errors)))})" if report.errors else "",
         )
     return report
 
@@ -227,7 +243,7 @@ def _still_running(app: Any) -> bool:
 async def _deliver(app: Any, services: Services, message: DueMessage, report: TickReport) -> None:
     now = services.clock.now()
     zone = zone_of(services, message.timezone)
-    quiet = quiet_of(services, message.quiet_hours)
+    quiet = quiet_of(services, message.quiet_hours) if message.kind != "reply" else None
     if quiet is not None:
         later = quiet.defer(now, zone)
         if later != now:
@@ -235,44 +251,110 @@ async def _deliver(app: Any, services: Services, message: DueMessage, report: Ti
             report.deferred += 1
             return
     text, keyboard, next_reminder = _compose(services, message, now)
-    if not await nudges.claim(services.db, message, now, next_reminder):
+    attempt = await nudges.claim(services.db, message, now)
+    if attempt is None:
         return
+    outcome, error, wait = await _send(app, message.chat_id, text, keyboard)
+    if error:
+        report.errors.append(error)
+    finished = services.clock.now()
+    if outcome is Outcome.UNCERTAIN:
+        wait = wait or UNCERTAIN_RETRY
+    result = await nudges.settle(
+        services.db,
+        message,
+        attempt,
+        outcome.value,
+        finished,
+        next_reminder=next_reminder,
+        retry_at=finished + (wait or RETRY_LATER),
+        error=error,
+    )
+    if result == nudges.SENT:
+        report.sent += 1
+    elif result == "retry":
+        report.retrying += 1
+    elif result == "gave_up":
+        report.uncertain += 1
+    elif result == nudges.UNREACHABLE:
+        report.unreachable += 1
+    else:
+        report.failed += 1
+
+
+async def _send(
+    app: Any, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None
+) -> tuple[Outcome, str | None, timedelta | None]:
+    """One delivery: (outcome, the error's type name, how long to wait before trying again).
+
+    A failure that certainly sent nothing is tried again here a few times; an uncertain one is
+    not (only the caller may send it again, once).
+    """
     for attempt, delay in enumerate((*RETRY_DELAYS, None)):
         try:
-            await app.bot.send_message(message.chat_id, text, reply_markup=keyboard)
-            report.sent += 1
-            return
-        except Forbidden:
-            await _unreachable(services, message, report)
-            return
-        except BadRequest as exc:
-            if "chat not found" in exc.message.lower():
-                await _unreachable(services, message, report)
-            else:
-                log.warning("nudge refused by Telegram: %s", exc.message)
-                report.failed += 1
-            return
-        except RetryAfter as exc:
-            wait = (
-                exc.retry_after
-                if isinstance(exc.retry_after, int | float)
-                else (exc.retry_after.total_seconds())
-            )
-            if delay is None:
-                break
-            await asyncio.sleep(float(wait))
-        except NetworkError as exc:  # 5xx, timeouts, dropped connections
-            report.errors.append(type(exc).__name__)
-            if delay is None:
-                break
+            await app.bot.send_once(chat_id, text, reply_markup=keyboard)
+            return Outcome.SENT, None, None
+        except TelegramError as exc:
+            outcome, name = outcome_of(exc), type(exc).__name__
+            if outcome is not Outcome.NOT_SENT:
+                return outcome, name, None
+            if isinstance(exc, RetryAfter):
+                # A flood wait applies to every send: leave this one to a later tick.
+                return outcome, name, timedelta(seconds=retry_after_seconds(exc))
+            if delay is None or not _still_running(app):
+                return outcome, name, None
             await asyncio.sleep(delay * (attempt + 1))
-    await nudges.release(services.db, message, services.clock.now() + timedelta(minutes=1))
-    report.failed += 1
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _unreachable(services: Services, message: DueMessage, report: TickReport) -> None:
-    await nudges.unreachable(services.db, message.participant_id, services.clock.now())
-    report.unreachable += 1
+async def send_reply(app: Any, participant_id: str, key: str) -> bool:
+    """Send a queued reply now; True if Telegram confirmed it.
+
+    The person is waiting for it, so a failure is tried again after a short pause rather than
+    at the next tick, within the same rule as every outbox message: a second unknown outcome
+    is the last. Whatever is still due after this goes with the nudge job.
+    """
+    services = services_of(app)
+    for pause in REPLY_PAUSES:
+        await asyncio.sleep(pause)
+        message = await nudges.reply(services.db, participant_id, key)
+        if message is None:
+            return False
+        report = TickReport()
+        await _deliver(app, services, message, report)
+        if not report.retrying:
+            return report.sent == 1
+    return False
+
+
+async def recover_in_flight(app: Any) -> int:
+    """At start-up: sends the last run began and never heard back about (it died meanwhile).
+
+    Each counts as an unknown outcome: sent once more if it had no unknown outcome before.
+    """
+    services = services_of(app)
+    await nudges.replies_due_now(services.db, services.clock.now())
+    found = await nudges.in_flight(services.db)
+    for item in found:
+        now = services.clock.now()
+        _, _, next_reminder = _compose(services, item.message, now)
+        await nudges.settle(
+            services.db,
+            item.message,
+            item.attempt,
+            nudges.UNCERTAIN,
+            now,
+            next_reminder=next_reminder,
+            retry_at=now,
+            error="interrupted",
+        )
+    if found:
+        log.warning(
+            "%d message(s) were on their way when the bot stopped; each goes out once more"
+            " unless it already had a second try",
+            len(found),
+        )
+    return len(found)
 
 
 def _compose(

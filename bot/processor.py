@@ -1,13 +1,22 @@
-"""Handle updates concurrently, but each chat's updates strictly in arrival order."""
+"""Handle updates concurrently, but each chat's updates strictly in arrival order.
+
+While an update's handlers run, :data:`storage.inbox.HANDLING` names it, so the transaction
+that stores its effects can mark it handled too; afterwards the inbox records the outcome.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+from storage.inbox import HANDLING, Handling
+
+Finish = Callable[[Handling], Awaitable[None]]
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -22,15 +31,34 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         super().__init__(max_concurrent_updates)
         self._locks: dict[int | None, asyncio.Lock] = {}
         self._waiting: dict[int | None, int] = {}
+        self._finish: Finish | None = None
+
+    def track(self, finish: Finish | None) -> None:
+        """Call ``finish`` after each Update's handlers (the durable inbox records it)."""
+        self._finish = finish
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Await ``coroutine`` while holding the lock of the update's chat."""
-        key = _chat_key(update)
+        async with self.chat_lock(_chat_key(update)):
+            if self._finish is None or not isinstance(update, Update):
+                await coroutine
+                return
+            handling = Handling(update.update_id)
+            token = HANDLING.set(handling)
+            try:
+                await coroutine
+            finally:
+                HANDLING.reset(token)
+                await self._finish(handling)
+
+    @asynccontextmanager
+    async def chat_lock(self, key: int | None) -> Any:
+        """Hold one chat's turn (jobs use it too, so they never interleave with its updates)."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             async with lock:
-                await coroutine
+                yield
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:

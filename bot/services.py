@@ -30,6 +30,9 @@ class Services:
     _stage: StageNow | None = field(default=None, repr=False)
     # One nudge tick at a time: the job and a coordinator's command may overlap.
     nudge_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    # The update source while serving (bot.polling.Poller); its ``failed`` future says why
+    # polling had to stop for good (a revoked token).
+    poller: Any = field(default=None, repr=False)
 
     @property
     def stage(self) -> StageNow:

@@ -9,6 +9,7 @@ is collected and raised together as a :class:`ConfigError` whose lines read
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import tomllib
@@ -18,8 +19,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
+from bot.texts import available
 from bot.toml_lines import key_lines, line_of
 from conversations.checks import Problem, check_checkins, check_stages
 from conversations.model import QUESTION_KINDS, CheckIn
@@ -30,6 +37,14 @@ CONFIG_ENV = "EVERYSTAGE_CONFIG"
 TOKEN_ENV = "EVERYSTAGE_TELEGRAM__TOKEN"
 PUBLIC_BOT_API = "https://api.telegram.org"
 DEFAULT_STAGES = ["design", "delivery", "commissioning", "evaluation"]
+
+
+def _check_clock(value: str) -> None:
+    """``parse_clock``, where an hour too large for a clock is a ValueError too."""
+    try:
+        parse_clock(value)
+    except OverflowError:
+        raise ValueError(f"'{value}' is not a time of day like '09:30'") from None
 
 
 class _Section(BaseModel):
@@ -52,10 +67,20 @@ class ProjectSettings(_Section):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a long name
             raise ValueError(
                 f"'{value}' is not a time zone name; use one like 'Europe/London'"
             ) from None
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        names = available()
+        if value not in names:
+            raise ValueError(
+                f"'{value}' is not a language Everystage has; available: {', '.join(names)}"
+            )
         return value
 
     @property
@@ -97,6 +122,9 @@ class StorageSettings(_Section):
     path: Path = Path("everystage.db")
     files_dir: Path | None = None
     retention_days: int = Field(default=730, ge=1, le=3650)
+    # Voice notes (and any file) larger than this are refused before download. Telegram lets
+    # bots download at most 20 MB, so that is also the most this can be.
+    max_file_mb: float = Field(default=20, gt=0, le=20)
 
     @property
     def files_path(self) -> Path:
@@ -130,7 +158,7 @@ class NudgeSettings(_Section):
     def _clock_pair(cls, value: tuple[str, str] | None) -> tuple[str, str] | None:
         if value is not None:
             for part in value:
-                parse_clock(part)
+                _check_clock(part)
         return value
 
     @field_validator("time_zones")
@@ -221,7 +249,7 @@ class DigestSettings(_Section):
     @field_validator("time")
     @classmethod
     def _clock(cls, value: str) -> str:
-        parse_clock(value)
+        _check_clock(value)
         return value
 
 
@@ -297,7 +325,12 @@ class ConfigProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}"
+        # One line each, whatever the file held: a value quoted in a message may contain a
+        # line break or other invisible characters, shown escaped ("\n", "\u2028").
+        return "".join(
+            char if char.isprintable() else repr(char)[1:-1]
+            for char in f"{where}: {self.key}: {self.message}"
+        )
 
 
 class ConfigError(Exception):
@@ -352,13 +385,24 @@ def _read_toml(path: Path, display: str) -> tuple[dict[str, Any], _Source]:
         raise ConfigError(
             [ConfigProblem(display, line, "(syntax)", f"not valid TOML: {reason}")]
         ) from None
+    except RecursionError:
+        raise ConfigError(
+            [ConfigProblem(display, 1, "(syntax)", "lists or tables are nested too deeply")]
+        ) from None
     return data, _Source(Path(display), key_lines(text))
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _path_text(path: tuple[str | int, ...]) -> str:
-    return ".".join(str(part) if isinstance(part, str) else f"[{part}]" for part in path).replace(
-        ".[", "["
-    )
+    def part_text(part: str | int) -> str:
+        if isinstance(part, int):
+            return f"[{part}]"
+        text = str(part)
+        return text if _BARE_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=False)
+
+    return ".".join(part_text(part) for part in path).replace(".[", "[")
 
 
 _FRIENDLY = {
@@ -366,46 +410,172 @@ _FRIENDLY = {
     "extra_forbidden": "is not a setting Everystage knows; check the spelling or remove it",
     "union_tag_not_found": f"has no kind; add kind = one of {', '.join(QUESTION_KINDS)}",
 }
+_SCHEDULE_KINDS = "weekly, after_joining, stage_entry, random_daily"
+_TAGS = {*QUESTION_KINDS, *_SCHEDULE_KINDS.split(", ")}
+
+# Values of the wrong type: what they should be, and an example after "like key".
+_TYPES = {
+    "string_type": ("text in quotes", ' = "..."'),
+    "int_type": ("a whole number", " = 3"),
+    "int_parsing": ("a whole number", " = 3"),
+    "int_from_float": ("a whole number", " = 3"),
+    "float_type": ("a number", " = 24"),
+    "float_parsing": ("a number", " = 24"),
+    "bool_type": ("true or false", " = true"),
+    "bool_parsing": ("true or false", " = true"),
+    "list_type": ("a list in square brackets", " = [...]"),
+    "tuple_type": ("a list in square brackets", " = [...]"),
+    "path_type": ("a file path in quotes", ' = "..."'),
+    "dict_type": ("a table", " = { ... }"),
+    "model_type": ("a table", " = { ... }"),
+    "model_attributes_type": ("a table", " = { ... }"),
+}
+# What the entries of these lists are, for an entry of the wrong type.
+_ENTRIES = {
+    "stages": 'each stage is a name in quotes, like "design"',
+    "options": 'each option is text in quotes, like "Yes"',
+    "include": 'each entry is a file name or pattern in quotes, like "prompts/*.toml"',
+    "days": 'each day is a name in quotes, like "mon"',
+    "checkins": "each check-in is a [[checkins]] table",
+    "questions": "each question is a [[checkins.questions]] table",
+    "schedule": 'each schedule is a table in braces, like { kind = "weekly", time = "10:00" }',
+    "resources": "each support resource is a [[safeguarding.resources]] table",
+}
+_TABLE_LISTS = {"checkins", "questions", "schedule", "resources"}
 
 
-def _friendly(error: dict[str, Any]) -> str:
+def _kind_not_text(error: dict[str, Any]) -> bool:
+    """A question or schedule whose ``kind`` is there but is not a string."""
+    given = error.get("input")
+    return (
+        error["type"] == "union_tag_invalid"
+        and isinstance(given, dict)
+        and not isinstance(given.get("kind"), str)
+    )
+
+
+def _wrong_type(kinds: list[str], where: tuple[str | int, ...]) -> str:
+    """What the value at ``where`` should be; several kinds when it may be one of several."""
+    whats = list(dict.fromkeys(_TYPES[kind][0] for kind in kinds))
+    what = " or ".join(whats)
+    name = where[-1] if where else ""
+    if isinstance(name, int):
+        parent = where[-2] if len(where) >= 2 else ""
+        if parent in _ENTRIES and (whats == ["a table"]) == (parent in _TABLE_LISTS):
+            return _ENTRIES[parent]
+        return f"each entry must be {what}"
+    if len(where) == 1 and whats == ["a table"]:
+        return f"must be a [{name}] table"
+    return (
+        f"must be {what}, like {_path_text((name,))}{_TYPES[kinds[0]][1]}"
+        if len(whats) == 1
+        else f"must be {what}"
+    )
+
+
+def _friendly(error: dict[str, Any], where: tuple[str | int, ...]) -> str:
     kind = error["type"]
+    last = where[-1] if where else None
+    if kind == "union_tag_not_found" and "schedule" in where:
+        return f"has no kind; add kind = one of {_SCHEDULE_KINDS}"
     if kind in _FRIENDLY:
         return _FRIENDLY[kind]
+    if kind in _TYPES:
+        return _wrong_type([kind], where)
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag", "?")
-        if "schedule" in error["loc"]:
-            kinds = "weekly, after_joining, stage_entry, random_daily"
-            return f"unknown schedule kind '{tag}'; use one of {kinds}"
+        if "schedule" in where:
+            if _kind_not_text(error):
+                return 'must be text, like kind = "weekly"'
+            return f"unknown schedule kind '{tag}'; use one of {_SCHEDULE_KINDS}"
+        if _kind_not_text(error):
+            return 'must be text, like kind = "choice"'
         return f"unknown question kind '{tag}'; use one of {', '.join(QUESTION_KINDS)}"
+    if kind == "literal_error" and "expected" in error.get("ctx", {}):
+        return f"must be {error['ctx']['expected']}"
+    if kind == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
+        return "must not be empty"
     if kind == "string_pattern_mismatch":
         return (
             "must be lower-case letters, digits, '-' or '_', starting with a letter or digit "
             "(for example 'weekly-checkin')"
         )
-    if kind == "too_short" and error["loc"] and error["loc"][-1] == "options":
+    if kind == "too_short" and last == "options":
         return 'is empty; give at least one option, for example options = ["Yes", "No"]'
-    if kind == "too_short" and error["loc"] and error["loc"][-1] == "questions":
+    if kind == "too_short" and last == "questions":
         return "has no questions; add at least one [[checkins.questions]]"
-    if kind == "too_short" and error["loc"] and error["loc"][-1] == "checkins":
+    if kind == "too_short" and last == "checkins":
         return "there are no check-ins; add at least one [[checkins]]"
+    if kind in ("too_short", "too_long") and last in ("quiet_hours", "window"):
+        return 'must be two times of day, like ["21:00", "09:00"]'
+    if kind == "too_short" and error.get("ctx", {}).get("min_length") == 1:
+        return "is empty; give at least one"
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
     return str(error["msg"]).lower()
 
 
-_TAGS = {*QUESTION_KINDS, "weekly", "after_joining", "stage_entry", "random_daily"}
+_UNION_MEMBER = re.compile(r"^(str|int|float|bool|[a-z-]+\[.*\])$")
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    """Drop the discriminator tags pydantic puts in a union's error location."""
-    return tuple(part for part in loc if part not in _TAGS)
+def _clean_loc(loc: tuple[Any, ...], data: Any = None) -> tuple[str | int, ...]:
+    """An error's location as a key path into the file's ``data``.
+
+    pydantic's locations also name the union member they tried: the kind of a question or
+    schedule (questions[2].choice.options) and, where a value may be text or a number, the type
+    (show_if.equals.str). Those are dropped; keys of the data are kept, even a stage called
+    "text" or "str". (Values from the environment are not in ``data``: their paths are kept.)
+    """
+    path: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        if part in _TAGS and index > 0 and isinstance(loc[index - 1], int):
+            continue  # a discriminator tag, right after the question's or schedule's index
+        if isinstance(part, str) and (
+            (node is not None and not isinstance(node, dict))
+            or (isinstance(node, dict) and part not in node and _UNION_MEMBER.match(part))
+        ):
+            continue  # a union member's name after the value it did not accept
+        path.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(path)
+
+
+def _validation_problems(
+    errors: list[Any], data: dict[str, Any]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Key path and message for each of pydantic's errors.
+
+    A value of the wrong type for a union (text or a number) gives one error per member; they
+    become one message.
+    """
+    by_place: dict[tuple[str | int, ...], list[Any]] = {}
+    for error in errors:
+        where = _clean_loc(error["loc"], data)
+        by_place.setdefault((*where, "kind") if _kind_not_text(error) else where, []).append(error)
+    found = []
+    for where, group in by_place.items():
+        kinds = [error["type"] for error in group]
+        if len(group) > 1 and all(kind in _TYPES for kind in kinds):
+            found.append((where, _wrong_type(kinds, where)))
+        else:
+            found += [(where, _friendly(error, where)) for error in group]
+    return found
 
 
 def _env_name(path: tuple[str | int, ...]) -> str | None:
-    if len(path) >= 2 and all(isinstance(p, str) for p in path):
-        name = ENV_PREFIX + "__".join(str(p).upper() for p in path)
-        return name if name in os.environ else None
+    """The environment variable that set the value at ``path``, or the list or table holding it."""
+    for end in range(len(path), 1, -1):
+        keys = path[:end]
+        if all(isinstance(key, str) for key in keys):
+            name = ENV_PREFIX + "__".join(str(key).upper() for key in keys)
+            if name in os.environ:
+                return name
     return None
 
 
@@ -439,6 +609,12 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         telegram = {k: v for k, v in telegram.items() if k != "token"}
         data["telegram"] = telegram
 
+    for key in [key for key in data if key not in Settings.model_fields]:
+        # Reported here and left out: pydantic-settings would take a key like _env_file or
+        # _secrets_dir as an option of its own instead of a setting.
+        report((key,), _FRIENDLY["extra_forbidden"])
+        del data[key]
+
     checkins = data.get("checkins", [])
     if not isinstance(checkins, list):
         report(("checkins",), "must be a list of [[checkins]] tables")
@@ -447,24 +623,50 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     checkins = list(checkins)
     prompts = data.get("prompts", {})
     includes = prompts.get("include", []) if isinstance(prompts, dict) else []
+    included = {os.path.realpath(path)}  # each file once, and never the config itself
     for pattern in includes if isinstance(includes, list) else []:
-        matches = sorted(glob.glob(str(path.parent / pattern)))
+        if not isinstance(pattern, str):
+            continue  # validation reports it as not a file name
+        try:
+            matches = sorted(glob.glob(str(path.parent / pattern)))
+        except (OSError, ValueError):  # ValueError: a NUL character
+            matches = []
+        files = [match for match in matches if not os.path.isdir(match)]
         if not matches:
             report(("prompts", "include"), f"'{pattern}' matches no file next to {path}")
-        for match in matches:
+        elif not files:
+            report(
+                ("prompts", "include"),
+                f"'{pattern}' matches only folders; for the files in a folder write "
+                f"'{Path(pattern) / '*.toml'}'",
+            )
+        for match in files:
+            if os.path.realpath(match) in included:
+                continue
+            included.add(os.path.realpath(match))
             try:
                 extra, source = _read_toml(Path(match), match)
             except ConfigError as exc:
                 problems.extend(exc.problems)
                 continue
             extra_checkins = extra.get("checkins", [])
+            if not isinstance(extra_checkins, list):
+                problems.append(
+                    ConfigProblem(
+                        match,
+                        line_of(source.lines, ("checkins",)),
+                        "checkins",
+                        "must be a list of [[checkins]] tables",
+                    )
+                )
+                extra_checkins = []
             for key in extra:
                 if key != "checkins":
                     problems.append(
                         ConfigProblem(
                             match,
                             line_of(source.lines, (key,)),
-                            key,
+                            _path_text((key,)),
                             "a prompts file may only hold [[checkins]]; move this to the "
                             "main config",
                         )
@@ -488,8 +690,26 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        for error in exc.errors():
-            report(_clean_loc(error["loc"]), _friendly(error))
+        for where, message in _validation_problems(exc.errors(), data):
+            report(where, message)
+    except OverflowError:
+        # conversations.schedule.parse_clock overflows on an hour too large for a clock
+        # instead of raising ValueError; check_checkins has reported that value at its line.
+        if not problems:
+            report(("checkins",), "a time of day has a number too large for a clock")
+    except SettingsError as exc:  # a list or table in the environment that is not JSON
+        found = re.search(r'field "([^"]+)"', str(exc))
+        key = found.group(1) if found else ""
+        base = ENV_PREFIX + key.upper()
+        names = [name for name in sorted(os.environ) if re.match(rf"{base}(__|$)", name)]
+        problems.append(
+            ConfigProblem(
+                f"environment {', '.join(names) or base}",
+                0,
+                key or "(environment)",
+                'cannot be read; write a list or table as JSON, like ["a", "b"] or {"a": 1}',
+            )
+        )
 
     if problems:
         raise ConfigError(_dedupe(problems))

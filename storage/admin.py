@@ -7,6 +7,9 @@ from datetime import datetime
 
 from storage.db import Database, utc_text
 
+# An occurrence counts as asked once Telegram confirmed its opening message (or it was answered).
+ASKED = "(status = 'answered' OR (status IN ('open', 'expired') AND sent_at IS NOT NULL))"
+
 
 async def audit(
     db: Database, actor: str, action: str, allowed: bool, now: datetime, detail: str = ""
@@ -47,11 +50,11 @@ async def stats(db: Database, week_start: datetime) -> Stats:
             "SELECT count(*) AS n FROM answers WHERE answered_at >= ? AND value IS NOT NULL",
             (utc_text(week_start),),
         )
-        # Asked = nudges that went out (or were asked with /ask); answered = completed.
+        # Asked = nudges Telegram confirmed delivering (or /ask), or that were answered anyway;
+        # answered = completed. A nudge whose delivery stayed uncertain is not counted.
         checkins = await tx.all(
             "SELECT checkin_id, sum(status = 'answered') AS answered, count(*) AS asked"
-            " FROM occurrences WHERE status IN ('open', 'answered', 'expired')"
-            " GROUP BY checkin_id ORDER BY checkin_id"
+            f" FROM occurrences WHERE {ASKED} GROUP BY checkin_id ORDER BY checkin_id"
         )
         stages = await tx.all(
             "SELECT stage, count(DISTINCT participant_id) AS people, count(*) AS completed"
@@ -62,8 +65,7 @@ async def stats(db: Database, week_start: datetime) -> Stats:
             "SELECT (SELECT s.stage FROM stages s WHERE s.entered_at <= o.due_at"
             "        ORDER BY s.entered_at DESC, s.id DESC LIMIT 1) AS stage,"
             " sum(o.status = 'answered') AS answered, count(*) AS asked"
-            " FROM occurrences o WHERE o.status IN ('open', 'answered', 'expired')"
-            " GROUP BY 1"
+            f" FROM occurrences o WHERE {ASKED} GROUP BY 1"
         )
         cohorts = await tx.all(
             "SELECT coalesce(cohort, '') AS cohort, count(*) AS n FROM participants"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,12 +35,13 @@ class Database:
     ) -> Database:
         """Open (creating if needed) the database and bring its schema up to date."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA journal_mode = WAL")
-        # NORMAL in WAL mode: each commit is atomic and survives a crash of the process.
-        await conn.execute("PRAGMA synchronous = NORMAL")
+        # FULL: every commit (an answer, an update written to the inbox before Telegram is told
+        # it arrived) is on disk before we go on, so it survives power loss, not just a crash.
+        await conn.execute("PRAGMA synchronous = FULL")
         await conn.execute("PRAGMA foreign_keys = ON")
         # Deleted content is overwritten with zeros, so erasure really erases.
         await conn.execute("PRAGMA secure_delete = ON")
@@ -85,12 +86,21 @@ class Database:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error), holding the lock."""
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
+            tx = _Tx(self._conn)
             try:
-                yield _Tx(self._conn)
+                yield tx
             except BaseException:
                 await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
+        for committed in tx.after_commit:
+            committed()
+
+    async def write(self, sql: str, params: tuple | dict = ()) -> int:
+        """One statement on its own (atomic by itself, no BEGIN/COMMIT); rows changed."""
+        async with self._lock:
+            cursor = await self._conn.execute(sql, params)
+            return cursor.rowcount
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[_Tx]:
@@ -103,10 +113,12 @@ class Database:
         async with self._lock:
             yield _Tx(self._conn)
 
-    async def checkpoint(self) -> None:
-        """Move the WAL into the main file and truncate it to zero bytes."""
+    async def checkpoint(self) -> bool:
+        """Move the WAL into the main file and truncate it to zero bytes (False if busy)."""
         async with self._lock:
-            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            rows = await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy = next(iter(rows), (0,))[0]
+        return not busy
 
 
 class _Tx:
@@ -114,6 +126,8 @@ class _Tx:
 
     def __init__(self, conn: aiosqlite.Connection):
         self._conn = conn
+        # Called once the transaction has committed (e.g. "this update is now handled").
+        self.after_commit: list[Callable[[], None]] = []
 
     # Each await below is one hop to aiosqlite's thread and back, the main cost of a query
     # here; so no separate fetch or close calls (sqlite3 finalises a finished statement itself).

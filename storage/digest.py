@@ -95,7 +95,8 @@ async def gather(
             " sum(status = 'answered') AS answered,"
             " count(DISTINCT CASE WHEN status = 'answered' THEN participant_id END) AS ap"
             " FROM occurrences WHERE due_at >= ? AND due_at < ?"
-            " AND status IN ('open', 'answered', 'expired') GROUP BY checkin_id",
+            " AND (status = 'answered' OR (status IN ('open', 'expired') AND sent_at IS NOT NULL))"
+            " GROUP BY checkin_id",
             (s, e),
         ):
             counts = raw.checkins.setdefault(row["checkin_id"], CheckinCounts())

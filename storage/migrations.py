@@ -213,4 +213,82 @@ MIGRATIONS: tuple[Migration, ...] = (
             WHERE value IS NOT NULL;
         """,
     ),
+    Migration(
+        7,
+        "reliability: durable inbox, prompt delivery, send attempts",
+        """
+        -- Every update fetched from Telegram, written before its offset is confirmed, so a crash
+        -- never loses one. The payload (the raw update) is kept only until it is handled, then
+        -- erased; the row stays a while so a re-delivered update_id is recognised and ignored.
+        CREATE TABLE inbox (
+            update_id       INTEGER PRIMARY KEY,
+            payload         TEXT,                       -- raw update JSON; NULL once handled
+            received_at     TEXT NOT NULL,
+            attempts        INTEGER NOT NULL DEFAULT 0, -- restarts that found it unhandled
+            status          TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (status IN ('pending', 'handled', 'failed', 'unreadable')),
+            error           TEXT,                       -- an error's type name, never content
+            handled_at      TEXT
+        );
+        CREATE INDEX inbox_pending ON inbox (update_id) WHERE status = 'pending';
+        CREATE INDEX inbox_handled ON inbox (handled_at) WHERE status != 'pending';
+
+        -- The question a session shows must reach the person: ``step`` is the current prompt's
+        -- step, ``delivered_step`` the one Telegram confirmed. They differ while a question is
+        -- on its way (or was lost in a crash or an outage); ``prompt_retry_at`` is when it may
+        -- be sent again by the recovery job.
+        ALTER TABLE sessions ADD COLUMN step INTEGER;
+        ALTER TABLE sessions ADD COLUMN delivered_step INTEGER;
+        ALTER TABLE sessions ADD COLUMN prompt_retry_at TEXT;
+        UPDATE sessions SET step = json_extract(state, '$.step'),
+                            delivered_step = json_extract(state, '$.step');
+        CREATE INDEX sessions_undelivered ON sessions (prompt_retry_at)
+            WHERE delivered_step IS NOT step;
+
+        -- Each attempt to send a nudge, a reminder or an outbox message, and what came of it.
+        -- outcome is NULL while the request is in flight: after a crash that means "unknown".
+        CREATE TABLE send_attempts (
+            id              INTEGER PRIMARY KEY,
+            source          TEXT NOT NULL CHECK (source IN ('occurrences', 'outbox')),
+            source_id       INTEGER NOT NULL,
+            message_no      INTEGER NOT NULL,           -- 0 the opening message, n reminder n
+            participant_id  TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            started_at      TEXT NOT NULL,
+            outcome         TEXT CHECK (outcome IN ('sent', 'not_sent', 'uncertain',
+                                                    'refused', 'unreachable')),
+            error           TEXT,                       -- an error's type name, never content
+            finished_at     TEXT
+        );
+        CREATE INDEX send_attempts_in_flight ON send_attempts (id) WHERE outcome IS NULL;
+        CREATE INDEX send_attempts_message ON send_attempts (source, source_id, message_no);
+        CREATE INDEX send_attempts_participant ON send_attempts (participant_id);
+
+        -- The attempt in flight (if any); sent_at is set only when Telegram confirmed the
+        -- opening message.
+        ALTER TABLE occurrences ADD COLUMN claim_id INTEGER;
+
+        -- The outbox gains 'uncertain' (Telegram's answer was lost twice: maybe delivered,
+        -- never counted as delivered) and a claim; SQLite cannot alter a CHECK, so rebuild it.
+        CREATE TABLE outbox_new (
+            id              INTEGER PRIMARY KEY,
+            participant_id  TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            message_key     TEXT NOT NULL,
+            text            TEXT NOT NULL,
+            status          TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (status IN ('pending', 'sent', 'failed', 'uncertain')),
+            next_at         TEXT,
+            sent_at         TEXT,
+            claim_id        INTEGER,
+            -- 'news' waits for the end of quiet hours; a 'reply' (the thank-you at the end of
+            -- a check-in, kept here so a crash cannot lose it) goes at once.
+            kind            TEXT NOT NULL DEFAULT 'news' CHECK (kind IN ('news', 'reply')),
+            UNIQUE (participant_id, message_key)
+        );
+        INSERT INTO outbox_new (id, participant_id, message_key, text, status, next_at, sent_at)
+            SELECT id, participant_id, message_key, text, status, next_at, sent_at FROM outbox;
+        DROP TABLE outbox;
+        ALTER TABLE outbox_new RENAME TO outbox;
+        CREATE INDEX outbox_next ON outbox (status, next_at);
+        """,
+    ),
 )

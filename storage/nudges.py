@@ -1,7 +1,18 @@
 """Queries for stages, nudge occurrences and the outbox.
 
-The database decides what is due. Each message is *claimed* in a transaction (its ``next_at``
-moves on) before it is sent, so two ticks, or a restart, never send the same one twice.
+The database decides what is due. Sending one message is an *attempt*: claimed in a transaction
+(a ``send_attempts`` row, and the message's ``claim_id``) before the request leaves, settled
+with its outcome when Telegram answers. An outcome can be:
+
+* ``sent``: Telegram confirmed it; only now is it counted as delivered;
+* ``not_sent``: certainly not delivered (refused with 429, or the connection never opened):
+  due again later;
+* ``uncertain``: the request left and the answer was lost (5xx, timeout, dropped connection,
+  or the bot died meanwhile, found at start-up): sent once more, and only once; after a second
+  unknown outcome it is treated as maybe delivered (reminders carry on; never counted);
+* ``refused`` (Telegram said no for good) and ``unreachable`` (blocked, chat gone).
+
+So each message reaches a person at most twice, and never zero times while they can be reached.
 """
 
 from __future__ import annotations
@@ -11,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Database, parse_utc, utc_text
+from storage.db import Database, _Tx, parse_utc, utc_text
 
 
 @dataclass(frozen=True)
@@ -34,13 +45,32 @@ class DueMessage:
     id: int
     participant_id: str
     chat_id: int
-    next_at: str
+    next_at: str | None
     checkin_id: str | None = None
     status: str | None = None
     reminders_sent: int = 0
     text: str | None = None
     timezone: str | None = None
     quiet_hours: str | None = None
+    kind: str = "news"  # outbox: a 'reply' is not held back by quiet hours
+
+    @property
+    def message_no(self) -> int:
+        """0 for a nudge's opening message (and outbox messages), n for its reminder n."""
+        if self.table == "outbox" or self.status == "pending":
+            return 0
+        return self.reminders_sent + 1
+
+
+SENT, NOT_SENT, UNCERTAIN, REFUSED, UNREACHABLE = (
+    "sent",
+    "not_sent",
+    "uncertain",
+    "refused",
+    "unreachable",
+)
+# After this many unknown outcomes a message is not sent again (at most one extra copy).
+UNCERTAIN_LIMIT = 2
 
 
 @dataclass(frozen=True)
@@ -151,7 +181,7 @@ async def expire(db: Database, now: datetime) -> int:
         return await tx.execute(
             "UPDATE occurrences SET status = CASE status WHEN 'open' THEN 'expired'"
             " ELSE 'missed' END, next_at = NULL"
-            " WHERE status IN ('open', 'pending') AND closes_at <= ?",
+            " WHERE status IN ('open', 'pending') AND closes_at <= ? AND claim_id IS NULL",
             (utc_text(now),),
         )
 
@@ -164,15 +194,15 @@ async def due(db: Database, now: datetime, limit: int = 50_000) -> list[DueMessa
             "SELECT o.id, o.participant_id, p.chat_id, o.next_at, o.checkin_id, o.status,"
             " o.reminders_sent, p.timezone, p.quiet_hours FROM occurrences o"
             " JOIN participants p ON p.id = o.participant_id"
-            " WHERE o.status IN ('pending', 'open') AND o.next_at <= ?"
+            " WHERE o.status IN ('pending', 'open') AND o.next_at <= ? AND o.claim_id IS NULL"
             " AND p.status = 'active' AND p.unreachable_since IS NULL"
             " ORDER BY o.next_at LIMIT ?",
             (stamp, limit),
         )
         outbox = await tx.all(
             "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, p.timezone,"
-            " p.quiet_hours FROM outbox b JOIN participants p ON p.id = b.participant_id"
-            " WHERE b.status = 'pending' AND b.next_at <= ?"
+            " p.quiet_hours, b.kind FROM outbox b JOIN participants p ON p.id = b.participant_id"
+            " WHERE b.status = 'pending' AND b.next_at <= ? AND b.claim_id IS NULL"
             " AND p.status = 'active' AND p.unreachable_since IS NULL"
             " ORDER BY b.next_at LIMIT ?",
             (stamp, limit),
@@ -201,10 +231,11 @@ async def due(db: Database, now: datetime, limit: int = 50_000) -> list[DueMessa
             text=r["text"],
             timezone=r["timezone"],
             quiet_hours=r["quiet_hours"],
+            kind=r["kind"],
         )
         for r in outbox
     ]
-    return sorted(messages, key=lambda m: m.next_at)
+    return sorted(messages, key=lambda m: m.next_at or "")
 
 
 async def postpone(db: Database, message: DueMessage, until: datetime) -> bool:
@@ -212,79 +243,217 @@ async def postpone(db: Database, message: DueMessage, until: datetime) -> bool:
     async with db.transaction() as tx:
         return (
             await tx.execute(
-                f"UPDATE {message.table} SET next_at = ? WHERE id = ? AND next_at = ?",
+                f"UPDATE {message.table} SET next_at = ?"
+                " WHERE id = ? AND next_at = ? AND claim_id IS NULL",
                 (utc_text(until), message.id, message.next_at),
             )
             == 1
         )
 
 
-async def claim(
-    db: Database, message: DueMessage, now: datetime, next_reminder: datetime | None
-) -> bool:
-    """Take a due message for sending. False if someone else took it (or it changed)."""
+async def claim(db: Database, message: DueMessage, now: datetime) -> int | None:
+    """Take a due message for sending: record the attempt; its id, or None if it moved on."""
+    still, params = "status = 'pending'", (message.id, message.next_at)
+    if message.message_no > 0:  # a reminder: the occurrence is open, this one not sent yet
+        still, params = "status = 'open' AND reminders_sent = ?", (*params, message.reminders_sent)
+    async with db.transaction() as tx:
+        changed = await tx.execute(
+            f"UPDATE {message.table} SET claim_id = 0"
+            f" WHERE id = ? AND next_at = ? AND claim_id IS NULL AND {still}",
+            params,
+        )
+        if changed != 1:
+            return None
+        attempt = await tx.insert(
+            "INSERT INTO send_attempts (source, source_id, message_no, participant_id,"
+            " started_at) VALUES (?, ?, ?, ?, ?)",
+            (message.table, message.id, message.message_no, message.participant_id, utc_text(now)),
+        )
+        await tx.execute(
+            f"UPDATE {message.table} SET claim_id = ? WHERE id = ?", (attempt, message.id)
+        )
+    return attempt
+
+
+async def settle(
+    db: Database,
+    message: DueMessage,
+    attempt: int,
+    outcome: str,
+    now: datetime,
+    *,
+    next_reminder: datetime | None = None,
+    retry_at: datetime | None = None,
+    error: str | None = None,
+) -> str:
+    """Record how an attempt ended and move its message on; returns what happened to it.
+
+    ``sent``, ``retry`` (due again at ``retry_at``), ``gave_up`` (a second unknown outcome:
+    maybe delivered), ``refused`` or ``unreachable``.
+    """
     stamp = utc_text(now)
+    table, no = message.table, message.message_no
     after = utc_text(next_reminder) if next_reminder else None
     async with db.transaction() as tx:
-        if message.table == "outbox":
-            changed = await tx.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, next_at = ?"
-                " WHERE id = ? AND status = 'pending' AND next_at = ?",
-                (stamp, stamp, message.id, message.next_at),
+        await tx.execute(
+            "UPDATE send_attempts SET outcome = ?, error = ?, finished_at = ? WHERE id = ?",
+            (outcome, error, stamp, attempt),
+        )
+        result = outcome
+        if outcome == UNCERTAIN:
+            row = await tx.one(
+                "SELECT count(*) AS n FROM send_attempts WHERE source = ? AND source_id = ?"
+                " AND message_no = ? AND outcome = 'uncertain'",
+                (table, message.id, no),
             )
-        elif message.status == "pending":
-            changed = await tx.execute(
-                "UPDATE occurrences SET status = 'open', sent_at = ?, next_at = ?"
-                " WHERE id = ? AND status = 'pending' AND next_at = ?",
-                (stamp, after, message.id, message.next_at),
+            result = "retry" if row is not None and row["n"] < UNCERTAIN_LIMIT else "gave_up"
+        elif outcome == NOT_SENT:
+            result = "retry"
+        mine = (message.id, attempt)
+        if result == "retry":
+            await tx.execute(
+                f"UPDATE {table} SET claim_id = NULL, next_at = ? WHERE id = ? AND claim_id = ?",
+                (utc_text(retry_at or now), *mine),
+            )
+        elif result == UNREACHABLE:
+            await tx.execute(f"UPDATE {table} SET claim_id = NULL WHERE id = ?", (message.id,))
+            await _unreachable(tx, message.participant_id, stamp)
+        elif table == "outbox":
+            status = {SENT: "sent", REFUSED: "failed"}.get(result, "uncertain")
+            await tx.execute(
+                "UPDATE outbox SET status = ?, sent_at = CASE WHEN ? = 'sent' THEN ? END,"
+                " next_at = ?, claim_id = NULL WHERE id = ? AND claim_id = ?",
+                (status, status, stamp, stamp, *mine),
+            )
+        elif no == 0 and result == REFUSED:
+            await tx.execute(
+                "UPDATE occurrences SET status = 'failed', next_at = NULL, claim_id = NULL"
+                " WHERE id = ? AND claim_id = ?",
+                mine,
+            )
+        elif no == 0:
+            # Sent, or maybe sent: reminders follow; only a confirmed opening counts as asked.
+            await tx.execute(
+                "UPDATE occurrences SET status = CASE status WHEN 'pending' THEN 'open'"
+                " ELSE status END, sent_at = CASE WHEN ? THEN ? ELSE sent_at END,"
+                " next_at = CASE status WHEN 'pending' THEN ? ELSE next_at END,"
+                " claim_id = NULL WHERE id = ? AND claim_id = ?",
+                (result == SENT, stamp, after, *mine),
             )
         else:
-            changed = await tx.execute(
-                "UPDATE occurrences SET reminders_sent = reminders_sent + 1, next_at = ?"
-                " WHERE id = ? AND status = 'open' AND next_at = ?",
-                (after, message.id, message.next_at),
+            # A reminder: sent, maybe sent or refused, it is not sent again.
+            await tx.execute(
+                "UPDATE occurrences SET reminders_sent = max(reminders_sent, ?),"
+                " next_at = CASE status WHEN 'open' THEN ? ELSE next_at END,"
+                " claim_id = NULL WHERE id = ? AND claim_id = ?",
+                (no, after, *mine),
             )
-    return changed == 1
+    return result
 
 
-async def release(db: Database, message: DueMessage, retry_at: datetime) -> None:
-    """A claimed message could not be sent (Telegram trouble): put it back for later."""
-    async with db.transaction() as tx:
-        if message.table == "outbox":
-            await tx.execute(
-                "UPDATE outbox SET status = 'pending', sent_at = NULL, next_at = ? WHERE id = ?",
-                (utc_text(retry_at), message.id),
-            )
-        elif message.status == "pending":
-            await tx.execute(
-                "UPDATE occurrences SET status = 'pending', sent_at = NULL, next_at = ?"
-                " WHERE id = ? AND status = 'open'",
-                (utc_text(retry_at), message.id),
-            )
-        else:
-            await tx.execute(
-                "UPDATE occurrences SET reminders_sent = reminders_sent - 1, next_at = ?"
-                " WHERE id = ? AND status = 'open'",
-                (utc_text(retry_at), message.id),
-            )
+async def reply(db: Database, participant_id: str, key: str) -> DueMessage | None:
+    """A queued reply (see :func:`storage.participants.save_step`) ready to send now."""
+    async with db.read() as tx:
+        row = await tx.one(
+            "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, b.kind FROM outbox b"
+            " JOIN participants p ON p.id = b.participant_id WHERE b.participant_id = ?"
+            " AND b.message_key = ? AND b.status = 'pending' AND b.claim_id IS NULL",
+            (participant_id, key),
+        )
+    if row is None:
+        return None
+    return DueMessage(
+        "outbox",
+        row["id"],
+        row["participant_id"],
+        row["chat_id"],
+        row["next_at"],
+        text=row["text"],
+        kind=row["kind"],
+    )
+
+
+async def replies_due_now(db: Database, now: datetime) -> int:
+    """At start-up: replies a previous run queued and never sent are due at once."""
+    return await db.write(
+        "UPDATE outbox SET next_at = ? WHERE kind = 'reply' AND status = 'pending'"
+        " AND claim_id IS NULL",
+        (utc_text(now),),
+    )
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """An attempt a previous run started and never settled (it died meanwhile)."""
+
+    attempt: int
+    message: DueMessage
+
+
+async def in_flight(db: Database) -> list[InFlight]:
+    """At start-up: attempts without an outcome, with the message each was sending."""
+    async with db.read() as tx:
+        rows = await tx.all(
+            "SELECT a.id AS attempt, a.source, a.source_id, a.message_no, a.participant_id,"
+            " p.chat_id, o.checkin_id, o.status, o.next_at AS o_next, b.next_at AS b_next,"
+            " b.text, b.kind"
+            " FROM send_attempts a JOIN participants p ON p.id = a.participant_id"
+            " LEFT JOIN occurrences o ON a.source = 'occurrences' AND o.id = a.source_id"
+            " LEFT JOIN outbox b ON a.source = 'outbox' AND b.id = a.source_id"
+            " WHERE a.outcome IS NULL ORDER BY a.id"
+        )
+    found = []
+    for r in rows:
+        number = r["message_no"]
+        # As the message looked when it was claimed: the opening of a still-pending
+        # occurrence, or reminder n of an open one.
+        status = "pending" if r["source"] == "occurrences" and number == 0 else "open"
+        message = DueMessage(
+            r["source"],
+            r["source_id"],
+            r["participant_id"],
+            r["chat_id"],
+            r["o_next"] if r["source"] == "occurrences" else r["b_next"],
+            checkin_id=r["checkin_id"],
+            status=status if r["source"] == "occurrences" else None,
+            reminders_sent=max(0, number - 1),
+            text=r["text"],
+            kind=r["kind"] or "news",
+        )
+        found.append(InFlight(r["attempt"], message))
+    return found
+
+
+async def attempts_of(db: Database, participant_id: str) -> list[dict]:
+    """Every send attempt to one person (tests, /mydata)."""
+    async with db.read() as tx:
+        rows = await tx.all(
+            "SELECT source, source_id, message_no, started_at, outcome, error, finished_at"
+            " FROM send_attempts WHERE participant_id = ? ORDER BY id",
+            (participant_id,),
+        )
+    return [dict(r) for r in rows]
 
 
 async def unreachable(db: Database, participant_id: str, now: datetime) -> None:
     """Telegram says we cannot reach them (blocked, or the chat is gone): stop sending."""
     async with db.transaction() as tx:
-        await tx.execute(
-            "UPDATE participants SET unreachable_since = ? WHERE id = ?",
-            (utc_text(now), participant_id),
-        )
-        await tx.execute(
-            "UPDATE occurrences SET status = 'failed', next_at = NULL"
-            " WHERE participant_id = ? AND status IN ('pending', 'open')",
-            (participant_id,),
-        )
-        await tx.execute(
-            "UPDATE outbox SET status = 'failed' WHERE participant_id = ? AND status = 'pending'",
-            (participant_id,),
-        )
+        await _unreachable(tx, participant_id, utc_text(now))
+
+
+async def _unreachable(tx: _Tx, participant_id: str, stamp: str) -> None:
+    await tx.execute(
+        "UPDATE participants SET unreachable_since = ? WHERE id = ?", (stamp, participant_id)
+    )
+    await tx.execute(
+        "UPDATE occurrences SET status = 'failed', next_at = NULL"
+        " WHERE participant_id = ? AND status IN ('pending', 'open')",
+        (participant_id,),
+    )
+    await tx.execute(
+        "UPDATE outbox SET status = 'failed' WHERE participant_id = ? AND status = 'pending'",
+        (participant_id,),
+    )
 
 
 async def snooze(db: Database, occurrence_id: int, participant_id: str, until: datetime) -> bool:

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from storage.db import Database, utc_text
+from storage import inbox
+from storage.db import Database, _Tx, utc_text
 
 _PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+# A question whose delivery is not confirmed this long after it became due is sent again by
+# the recovery job (the handler that made it due normally confirms it within a second).
+PROMPT_GRACE = timedelta(seconds=45)
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,11 @@ class Participant:
 
 @dataclass(frozen=True)
 class Session:
-    """A check-in in progress (``occurrence_id`` when it answers a nudge)."""
+    """A check-in in progress (``occurrence_id`` when it answers a nudge).
+
+    ``step`` is the step of the question it shows now; ``delivered_step`` the step of the
+    last question Telegram confirmed delivering. They differ while a question is on its way.
+    """
 
     participant_id: str
     session_id: str
@@ -47,12 +55,36 @@ class Session:
     state: str
     message_id: int | None
     occurrence_id: int | None = None
+    step: int | None = None
+    delivered_step: int | None = None
+
+    @property
+    def delivered(self) -> bool:
+        """True when the question it shows now has reached the person."""
+        return self.step is not None and self.delivered_step == self.step
 
 
-_SESSION_SELECT = (
-    "SELECT participant_id, session_id, checkin_id, stage, state, message_id, occurrence_id"
-    " FROM sessions WHERE participant_id = ?"
+_SESSION_COLUMNS = (
+    "participant_id, session_id, checkin_id, stage, state, message_id, occurrence_id, step,"
+    " delivered_step"
 )
+_SESSION_SELECT = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE participant_id = ?"
+
+
+def closing_key(session_id: str) -> str:
+    """The outbox key of the thank-you that ends a check-in."""
+    return f"closing:{session_id}"
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """A check-in to start: what the engine's first step looks like."""
+
+    checkin_id: str
+    stage: str
+    state: str
+    step: int
+    occurrence_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +124,8 @@ async def with_session(db: Database, chat_id: int) -> tuple[Participant | None, 
         row = await tx.one(
             "SELECT p.*, s.session_id AS s_session_id, s.checkin_id AS s_checkin_id,"
             " s.stage AS s_stage, s.state AS s_state, s.message_id AS s_message_id,"
-            " s.occurrence_id AS s_occurrence_id"
+            " s.occurrence_id AS s_occurrence_id, s.step AS s_step,"
+            " s.delivered_step AS s_delivered_step"
             " FROM participants p LEFT JOIN sessions s ON s.participant_id = p.id"
             " WHERE p.chat_id = ?",
             (chat_id,),
@@ -108,15 +141,24 @@ async def with_session(db: Database, chat_id: int) -> tuple[Participant | None, 
         row["s_state"],
         row["s_message_id"],
         row["s_occurrence_id"],
+        row["s_step"],
+        row["s_delivered_step"],
     )
 
 
 async def consent(
-    db: Database, chat_id: int, version: int, now: datetime, cohort: str | None = None
-) -> Participant:
+    db: Database,
+    chat_id: int,
+    version: int,
+    now: datetime,
+    cohort: str | None = None,
+    plan: SessionPlan | None = None,
+) -> tuple[Participant, Session | None]:
     """Record consent: create the participant, or update their consent version.
 
-    ``cohort`` (the invite they came through) is kept if they do not have one yet.
+    ``cohort`` (the invite they came through) is kept if they do not have one yet. In the same
+    transaction, a check-in they were in the middle of is marked to be shown again, or
+    ``plan`` starts a new one, so nobody who says yes is left without a question.
     """
     stamp = utc_text(now)
     async with db.transaction() as tx:
@@ -137,9 +179,24 @@ async def consent(
                 " cohort = coalesce(cohort, ?) WHERE chat_id = ?",
                 (version, stamp, cohort, chat_id),
             )
-        return _participant(
+        person = _participant(
             await tx.one("SELECT * FROM participants WHERE chat_id = ?", (chat_id,))
-        )  # type: ignore[return-value]
+        )
+        assert person is not None
+        row = await tx.one(_SESSION_SELECT, (person.id,))
+        if row is not None:
+            await tx.execute(
+                "UPDATE sessions SET delivered_step = NULL, prompt_retry_at = ?"
+                " WHERE session_id = ?",
+                (utc_text(now + PROMPT_GRACE), row["session_id"]),
+            )
+            session: Session | None = replace(Session(**dict(row)), delivered_step=None)
+        elif plan is not None:
+            session = await _insert_session(tx, person.id, plan, now)
+        else:
+            session = None
+        await inbox.complete_in(tx, now)
+    return person, session
 
 
 async def set_status(db: Database, participant_id: str, status: str) -> None:
@@ -172,43 +229,92 @@ async def session(db: Database, participant_id: str) -> Session | None:
     return Session(**dict(row)) if row else None
 
 
-async def start_session(
-    db: Database,
-    participant_id: str,
-    checkin_id: str,
-    stage: str,
-    state: str,
-    now: datetime,
-    occurrence_id: int | None = None,
+async def _insert_session(
+    tx: _Tx, participant_id: str, plan: SessionPlan, now: datetime
 ) -> Session:
-    """Begin a check-in, replacing any unfinished one."""
     session_id = secrets.token_hex(12)
     stamp = utc_text(now)
+    await tx.execute("DELETE FROM sessions WHERE participant_id = ?", (participant_id,))
+    await tx.execute(
+        "INSERT INTO sessions (participant_id, session_id, checkin_id, stage, state,"
+        " started_at, updated_at, occurrence_id, step, prompt_retry_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            participant_id,
+            session_id,
+            plan.checkin_id,
+            plan.stage,
+            plan.state,
+            stamp,
+            stamp,
+            plan.occurrence_id,
+            plan.step,
+            utc_text(now + PROMPT_GRACE),
+        ),
+    )
+    return Session(
+        participant_id,
+        session_id,
+        plan.checkin_id,
+        plan.stage,
+        plan.state,
+        None,
+        plan.occurrence_id,
+        plan.step,
+    )
+
+
+async def start_session(
+    db: Database, participant_id: str, plan: SessionPlan, now: datetime
+) -> Session:
+    """Begin a check-in, replacing any unfinished one; its first question is now due."""
     async with db.transaction() as tx:
-        await tx.execute("DELETE FROM sessions WHERE participant_id = ?", (participant_id,))
-        await tx.execute(
-            "INSERT INTO sessions (participant_id, session_id, checkin_id, stage, state,"
-            " started_at, updated_at, occurrence_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (participant_id, session_id, checkin_id, stage, state, stamp, stamp, occurrence_id),
+        session = await _insert_session(tx, participant_id, plan, now)
+        await inbox.complete_in(tx, now)
+    return session
+
+
+async def prompt_delivered(db: Database, session_id: str, step: int, message_id: int) -> None:
+    """Telegram confirmed the question of ``step``: remember it, and which message shows it."""
+    await db.write(
+        "UPDATE sessions SET delivered_step = ?, message_id = ? WHERE session_id = ? AND step = ?",
+        (step, message_id, session_id, step),
+    )
+
+
+async def awaiting_prompt(
+    db: Database, now: datetime | None, limit: int = 500
+) -> list[tuple[int, Session]]:
+    """(chat id, session) of check-ins whose current question has not reached the person.
+
+    ``now`` None means all of them (at start-up nothing is on its way any more); otherwise
+    those whose retry time has come. Only people who are active and reachable.
+    """
+    due = "" if now is None else " AND s.prompt_retry_at <= ?"
+    params: tuple[Any, ...] = () if now is None else (utc_text(now),)
+    async with db.read() as tx:
+        rows = await tx.all(
+            f"SELECT p.chat_id, {', '.join('s.' + c.strip() for c in _SESSION_COLUMNS.split(','))}"
+            " FROM sessions s JOIN participants p ON p.id = s.participant_id"
+            " WHERE s.delivered_step IS NOT s.step AND p.status = 'active'"
+            f" AND p.unreachable_since IS NULL{due} ORDER BY s.prompt_retry_at LIMIT ?",
+            (*params, limit),
         )
-    return Session(participant_id, session_id, checkin_id, stage, state, None, occurrence_id)
+    found = []
+    for row in rows:
+        data = dict(row)
+        chat_id = data.pop("chat_id")
+        found.append((chat_id, Session(**data)))
+    return found
 
 
-async def attach_occurrence(db: Database, session_id: str, occurrence_id: int) -> None:
-    """Let a check-in already in progress answer a nudge that came later."""
-    async with db.transaction() as tx:
-        await tx.execute(
-            "UPDATE sessions SET occurrence_id = ? WHERE session_id = ?",
-            (occurrence_id, session_id),
-        )
-
-
-async def set_session_message(db: Database, session_id: str, message_id: int) -> None:
-    """Remember which message shows the current question."""
-    async with db.transaction() as tx:
-        await tx.execute(
-            "UPDATE sessions SET message_id = ? WHERE session_id = ?", (message_id, session_id)
-        )
+async def retry_prompt_at(db: Database, session_id: str, step: int, when: datetime) -> None:
+    """The question could not be sent now: the recovery job tries again at ``when``."""
+    await db.write(
+        "UPDATE sessions SET prompt_retry_at = ? WHERE session_id = ? AND step = ?"
+        " AND delivered_step IS NOT step",
+        (utc_text(when), session_id, step),
+    )
 
 
 async def save_step(
@@ -218,12 +324,19 @@ async def save_step(
     answers: list[NewAnswer],
     new_state: str | None,
     now: datetime,
+    step: int | None = None,
+    occurrence_id: int | None = None,
+    closing: str | None = None,
 ) -> bool:
     """Store answers and move the session on, in one transaction.
 
     Returns False (storing nothing) when the session has moved on since ``expected_state``
     was read: a concurrent double tap, or a button pressed on an older message.
-    When ``new_state`` is None the check-in is complete and the session ends.
+    When ``new_state`` is None the check-in is complete and the session ends. ``step`` is the
+    new state's step: when it changes, the new question is due to be delivered.
+    ``occurrence_id`` attaches a nudge the person is now answering. ``closing`` (when the
+    check-in ends) is queued as a reply (outbox key ``closing:<session>``), so the thank-you
+    survives a crash too. The update being handled is marked handled in the same transaction.
     """
     stamp = utc_text(now)
     async with db.transaction() as tx:
@@ -234,14 +347,26 @@ async def save_step(
                 (current.session_id, expected_state),
             )
         else:
-            # The new prompt's message is recorded by set_session_message if it is needed.
             moved = await tx.execute(
-                "UPDATE sessions SET state = ?, updated_at = ?, message_id = NULL"
+                "UPDATE sessions SET state = ?, updated_at = ?,"
+                " occurrence_id = coalesce(?, occurrence_id),"
+                " prompt_retry_at = CASE WHEN step IS ? THEN prompt_retry_at ELSE ? END,"
+                " step = coalesce(?, step)"
                 " WHERE session_id = ? AND state = ?",
-                (new_state, stamp, current.session_id, expected_state),
+                (
+                    new_state,
+                    stamp,
+                    occurrence_id,
+                    step,
+                    utc_text(now + PROMPT_GRACE),
+                    step,
+                    current.session_id,
+                    expected_state,
+                ),
             )
         if moved != 1:
             return False
+        await inbox.complete_in(tx, now)
         for answer in answers:
             value = None if answer.value is None else json.dumps(answer.value, ensure_ascii=False)
             await tx.execute(
@@ -273,6 +398,17 @@ async def save_step(
                     " next_at = NULL WHERE id = ?",
                     (stamp, late, current.occurrence_id),
                 )
+            if closing:
+                await tx.execute(
+                    "INSERT INTO outbox (participant_id, message_key, text, next_at, kind)"
+                    " VALUES (?, ?, ?, ?, 'reply') ON CONFLICT DO NOTHING",
+                    (
+                        current.participant_id,
+                        closing_key(current.session_id),
+                        closing,
+                        utc_text(now + PROMPT_GRACE),
+                    ),
+                )
             await tx.execute(
                 "INSERT INTO completions (session_id, participant_id, checkin_id, stage,"
                 " completed_at, occurrence_id, late) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -303,6 +439,8 @@ async def erase(db: Database, participant_id: str, files_dir: Path) -> int:
         )
         count = await tx.execute("DELETE FROM answers WHERE participant_id = ?", (participant_id,))
         await tx.execute("DELETE FROM participants WHERE id = ?", (participant_id,))
+        # The /delete press itself is done now: its payload (name, chat) goes with the rest.
+        await inbox.complete_in(tx, datetime.now(UTC))
     await _remove_files(files_dir, [row["file_path"] for row in files])
     await db.checkpoint()
     return count

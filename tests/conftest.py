@@ -120,3 +120,19 @@ requires_spec = pytest.mark.skipif(
     reason="the Bot API spec (../shared/telegram-bot-api/api.json or $EVERYSTAGE_BOTAPI_SPEC) "
     "is not on this machine",
 )
+
+
+async def settle(sandbox: Sandbox, app: Any, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Wait until the bot has fully handled every update sent so far.
+
+    First the sandbox has no pending (unconfirmed) updates: the bot has fetched them all and
+    asked for the next ones, so each is on ``app.update_queue``; then the queue is joined:
+    python-telegram-bot calls ``task_done`` once an update has been fully processed.
+    """
+    import asyncio  # here, so this helper stays one appended block
+
+    async with asyncio.timeout(timeout):
+        # Polled: the sandbox notifies nobody when getUpdates confirms (drops) updates.
+        while sandbox.world.updates:  # noqa: ASYNC110
+            await asyncio.sleep(0.002)
+        await app.update_queue.join()

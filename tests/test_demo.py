@@ -207,7 +207,7 @@ async def test_editing_the_config_reloads_prompts_and_errors_keep_the_old_ones(
 
     write(config, original.replace('locale = "en"', 'locale = "xx"'))
     status = await call(http, "POST", "/demo/config/reload")
-    assert not status["ok"] and "no locale file" in status["errors"][0]
+    assert not status["ok"] and "'xx' is not a language Everystage has" in status["errors"][0]
 
     write(config, original)
     status = await call(http, "POST", "/demo/config/reload")

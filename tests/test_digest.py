@@ -212,8 +212,9 @@ async def build_fixture(db: Database) -> None:
         ("p2", "pulse", "answered"),
     ):
         await f.sql(
-            "INSERT INTO occurrences (participant_id, checkin_id, occurrence_key, due_at, status)"
-            " VALUES (?, ?, ?, ?, ?)",
+            # Telegram confirmed each opening message (sent_at), except the failed one.
+            "INSERT INTO occurrences (participant_id, checkin_id, occurrence_key, due_at, status,"
+            " sent_at) VALUES (?, ?, ?, ?, ?, CASE WHEN ?5 = 'failed' THEN NULL ELSE ?4 END)",
             (pid, checkin, f"{checkin}-{pid}", at("2026-03-02 10:00"), status),
         )
 

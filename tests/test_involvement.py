@@ -29,7 +29,8 @@ def at(month: int, day: int) -> datetime:
 async def complete(
     db: Database, person: str, checkin: str, stage: str, when: datetime, *answers: NewAnswer
 ) -> None:
-    session = await participants.start_session(db, person, checkin, stage, "{}", when)
+    plan = participants.SessionPlan(checkin, stage, "{}", 1)
+    session = await participants.start_session(db, person, plan, when)
     assert await participants.save_step(db, session, "{}", list(answers), None, when)
 
 
@@ -37,9 +38,9 @@ async def build(path: Path) -> dict[str, str]:
     """Three people; returns pseudonym by name."""
     db = await Database.open(path)
     try:
-        ana = await participants.consent(db, 777001, 1, at(2, 1), cohort="Riverside drop-in")
-        ben = await participants.consent(db, 777002, 1, at(2, 1))
-        cat = await participants.consent(db, 777003, 1, at(2, 1))  # never answers
+        ana, _ = await participants.consent(db, 777001, 1, at(2, 1), cohort="Riverside drop-in")
+        ben, _ = await participants.consent(db, 777002, 1, at(2, 1))
+        cat, _ = await participants.consent(db, 777003, 1, at(2, 1))  # never answers
         week = NewAnswer("week", "scale", 4)
         # Ana: weekly (3 min) and a reflection with its follow-up (5 min) in design, weekly in
         # delivery (3 min), and a check-in no longer configured (0 min).
@@ -79,7 +80,9 @@ async def build(path: Path) -> dict[str, str]:
         await nudges.queue_outbox(db, [ana.id], "stage:delivery", "News", at(4, 10))
         for message in await nudges.due(db, at(4, 10)):
             if message.participant_id == ana.id:
-                assert await nudges.claim(db, message, at(4, 10), None)
+                attempt = await nudges.claim(db, message, at(4, 10))
+                assert attempt is not None
+                await nudges.settle(db, message, attempt, nudges.SENT, at(4, 10))
         return {"ana": ana.pseudonym, "ben": ben.pseudonym, "cat": cat.pseudonym}
     finally:
         await db.close()

@@ -105,11 +105,14 @@ async def test_a_half_done_check_in_resumes_after_a_restart(
         assert "Which parts of the service" in resumed.text
         assert "☑ Meals" in resumed.button_texts()  # the tick survived the restart
 
+        # An old keyboard says so, and shows the question the person is on now.
         query = await user.press("Done ✔", message_id=old_question.message_id)
         answer = await user.wait_callback_answer(query)
         assert answer["text"] == "That question has already been answered. 👍"
+        again = await user.expect("Here's the question you're on now")
+        assert "Which parts of the service" in again.text and "☑ Meals" in again.button_texts()
 
-        await user.press("Done ✔")
+        await user.press("Done ✔", message_id=again.message_id)
         await user.expect("Did staff listen")
 
     assert [r[0] for r in rows(settings, "SELECT question_id FROM answers ORDER BY id")] == [

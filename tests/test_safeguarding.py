@@ -222,6 +222,7 @@ async def test_alerts_lists_open_ones_and_a_second_taker_is_told_who_has_it(
         (str(BEA), "alert-take", 1),
         (str(ALEX), "alert-take", 1),
         (str(BEA), "alerts", 1),
+        ("refused", "alerts", 0),  # a coordinator, but in a group that is not the team's
     ]
 
 

@@ -27,8 +27,9 @@ async def db(tmp_path: Path):
 
 
 async def answered(db: Database, chat_id: int, text: str, when: datetime = NOW):
-    person = await participants.consent(db, chat_id, 1, when)
-    session = await participants.start_session(db, person.id, "weekly", "design", S0, when)
+    person, _ = await participants.consent(db, chat_id, 1, when)
+    plan = participants.SessionPlan("weekly", "design", S0, 1)
+    session = await participants.start_session(db, person.id, plan, when)
     assert await participants.save_step(db, session, S0, [NewAnswer("q1", "text", text)], S1, when)
     return person, session
 
@@ -77,11 +78,11 @@ async def test_unordered_migrations_are_refused(tmp_path: Path) -> None:
 
 
 async def test_participant_ids_are_random_and_pseudonyms_readable(db: Database) -> None:
-    a = await participants.consent(db, 111, 1, NOW)
-    b = await participants.consent(db, 222, 1, NOW)
+    a, _ = await participants.consent(db, 111, 1, NOW)
+    b, _ = await participants.consent(db, 222, 1, NOW)
     assert a.id != b.id and len(a.id) == 32 and str(111) not in a.id
     assert a.pseudonym.startswith("P-") and a.pseudonym != b.pseudonym
-    again = await participants.consent(db, 111, 2, NOW)
+    again, _ = await participants.consent(db, 111, 2, NOW)
     assert again.id == a.id and again.consent_version == 2
 
 

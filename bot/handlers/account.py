@@ -109,6 +109,11 @@ async def on_delete(update: Update, context: BotContext) -> None:
         return
     await _retract_alerts(context, person.id)
     await participants.erase(context.db, person.id, context.settings.storage.files_path)
+    # Their quotes and their part in the figures leave the digest files on disk too. It never
+    # raises (problems are logged without content), so the person always hears it is done.
+    from bot.digest import files as digest_files  # here: only this handler writes them
+
+    await digest_files.refresh_after_erasure(context.application)
     await query.edit_message_text(texts("delete.done"))
 
 

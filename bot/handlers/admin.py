@@ -1,33 +1,44 @@
-"""Coordinators' commands, guarded: anyone else gets a polite refusal that reveals nothing.
+"""Coordinators' commands: who counts as a coordinator, and the audit of what they do.
 
-Every command, allowed or refused, is written to the audit log (who, what, when; never the
-content). Coordinators are the Telegram user ids in ``coordinators.user_ids``; anyone in the
-coordinators' group chat (``coordinators.chat_id``) counts too.
+Where each command and button works, and the polite refusal for everyone else (audited, never
+with their id), is decided once for every update by the guard (:mod:`bot.access`,
+:mod:`bot.handlers.guard`). :func:`coordinator_only` writes each allowed use to the audit log
+(who, what, when; never the content). Coordinators are the Telegram user ids in
+``coordinators.user_ids`` in their private chat with the bot; anyone in the coordinators' group
+chat (``coordinators.chat_id``) counts too.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
 
-from bot.handlers.common import chat_id_of
+from bot.access import is_coordinator_here
 from bot.services import BotContext
 from storage import admin
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Update, BotContext], Awaitable[Any]]
 
 
 def is_coordinator(update: Update, context: BotContext) -> bool:
-    """A listed coordinator, or anyone writing in the coordinators' chat."""
-    team = context.settings.coordinators
+    """A listed coordinator in their private chat, or anyone writing in the coordinators' chat.
+
+    A listed coordinator writing in any other group does not count there.
+    """
     user = update.effective_user
     chat = update.effective_chat
-    if user is not None and user.id in team.user_ids:
-        return True
-    return chat is not None and team.chat_id is not None and chat.id == team.chat_id
+    return is_coordinator_here(
+        chat.type if chat else None,
+        chat.id if chat else None,
+        user.id if user else None,
+        context.settings.coordinators,
+    )
 
 
 def actor_of(update: Update) -> str:
@@ -37,22 +48,18 @@ def actor_of(update: Update) -> str:
 
 
 def coordinator_only(action: str) -> Callable[[Handler], Handler]:
-    """Refuse (politely, revealing nothing) and audit anyone else; audit coordinators too."""
+    """Audit a coordinator's use (the guard has already refused everyone else).
+
+    If the guard was somehow bypassed, fail closed: do nothing and log it.
+    """
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(update: Update, context: BotContext) -> Any:
-            now = context.services.clock.now()
             if not is_coordinator(update, context):
-                # A participant's id is never written down; only that a refusal happened.
-                await admin.audit(context.db, "refused", action, False, now)
-                if update.callback_query:
-                    await update.callback_query.answer(context.texts("admin.refused"))
-                else:
-                    await context.bot.send_message(
-                        chat_id_of(update), context.texts("admin.refused")
-                    )
+                log.error("access: %s reached its handler without the guard; ignored", action)
                 return None
+            now = context.services.clock.now()
             await admin.audit(context.db, actor_of(update), action, True, now)
             return await handler(update, context)
 

@@ -1,19 +1,25 @@
 """Check-ins: start or resume one, and turn presses, text and voice notes into answers.
 
-Each answer is committed (with the session's new state) before the next question is sent.
+Each answer is committed (with the session's new state, and "this update is handled") before
+the next question is sent. The question a person should see is derived from stored state, not
+from a message that may never have arrived: a question whose delivery Telegram has not
+confirmed is sent again by :func:`resend_undelivered` (at start-up, and every few seconds),
+and any message, ``/checkin`` or a press of an old keyboard shows the current question again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from telegram import Message, Update
-from telegram.error import BadRequest
 
+from bot import delivery
+from bot import nudges as nudges_out
 from bot.handlers import digest
 from bot.handlers.common import answering, chat_id_of, consented
 from bot.keyboards import (
@@ -26,12 +32,13 @@ from bot.keyboards import (
     prompt_keyboard,
     prompt_text,
 )
-from bot.services import BotContext
+from bot.services import BotContext, Services, services_of
+from bot.settings import Settings
 from conversations import engine
 from conversations.engine import Choose, Done, Event, Prompt, Skip, State, Text, Toggle, Voice
 from conversations.model import CheckIn
 from storage import nudges, participants
-from storage.participants import NewAnswer, Participant, Session
+from storage.participants import NewAnswer, Participant, Session, SessionPlan
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,8 @@ _HINT_KEYS = {
     engine.Hint.REQUIRED: "hint.required",
     engine.Hint.PICK_ONE: "hint.pick_one",
 }
+_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
+RESEND_CONCURRENCY = 16
 
 
 async def checkin_command(update: Update, context: BotContext) -> None:
@@ -51,6 +60,23 @@ async def checkin_command(update: Update, context: BotContext) -> None:
         return
     wanted = context.args[0] if context.args else None
     await begin(chat_id_of(update), context, person, wanted)
+
+
+def plan_for(checkin: CheckIn, stage: str, occurrence_id: int | None = None) -> SessionPlan:
+    """The session a new check-in starts with (its first question)."""
+    started = engine.start(checkin)
+    assert started.state is not None
+    return SessionPlan(
+        checkin.id, stage, started.state.to_json(), started.state.step, occurrence_id
+    )
+
+
+def begin_header(context: BotContext, checkin: CheckIn) -> str:
+    """The title (and intro) shown above a check-in's first question."""
+    header = context.texts("checkin.begin", title=checkin.title)
+    if checkin.intro:
+        header += "\n" + checkin.intro.strip()
+    return header
 
 
 async def begin(
@@ -66,51 +92,72 @@ async def begin(
     occurrence, so the nudge's reminders stop and a late answer is marked late.
     """
     db, texts, settings = context.db, context.texts, context.settings
-    now = context.services.clock.now()
     stage = context.services.stage.name
     open_session = await participants.session(db, person.id)
     if open_session is not None and checkin_id in (None, open_session.checkin_id):
-        loaded = _load(context, open_session)
-        if loaded is not None:
-            checkin, state = loaded
-            if open_session.occurrence_id is None:
-                occurrence_id = occurrence_id or await nudges.open_for(db, person.id, checkin.id)
-                if occurrence_id is not None:
-                    await participants.attach_occurrence(db, open_session.session_id, occurrence_id)
-                    open_session = replace(open_session, occurrence_id=occurrence_id)
-            moved = engine.resume(checkin, state)
-            assert moved.state is not None and moved.prompt is not None
-            if await participants.save_step(
-                db, open_session, open_session.state, [], moved.state.to_json(), now
-            ):
-                await _send_prompt(
-                    chat_id,
-                    context,
-                    open_session.session_id,
-                    moved.prompt,
-                    header=texts("checkin.resumed"),
-                )
+        header = texts("checkin.resumed")
+        if await resume(chat_id, context, open_session, header, occurrence_id):
             return
     checkin = settings.checkin(checkin_id) if checkin_id else settings.checkin_for_stage(stage)
     if checkin is None:
-        await context.bot.send_message(chat_id, texts("checkin.nothing_for_stage"))
+        await delivery.send_message(context.bot, chat_id, texts("checkin.nothing_for_stage"))
         return
     if occurrence_id is None:
         occurrence_id = await nudges.open_for(db, person.id, checkin.id)
-    started = engine.start(checkin)
-    assert started.state is not None and started.prompt is not None
-    session = await participants.start_session(
-        db, person.id, checkin.id, stage, started.state.to_json(), now, occurrence_id
-    )
-    header = texts("checkin.begin", title=checkin.title)
-    if checkin.intro:
-        header += "\n" + checkin.intro.strip()
-    await _send_prompt(chat_id, context, session.session_id, started.prompt, header=header)
+    plan = plan_for(checkin, stage, occurrence_id)
+    session = await participants.start_session(db, person.id, plan, context.services.clock.now())
+    await show_current(chat_id, context, session, begin_header(context, checkin))
 
 
-def _load(context: BotContext, session: Session) -> tuple[CheckIn, State] | None:
+async def resume(
+    chat_id: int,
+    context: BotContext,
+    session: Session,
+    header: str = "",
+    occurrence_id: int | None = None,
+) -> bool:
+    """Show the session's question again under a new step, so older buttons go stale.
+
+    False if the configuration no longer fits the session (it is replaced by a new one).
+    """
+    db = context.db
+    loaded = _load(context.settings, session)
+    if loaded is None:
+        return False
+    checkin, state = loaded
+    attach = None
+    if session.occurrence_id is None:
+        attach = occurrence_id or await nudges.open_for(db, session.participant_id, checkin.id)
+    moved = engine.resume(checkin, state)
+    assert moved.state is not None and moved.prompt is not None
+    if await participants.save_step(
+        db,
+        session,
+        session.state,
+        [],
+        moved.state.to_json(),
+        context.services.clock.now(),
+        step=moved.state.step,
+        occurrence_id=attach,
+    ):
+        await _send_prompt(chat_id, context, session.session_id, moved.prompt, header)
+    return True
+
+
+async def show_current(
+    chat_id: int, context: BotContext, session: Session, header: str = ""
+) -> Message | None:
+    """Send the question ``session`` is on (its step unchanged)."""
+    loaded = _load(context.settings, session)
+    if loaded is None:
+        return None
+    prompt = engine.current_prompt(*loaded)
+    return await _send_prompt(chat_id, context, session.session_id, prompt, header)
+
+
+def _load(settings: Settings, session: Session) -> tuple[CheckIn, State] | None:
     """The session's check-in and state, or None if the config no longer fits it."""
-    checkin = context.settings.checkin(session.checkin_id)
+    checkin = settings.checkin(session.checkin_id)
     if checkin is None:
         return None
     state = State.from_json(session.state)
@@ -121,17 +168,74 @@ def _load(context: BotContext, session: Session) -> tuple[CheckIn, State] | None
 
 async def _send_prompt(
     chat_id: int, context: BotContext, session_id: str, prompt: Prompt, header: str = ""
-) -> Message:
-    message = await context.bot.send_message(
+) -> Message | None:
+    return await deliver_prompt(context.services, context.bot, chat_id, session_id, prompt, header)
+
+
+async def deliver_prompt(
+    services: Services, bot: Any, chat_id: int, session_id: str, prompt: Prompt, header: str = ""
+) -> Message | None:
+    """Send a question, retrying Telegram's transient failures; record that it arrived.
+
+    If it cannot be sent now, the recovery job (:func:`resend_undelivered`) tries again.
+    """
+    texts = services.texts
+    message = await delivery.send_message(
+        bot,
         chat_id,
-        prompt_text(context.texts, prompt, header),
-        reply_markup=prompt_keyboard(context.texts, prompt),
+        prompt_text(texts, prompt, header),
+        reply_markup=prompt_keyboard(texts, prompt),
     )
-    if not prompt.takes_buttons:
-        # A typed answer has no button press to say which message asked the question; keep
-        # its id so the question can be marked answered. Presses carry their message.
-        await participants.set_session_message(context.db, session_id, message.message_id)
+    if message is None:
+        later = services.clock.now() + participants.PROMPT_GRACE
+        await participants.retry_prompt_at(services.db, session_id, prompt.step, later)
+        return None
+    await participants.prompt_delivered(services.db, session_id, prompt.step, message.message_id)
     return message
+
+
+async def resend_undelivered(app: Any, everything: bool = False) -> int:
+    """Send every question that has not reached its person (a crash, an outage); return how many.
+
+    ``everything`` at start-up: nothing of a previous run is still on its way. Otherwise only
+    questions whose retry time has come, so a handler that is sending one right now is not
+    doubled.
+    """
+    services = services_of(app)
+    now = services.clock.now()
+    waiting = await participants.awaiting_prompt(services.db, None if everything else now)
+    if not waiting:
+        return 0
+    processor = app.update_processor
+    limit = asyncio.Semaphore(RESEND_CONCURRENCY)
+    sent = 0
+
+    async def resend(chat_id: int, session: Session) -> None:
+        nonlocal sent
+        async with limit, processor.chat_lock(chat_id):
+            current = await participants.session(services.db, session.participant_id)
+            if (
+                current is None
+                or current.session_id != session.session_id
+                or current.step != session.step
+                or current.delivered
+            ):
+                return  # the person moved on, or it arrived meanwhile
+            loaded = _load(services.settings, current)
+            if loaded is None:
+                return
+            # Claim it first, so an overlapping run does not send it as well.
+            later = services.clock.now() + participants.PROMPT_GRACE
+            assert current.step is not None
+            await participants.retry_prompt_at(services.db, current.session_id, current.step, later)
+            prompt = engine.current_prompt(*loaded)
+            if await deliver_prompt(services, app.bot, chat_id, current.session_id, prompt):
+                sent += 1
+
+    await asyncio.gather(*(resend(chat_id, session) for chat_id, session in waiting))
+    if sent:
+        log.info("sent %d question(s) that had not reached people", sent)
+    return sent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,26 +248,32 @@ async def on_button(update: Update, context: BotContext) -> None:
     assert query is not None
     parsed = parse_callback(query.data)
     person, session = await participants.with_session(context.db, chat_id_of(update))
-    if parsed is None or person is None or person.status == "stopped" or len(parsed.args) < 2:
+    if person is None or person.status == "stopped":
         await query.answer(context.texts("hint.stale"))
         return
+    event = _button_event(parsed.args if parsed else ())
+    if event is None:
+        await query.answer(context.texts("hint.stale"))
+        return
+    await _apply(update, context, session, event)
+
+
+def _button_event(args: tuple[str, ...]) -> Event | None:
+    """``<step>:<action>[:<option>]`` as an engine event; None for anything malformed."""
+    if len(args) < 2:
+        return None
     try:
-        step = int(parsed.args[0])
-        action = parsed.args[1]
-        option = int(parsed.args[2]) if len(parsed.args) > 2 else 0
+        step = int(args[0])
+        option = int(args[2]) if len(args) > 2 else 0
     except ValueError:
-        await query.answer(context.texts("hint.stale"))
-        return
+        return None
     events: dict[str, Event] = {
         CHOOSE: Choose(step, option),
         TOGGLE: Toggle(step, option),
         DONE: Done(step),
         SKIP: Skip(step),
     }
-    if action not in events:
-        await query.answer(context.texts("hint.stale"))
-        return
-    await _apply(update, context, session, events[action])
+    return events.get(args[1])
 
 
 async def on_text(update: Update, context: BotContext) -> None:
@@ -175,7 +285,10 @@ async def on_text(update: Update, context: BotContext) -> None:
 
 
 async def on_voice(update: Update, context: BotContext) -> None:
-    """A voice note (or audio file): saved into the storage folder if the question takes it."""
+    """A voice note (or audio file): saved into the storage folder if the question takes it.
+
+    One larger than ``storage.max_file_mb`` is refused kindly before anything is downloaded.
+    """
     message = update.message
     assert message is not None
     found = await answering(update, context)
@@ -184,11 +297,18 @@ async def on_voice(update: Update, context: BotContext) -> None:
     _, session = found
     media = message.voice or message.audio
     assert media is not None
-    loaded = _load(context, session) if session else None
+    loaded = _load(context.settings, session) if session else None
     if loaded is None or not engine.current_prompt(*loaded).accepts_voice:
         await _apply(update, context, session, engine.Unsupported("voice"))
         return
-    name = await _save_voice(context, media.file_id)
+    assert session is not None
+    limit_mb = context.settings.storage.max_file_mb
+    name = await _save_voice(context, media.file_id, media.file_size, limit_mb)
+    if name is None:
+        chat_id = chat_id_of(update)
+        hint = context.texts("hint.file_too_big", mb=f"{limit_mb:g}")
+        await show_current(chat_id, context, session, header=hint)
+        return
     stored = await _apply(update, context, session, Voice(name))
     if not stored:
         await asyncio.to_thread((context.settings.storage.files_path / name).unlink, True)
@@ -204,15 +324,28 @@ async def on_other(update: Update, context: BotContext) -> None:
         await _apply(update, context, found[1], engine.Unsupported(what))
 
 
-async def _save_voice(context: BotContext, file_id: str) -> str:
-    telegram_file = await context.bot.get_file(file_id)
-    data = await telegram_file.download_as_bytearray()
-    suffix = Path(telegram_file.file_path or "").suffix or ".ogg"
-    name = f"{secrets.token_hex(12)}{suffix}"
+async def _save_voice(
+    context: BotContext, file_id: str, declared_size: int | None, limit_mb: float
+) -> str | None:
+    """Download a voice note into the storage folder; None if it is over the limit."""
+    limit = int(limit_mb * 1024 * 1024)
+    if declared_size is not None and declared_size > limit:
+        return None
+    telegram_file = await delivery.with_retries(
+        lambda: context.bot.get_file(file_id), what="a voice note's address"
+    )
+    if telegram_file.file_size is not None and telegram_file.file_size > limit:
+        return None
+    data = await delivery.with_retries(telegram_file.download_as_bytearray, what="a voice note")
+    if len(data) > limit:
+        return None
+    suffix = Path(telegram_file.file_path or "").suffix.lower()
+    # The suffix comes from Telegram's file_path: keep it only if it looks like one.
+    name = f"{secrets.token_hex(12)}{suffix if _SUFFIX.fullmatch(suffix) else '.ogg'}"
     folder = context.settings.storage.files_path
 
     def write() -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         (folder / name).write_bytes(bytes(data))
 
     await asyncio.to_thread(write)
@@ -237,18 +370,17 @@ async def _apply(
     db, texts = context.db, context.texts
     query = update.callback_query
     chat_id = chat_id_of(update)
-    loaded = _load(context, session) if session else None
+    loaded = _load(context.settings, session) if session else None
     if session is None or loaded is None:
         if query:
             await query.answer(texts("hint.stale"))
         else:
-            await context.bot.send_message(chat_id, texts("checkin.none_waiting"))
+            await delivery.send_message(context.bot, chat_id, texts("checkin.none_waiting"))
         return False
     checkin, state = loaded
     moved = engine.advance(checkin, state, event)
     if moved.stale:
-        if query:
-            await query.answer(texts("hint.stale"))
+        await _stale(update, context, session)
         return False
     if moved.hint is not None:
         hint = texts(_HINT_KEYS[moved.hint])
@@ -260,30 +392,39 @@ async def _apply(
         return False
 
     answers = [NewAnswer(r.question_id, r.kind, r.value, r.file_ref) for r in moved.records]
-    new_state = moved.state.to_json() if moved.state else None
+    closing = (checkin.closing.strip() or texts("checkin.finished")) if moved.finished else None
     stored = await participants.save_step(
-        db, session, session.state, answers, new_state, context.services.clock.now()
+        db,
+        session,
+        session.state,
+        answers,
+        moved.state.to_json() if moved.state else None,
+        context.services.clock.now(),
+        step=moved.state.step if moved.state else None,
+        closing=closing,
     )
     if not stored:
-        if query:
-            await query.answer(texts("hint.stale"))
+        await _stale(update, context, await participants.session(db, session.participant_id))
         return False
     if query:
         await query.answer()
 
     if moved.redraw:
         assert moved.prompt is not None and query is not None
-        await _quietly(query.edit_message_reply_markup(prompt_keyboard(texts, moved.prompt)))
+        await delivery.quietly(
+            query.edit_message_reply_markup(prompt_keyboard(texts, moved.prompt)), "a redraw"
+        )
         return True
 
     if moved.answered is not None:
+        # Mark the answered question (cosmetic: a failure here never stops what comes next).
         previous = engine.current_prompt(checkin, state)
         shown = (query.message.text if query and query.message else None) or prompt_text(
             texts, previous
         )
         message_id = query.message.message_id if query and query.message else session.message_id
         if message_id is not None:
-            await _quietly(
+            await delivery.quietly(
                 context.bot.edit_message_text(
                     answered_text(texts, shown, moved.answered)[:4096],
                     chat_id=chat_id,
@@ -291,18 +432,25 @@ async def _apply(
                 )
             )
     if moved.finished:
-        closing = checkin.closing.strip() or texts("checkin.finished")
-        await context.bot.send_message(chat_id, closing)
-        await digest.ask_quote_once(chat_id, context)
+        # Queued with the last answer; sent now, or by the nudge job if this fails.
+        key = participants.closing_key(session.session_id)
+        await nudges_out.send_reply(context.application, session.participant_id, key)
     else:
         assert moved.prompt is not None
         await _send_prompt(chat_id, context, session.session_id, moved.prompt)
+    if moved.finished:
+        await digest.ask_quote_once(chat_id, context)
     return True
 
 
-async def _quietly(edit) -> None:  # type: ignore[no-untyped-def]
-    """Edits are cosmetic: a message that is gone or unchanged must not stop the check-in."""
-    try:
-        await edit
-    except BadRequest as exc:
-        log.info("edit skipped: %s", exc.message)
+async def _stale(update: Update, context: BotContext, session: Session | None) -> None:
+    """An old button (or a repeat): say so, and show the question the person is on now."""
+    query = update.callback_query
+    if query is not None:
+        await query.answer(context.texts("hint.stale"))
+    if session is None:
+        return
+    pressed = query.message.message_id if query is not None and query.message else None
+    if session.delivered and pressed is not None and pressed == session.message_id:
+        return  # they are looking at the current question already
+    await resume(chat_id_of(update), context, session, context.texts("checkin.current"))

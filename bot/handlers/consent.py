@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from telegram import Update
-from telegram.error import BadRequest
+import logging
 
+from telegram import Update
+from telegram.error import BadRequest, TelegramError
+
+from bot import delivery
 from bot.handlers import checkin
 from bot.handlers.common import chat_id_of, show_consent
 from bot.keyboards import consent_keyboard, parse_callback
 from bot.services import BotContext
-from storage import invites, participants
+from storage import inbox, invites, participants
+
+log = logging.getLogger(__name__)
 
 
 async def start(update: Update, context: BotContext) -> None:
@@ -63,19 +68,40 @@ async def on_consent(update: Update, context: BotContext) -> None:
             await participants.set_status(context.db, person.id, "stopped")
             reply = texts("consent.declined_existing")
         else:
+            # "We have not kept anything": this press and anything they sent before are
+            # erased from the inbox and from every file, now.
+            await inbox.settle_now(context.db, context.services.clock.now())
+            await context.db.checkpoint()
             reply = texts("consent.declined")
         await _close(query, reply)
         return
     if person is not None and person.consent_version == version and person.status == "active":
-        await query.answer(texts("hint.stale"))  # a double tap on "Yes"
+        # A repeat (a double tap, or the press handled again after a restart): show the
+        # question they are on, unless it has already reached them.
+        await query.answer(texts("hint.stale"))
+        _, session = await participants.with_session(context.db, chat_id)
+        if session is None or not session.delivered:
+            await checkin.begin(chat_id, context, person)
         return
     cohort = await invites.cohort_of(context.db, code)
-    person = await participants.consent(
-        context.db, chat_id, version, context.services.clock.now(), cohort=cohort
+    stage = context.services.stage.name
+    first = settings.checkin_for_stage(stage)
+    person, session = await participants.consent(
+        context.db,
+        chat_id,
+        version,
+        context.services.clock.now(),
+        cohort=cohort,
+        plan=checkin.plan_for(first, stage) if first else None,
     )
     await query.answer()
     await _close(query, texts("consent.agreed"))
-    await checkin.begin(chat_id, context, person)
+    if session is None:
+        await delivery.send_message(context.bot, chat_id, texts("checkin.nothing_for_stage"))
+        return
+    fresh = first is not None and session.checkin_id == first.id and session.step == 1
+    header = checkin.begin_header(context, first) if fresh and first else texts("checkin.resumed")
+    await checkin.show_current(chat_id, context, session, header)
 
 
 async def _close(query, note: str) -> None:  # type: ignore[no-untyped-def]
@@ -84,4 +110,6 @@ async def _close(query, note: str) -> None:  # type: ignore[no-untyped-def]
     try:
         await query.edit_message_text(f"{text}\n\n{note}"[:4096])
     except BadRequest:
-        await query.message.reply_text(note)
+        await delivery.send_message(query.get_bot(), query.message.chat_id, note)
+    except TelegramError as exc:  # cosmetic: the decision is stored either way
+        log.info("could not mark the consent message: %s", type(exc).__name__)

@@ -1,7 +1,8 @@
 """Coordinators' commands: /stats, /stage, /ask, /reload.
 
-All are guarded by :func:`bot.handlers.admin.coordinator_only`, work in a private chat with a
-coordinator or in the coordinators' group chat, and never show participants' Telegram ids.
+They work in a private chat with a listed coordinator or in the coordinators' group chat (the
+guard, :mod:`bot.access`, refuses them anywhere else), are audited by
+:func:`bot.handlers.admin.coordinator_only`, and never show participants' Telegram ids.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ STAGE = "stage"
 
 
 def register(app: Any) -> None:
-    """Add the coordinators' command handlers (private chats and the coordinators' chat)."""
+    """Add the coordinators' command handlers (the guard decides in which chats they work)."""
     where = filters.UpdateType.MESSAGE
     app.add_handler(CommandHandler("stats", stats, filters=where))
     app.add_handler(CommandHandler("stage", stage, filters=where))

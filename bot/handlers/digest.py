@@ -14,19 +14,18 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest
-from telegram.ext import CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.digest import charts, content, html, markdown, tables, weeks
+from bot.digest.files import output_dir, write_files  # the files on disk; re-exported here
 from bot.handlers.admin import coordinator_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext, services_of
-from bot.settings import Settings
 from conversations.schedule import parse_clock
 from storage import digest as queries
 
@@ -42,7 +41,7 @@ QUOTE = "quote"
 
 def register(app: Any) -> None:
     """Add /digest, the quote-consent buttons, and the weekly job."""
-    app.add_handler(CommandHandler("digest", digest_command))
+    app.add_handler(CommandHandler("digest", digest_command, filters=filters.UpdateType.MESSAGE))
     app.add_handler(CallbackQueryHandler(on_quote, pattern=rf"^{QUOTE}:(yes|no)$"))
     if app.job_queue is None:  # pragma: no cover - the job-queue extra is a dependency
         return
@@ -78,27 +77,6 @@ def render_all(digest: content.Digest) -> Rendered:
         tables.render(digest),
         charts.headline_png(digest),
     )
-
-
-def output_dir(settings: Settings) -> Path:
-    """``digest.output_dir``; a relative one is beside the database."""
-    folder = settings.digest.output_dir
-    return folder if folder.is_absolute() else Path(settings.storage.path).parent / folder
-
-
-def write_files(rendered: Rendered, folder: Path) -> list[Path]:
-    """digest-<week>.html, .md and .csv in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"digest-{rendered.digest.week}"
-    written = []
-    for suffix, text in (("html", rendered.html), ("md", rendered.markdown)):
-        path = folder / f"{stem}.{suffix}"
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    path = folder / f"{stem}.csv"
-    path.write_text(rendered.csv, encoding="utf-8", newline="")
-    written.append(path)
-    return written
 
 
 async def make(app: Any, week: str) -> Rendered:

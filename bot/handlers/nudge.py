@@ -6,7 +6,7 @@ import contextlib
 from datetime import timedelta
 
 from telegram import Update
-from telegram.error import BadRequest
+from telegram.error import TelegramError
 
 from bot.handlers import checkin
 from bot.handlers.common import chat_id_of, consented
@@ -59,5 +59,5 @@ async def on_nudge(update: Update, context: BotContext) -> None:
 async def _close(query, note: str) -> None:  # type: ignore[no-untyped-def]
     """Remove the nudge's buttons, adding a note of what was chosen."""
     text = query.message.text or ""
-    with contextlib.suppress(BadRequest):
+    with contextlib.suppress(TelegramError):  # cosmetic: the choice is made either way
         await query.edit_message_text(f"{text}\n\n{note}".strip()[:4096])

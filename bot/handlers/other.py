@@ -4,17 +4,35 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import Message, MessageEntity, Update
+from telegram.error import TelegramError
 
+from bot.delivery import Outcome, outcome_of
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext
+from storage.inbox import HANDLING
 
 log = logging.getLogger(__name__)
 
 
 async def group_note(update: Update, context: BotContext) -> None:
-    """In groups: only a short note to talk privately. Nothing is stored."""
-    await context.bot.send_message(chat_id_of(update), context.texts("hint.group"))
+    """In groups: only a short note to talk privately. Nothing is stored.
+
+    In the coordinators' chat only commands get it: plain text there (a mention included) is
+    only for a coordinator's open /update draft.
+    """
+    chat_id = chat_id_of(update)
+    message = update.effective_message
+    if chat_id == context.settings.coordinators.chat_id and not _is_command(message):
+        return
+    await context.bot.send_message(chat_id, context.texts("hint.group"))
+
+
+def _is_command(message: Message | None) -> bool:
+    if message is None or not message.entities:
+        return False
+    first = message.entities[0]
+    return first.type == MessageEntity.BOT_COMMAND and first.offset == 0
 
 
 async def edited(update: Update, context: BotContext) -> None:
@@ -34,11 +52,28 @@ async def stale_button(update: Update, context: BotContext) -> None:
 
 
 async def on_error(update: object, context: BotContext) -> None:
-    """Log the failure without any message content, and tell the person something went wrong."""
+    """Record the failure (the update is skipped, never retried in a loop), log it without any
+    message content, and tell the person something went wrong."""
+    error = context.error
+    handling = HANDLING.get()
+    if (
+        handling is not None
+        and isinstance(update, Update)
+        and handling.update_id == update.update_id
+    ):
+        handling.error = type(error).__name__
+    if isinstance(error, TelegramError) and outcome_of(error) in (
+        Outcome.NOT_SENT,
+        Outcome.UNCERTAIN,
+    ):
+        # Telegram trouble (a 429 storm, an outage) is not a bug: one line, no traceback, and
+        # telling the person would only fail the same way.
+        log.warning("Telegram trouble while handling an update: %s", type(error).__name__)
+        return
     log.error(
         "error while handling an update: %s",
-        type(context.error).__name__,
-        exc_info=context.error,
+        type(error).__name__,
+        exc_info=error,
     )
     if (
         isinstance(update, Update)

@@ -292,18 +292,9 @@ async def _open_list(context: BotContext) -> tuple[str, InlineKeyboardMarkup | N
     return "\n".join(lines)[:4096], keyboard
 
 
-async def alerts_command(update: Update, context: BotContext) -> None:
-    """/alerts in a private chat or the coordinators' chat; other groups get the usual note."""
-    chat = update.effective_chat
-    team_chat = context.settings.coordinators.chat_id
-    if chat is not None and chat.type != "private" and chat.id != team_chat:
-        await context.bot.send_message(chat.id, context.texts("hint.group"))
-        return
-    await _list_alerts(update, context)
-
-
 @coordinator_only("alerts")
-async def _list_alerts(update: Update, context: BotContext) -> None:
+async def alerts_command(update: Update, context: BotContext) -> None:
+    """/alerts: the open alerts, each with a button (the guard keeps it to coordinators)."""
     text, keyboard = await _open_list(context)
     await context.bot.send_message(chat_id_of(update), text, reply_markup=keyboard)
 
