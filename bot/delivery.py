@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from enum import StrEnum
@@ -42,6 +43,43 @@ _NEVER_LEFT = (
     httpx.PoolTimeout,
     httpx.UnsupportedProtocol,
 )
+
+
+class Trouble:
+    """Log Telegram's transient failures as one line per storm, not one per request.
+
+    The first failure of a kind is logged; while failures keep coming (each within ``quiet``
+    seconds of the last) they are only counted; the next failure after a quiet spell logs how
+    many the previous storm held.
+    """
+
+    def __init__(self, quiet: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.quiet = quiet
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+
+    def note(self, kind: str, what: str) -> None:
+        """A ``kind`` of failure (an error's type name) happened while doing ``what``."""
+        now = self._clock()
+        last = self._last.get(kind)
+        self._last[kind] = now
+        if last is not None and now - last < self.quiet:
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+            return
+        held = self._counts.pop(kind, 0)
+        if held:
+            log.warning("Telegram trouble (%s) ended after %d more failure(s)", kind, held)
+        log.warning(
+            "Telegram trouble: %s while sending %s; retrying, and counting (not logging) more"
+            " of these for the next %g s",
+            kind,
+            what,
+            self.quiet,
+        )
+
+
+TROUBLE = Trouble()
 
 
 class Outcome(StrEnum):
@@ -108,13 +146,7 @@ async def with_retries(
                 wait = retry_after_seconds(exc)
                 if wait > MAX_RETRY_AFTER:
                     raise
-            log.info(
-                "sending %s failed (%s, %s); trying again in %.1f s",
-                what,
-                type(exc).__name__,
-                outcome,
-                wait,
-            )
+            TROUBLE.note(type(exc).__name__, what)
             await asyncio.sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
@@ -130,7 +162,7 @@ async def send_message(bot: Any, chat_id: int, text: str, **kwargs: Any) -> Mess
             return await bot.send_message(chat_id, text, **kwargs)
         return await with_retries(lambda: bot.send_message(chat_id, text, **kwargs))
     except TelegramError as exc:
-        log.warning("could not send a message: %s (%s)", type(exc).__name__, outcome_of(exc))
+        TROUBLE.note(type(exc).__name__, "a message (given up for now)")
         return None
 
 
@@ -138,7 +170,10 @@ async def quietly(call: Awaitable[Any], what: str = "an edit") -> bool:
     """Cosmetic requests (marking a question answered): a failure is logged, never raised."""
     try:
         await call
-    except TelegramError as exc:
+    except BadRequest as exc:  # the message is gone, or cannot be edited any more
         log.info("%s skipped: %s", what, type(exc).__name__)
+        return False
+    except TelegramError as exc:
+        TROUBLE.note(type(exc).__name__, f"{what} (skipped)")
         return False
     return True

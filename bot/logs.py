@@ -419,11 +419,12 @@ def setup_logging(
     for noisy in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.NOTSET if debug else logging.WARNING)
     logging.getLogger("telegram").setLevel(logging.NOTSET)
-    # Every 502 from Telegram's front end (an HTML page, not JSON) is logged there as an
-    # ERROR with a traceback before it is raised; the bot reports the failure itself, once.
-    logging.getLogger("telegram.request.BaseRequest").setLevel(
-        logging.NOTSET if debug else logging.CRITICAL
-    )
+    # python-telegram-bot logs every 502 from Telegram's front end (an HTML page, not JSON)
+    # as an ERROR with a traceback, and every 429 its rate limiter meets (a traceback once it
+    # gives up): a storm would be a traceback per request. The bot reports Telegram's trouble
+    # itself, one line per storm (bot.delivery.Trouble).
+    for chatty in ("telegram.request.BaseRequest", "telegram.ext.AIORateLimiter"):
+        logging.getLogger(chatty).setLevel(logging.NOTSET if debug else logging.CRITICAL)
     sys.excepthook = _excepthook
     threading.excepthook = _thread_excepthook
     sys.unraisablehook = _unraisablehook

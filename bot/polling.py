@@ -37,7 +37,10 @@ class StartupError(Exception):
 
 def token_problem(error: InvalidToken, api_base_url: str) -> StartupError:
     """The one line to show when Telegram refuses the token (401) or the address (404)."""
-    if "not found" in error.message.lower():
+    # Bot.initialize wraps the server's answer in a message holding the whole token: use
+    # the answer itself, and never repeat either.
+    answer = error.__cause__ if isinstance(error.__cause__, InvalidToken) else error
+    if "not found" in answer.message.lower():
         return StartupError(
             f"the Bot API at {api_base_url} answered 404 Not Found: check"
             " telegram.api_base_url, and that EVERYSTAGE_TELEGRAM__TOKEN is the whole token"

@@ -21,7 +21,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
-from bot.delivery import with_retries
+from bot.delivery import TROUBLE, with_retries
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,12 @@ class EverystageBot(ExtBot[Any]):
         """Stop the button's spinner; a failure is logged (no content) and ignored."""
         try:
             return await super().answer_callback_query(*args, **kwargs)
+        except BadRequest:
+            # Usually a press older than Telegram's window (handled again after a restart).
+            log.debug("a button press was too old to acknowledge")
+            return False
         except TelegramError as exc:
-            log.info("a button press could not be acknowledged: %s", type(exc).__name__)
+            TROUBLE.note(type(exc).__name__, "a button press's answer")
             return False
 
     async def edit_message_text(self, *args: Any, **kwargs: Any) -> Any:

@@ -63,7 +63,9 @@ def _value_end(lines: list[str], start: int, value: str) -> int:
 
 def key_lines(text: str) -> dict[Path, int]:
     """Map each key path (with array-of-tables indexes) to its 1-based line number."""
-    lines = text.splitlines()
+    # Only "\n" ends a line in TOML (as in tomllib's own line numbers); splitlines() would also
+    # split at characters a string may hold, such as U+2028 or \x85, and count lines wrongly.
+    lines = text.split("\n")
     found: dict[Path, int] = {}
     table: Path = ()
     array_counts: dict[Path, int] = {}

@@ -22,6 +22,7 @@ from bot.sandbox.errors import ApiError
 from bot.settings import Settings
 from storage import nudges as nudge_store
 from tests.conftest import join, rows, running, settle, tap
+from tests.test_logging import capturing
 
 OPENING = "Time for the Weekly check-in"
 
@@ -448,3 +449,25 @@ async def test_a_voice_note_over_the_limit_is_refused_before_download(
     assert [r["method"] for r in sandbox.requests].count("getFile") == 1
     saved = list(settings.storage.files_path.iterdir())
     assert len(saved) == 1 and saved[0].suffix == ".ogg" and saved[0].read_bytes() == b"OggS fine"
+
+
+async def test_a_429_storm_is_one_line_in_the_log_and_everyone_gets_their_question(
+    sandbox: Sandbox, client: SandboxClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")  # RetryAfter without a deprecation warning
+    users = [await client.user(5600 + i) for i in range(6)]
+    with capturing("INFO") as log:
+        async with running(settings) as app:
+            for user in users:
+                await join(user)
+            await client.start_storm(calls=40, retry_after=1)
+            for user in users:
+                await user.press("4")
+            for user in users:
+                await user.expect("Which parts of the service", timeout=20)
+            await settle(sandbox, app, timeout=20)
+    storm = (await client.limits())["storm"]
+    assert storm["limited"] >= 6  # every question met the storm at least once
+    lines = log.getvalue().splitlines()
+    assert "Traceback" not in log.getvalue()
+    assert sum("429" in line or "RetryAfter" in line for line in lines) <= 2, lines

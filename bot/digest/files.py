@@ -191,12 +191,14 @@ def _error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-async def refresh_after_erasure(app: Any) -> int:
+async def refresh_after_erasure(app: Any, since: datetime | None = None) -> int:
     """Make every digest file on disk again from the database as it is now; the weeks redone.
 
     Called after a person is erased, so their words and their part in the figures leave every
-    file. It does not raise: a week that cannot be made again has its files deleted instead
-    (``/digest WEEK`` makes them again), and problems are logged without any content.
+    file. ``since`` (when they joined) skips the weeks that ended before it: those cannot hold
+    anything of theirs, and remaking two years of weeks would keep them waiting. It does not
+    raise: a week that cannot be made again has its files deleted instead (``/digest WEEK``
+    makes them again), and problems are logged without any content.
     """
     services = services_of(app)
     folder = output_dir(services.settings)
@@ -207,7 +209,10 @@ async def refresh_after_erasure(app: Any) -> int:
         log.error("erasure: could not list the digest files in %s (%s)", folder, _error(exc))
         return 0
     rewritten = 0
+    zone = services.settings.project.timezone
     for week, paths in found.items():
+        if since is not None and weeks.bounds(week, zone)[1] <= since:
+            continue
         suffixes = [p.name.rsplit(".", 1)[1] for p in paths]
         try:
             digest = await content.compute(services.db, services.settings, week)

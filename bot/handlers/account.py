@@ -12,6 +12,7 @@ from bot.handlers.common import chat_id_of
 from bot.keyboards import delete_keyboard, parse_callback
 from bot.services import BotContext
 from storage import alerts, involvement, participants
+from storage.db import parse_utc
 
 _RECENT = 5
 _SNIPPET = 200
@@ -113,7 +114,8 @@ async def on_delete(update: Update, context: BotContext) -> None:
     # raises (problems are logged without content), so the person always hears it is done.
     from bot.digest import files as digest_files  # here: only this handler writes them
 
-    await digest_files.refresh_after_erasure(context.application)
+    joined = parse_utc(person.created_at)
+    await digest_files.refresh_after_erasure(context.application, since=joined)
     await query.edit_message_text(texts("delete.done"))
 
 

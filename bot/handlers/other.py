@@ -7,7 +7,7 @@ import logging
 from telegram import Message, MessageEntity, Update
 from telegram.error import TelegramError
 
-from bot.delivery import Outcome, outcome_of
+from bot.delivery import TROUBLE, Outcome, outcome_of
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext
 from storage.inbox import HANDLING
@@ -68,7 +68,7 @@ async def on_error(update: object, context: BotContext) -> None:
     ):
         # Telegram trouble (a 429 storm, an outage) is not a bug: one line, no traceback, and
         # telling the person would only fail the same way.
-        log.warning("Telegram trouble while handling an update: %s", type(error).__name__)
+        TROUBLE.note(type(error).__name__, "a reply (the update was skipped)")
         return
     log.error(
         "error while handling an update: %s",
