@@ -90,7 +90,20 @@ def build_everystage(url: str, workdir: Path, questions: int) -> AnyApp:
         "EVERYSTAGE_TELEGRAM__RATE_LIMIT": "false",
         "EVERYSTAGE_TELEGRAM__CONCURRENT_UPDATES": str(CONCURRENCY),
     }
-    return build_application(load_settings(config))
+    app = build_application(load_settings(config))
+    synchronous = os.environ.get("EVERYSTAGE_BENCH_SYNCHRONOUS")
+    if synchronous:
+        # Only to measure what synchronous=FULL costs: the bot itself always runs with FULL.
+        opened = app.post_init
+        assert opened is not None
+
+        async def post_init(application: AnyApp) -> None:
+            await opened(application)
+            services = application.bot_data["everystage.services"]
+            await services.db.write(f"PRAGMA synchronous = {synchronous}")
+
+        app.post_init = post_init
+    return app
 
 
 # ---------------------------------------------------------------------------------------------

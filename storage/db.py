@@ -102,6 +102,12 @@ class Database:
             cursor = await self._conn.execute(sql, params)
             return cursor.rowcount
 
+    async def insert(self, sql: str, params: tuple | dict = ()) -> int | None:
+        """One INSERT on its own; the new row's id, or None if it inserted nothing."""
+        async with self._lock:
+            cursor = await self._conn.execute(sql, params)
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[_Tx]:
         """Reads holding the lock.

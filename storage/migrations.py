@@ -263,12 +263,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX send_attempts_message ON send_attempts (source, source_id, message_no);
         CREATE INDEX send_attempts_participant ON send_attempts (participant_id);
 
-        -- The attempt in flight (if any); sent_at is set only when Telegram confirmed the
-        -- opening message.
-        ALTER TABLE occurrences ADD COLUMN claim_id INTEGER;
+        -- A message with an attempt whose outcome is NULL is in flight (claimed). An
+        -- occurrence's sent_at is set only when Telegram confirmed its opening message.
 
         -- The outbox gains 'uncertain' (Telegram's answer was lost twice: maybe delivered,
-        -- never counted as delivered) and a claim; SQLite cannot alter a CHECK, so rebuild it.
+        -- never counted as delivered) and replies; SQLite cannot alter a CHECK, so rebuild it.
         CREATE TABLE outbox_new (
             id              INTEGER PRIMARY KEY,
             participant_id  TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
@@ -278,7 +277,6 @@ MIGRATIONS: tuple[Migration, ...] = (
                             CHECK (status IN ('pending', 'sent', 'failed', 'uncertain')),
             next_at         TEXT,
             sent_at         TEXT,
-            claim_id        INTEGER,
             -- 'news' waits for the end of quiet hours; a 'reply' (the thank-you at the end of
             -- a check-in, kept here so a crash cannot lose it) goes at once.
             kind            TEXT NOT NULL DEFAULT 'news' CHECK (kind IN ('news', 'reply')),

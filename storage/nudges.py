@@ -1,8 +1,8 @@
 """Queries for stages, nudge occurrences and the outbox.
 
-The database decides what is due. Sending one message is an *attempt*: claimed in a transaction
-(a ``send_attempts`` row, and the message's ``claim_id``) before the request leaves, settled
-with its outcome when Telegram answers. An outcome can be:
+The database decides what is due. Sending one message is an *attempt*: a ``send_attempts`` row
+written before the request leaves (while its outcome is NULL the message is in flight, and no
+one else takes it), settled with its outcome when Telegram answers. An outcome can be:
 
 * ``sent``: Telegram confirmed it; only now is it counted as delivered;
 * ``not_sent``: certainly not delivered (refused with 429, or the connection never opened):
@@ -71,6 +71,11 @@ SENT, NOT_SENT, UNCERTAIN, REFUSED, UNREACHABLE = (
 )
 # After this many unknown outcomes a message is not sent again (at most one extra copy).
 UNCERTAIN_LIMIT = 2
+# A message with an attempt in flight (no outcome yet): nobody else may send it.
+_IN_FLIGHT = (
+    "SELECT 1 FROM send_attempts a WHERE a.source = '{table}' AND a.source_id = {alias}.id"
+    " AND a.outcome IS NULL"
+)
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,8 @@ async def expire(db: Database, now: datetime) -> int:
         return await tx.execute(
             "UPDATE occurrences SET status = CASE status WHEN 'open' THEN 'expired'"
             " ELSE 'missed' END, next_at = NULL"
-            " WHERE status IN ('open', 'pending') AND closes_at <= ? AND claim_id IS NULL",
+            " WHERE status IN ('open', 'pending') AND closes_at <= ?"
+            f" AND NOT EXISTS ({_IN_FLIGHT.format(table='occurrences', alias='occurrences')})",
             (utc_text(now),),
         )
 
@@ -194,7 +200,8 @@ async def due(db: Database, now: datetime, limit: int = 50_000) -> list[DueMessa
             "SELECT o.id, o.participant_id, p.chat_id, o.next_at, o.checkin_id, o.status,"
             " o.reminders_sent, p.timezone, p.quiet_hours FROM occurrences o"
             " JOIN participants p ON p.id = o.participant_id"
-            " WHERE o.status IN ('pending', 'open') AND o.next_at <= ? AND o.claim_id IS NULL"
+            " WHERE o.status IN ('pending', 'open') AND o.next_at <= ?"
+            f" AND NOT EXISTS ({_IN_FLIGHT.format(table='occurrences', alias='o')})"
             " AND p.status = 'active' AND p.unreachable_since IS NULL"
             " ORDER BY o.next_at LIMIT ?",
             (stamp, limit),
@@ -202,7 +209,8 @@ async def due(db: Database, now: datetime, limit: int = 50_000) -> list[DueMessa
         outbox = await tx.all(
             "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, p.timezone,"
             " p.quiet_hours, b.kind FROM outbox b JOIN participants p ON p.id = b.participant_id"
-            " WHERE b.status = 'pending' AND b.next_at <= ? AND b.claim_id IS NULL"
+            " WHERE b.status = 'pending' AND b.next_at <= ?"
+            f" AND NOT EXISTS ({_IN_FLIGHT.format(table='outbox', alias='b')})"
             " AND p.status = 'active' AND p.unreachable_since IS NULL"
             " ORDER BY b.next_at LIMIT ?",
             (stamp, limit),
@@ -243,8 +251,7 @@ async def postpone(db: Database, message: DueMessage, until: datetime) -> bool:
     async with db.transaction() as tx:
         return (
             await tx.execute(
-                f"UPDATE {message.table} SET next_at = ?"
-                " WHERE id = ? AND next_at = ? AND claim_id IS NULL",
+                f"UPDATE {message.table} SET next_at = ? WHERE id = ? AND next_at = ?",
                 (utc_text(until), message.id, message.next_at),
             )
             == 1
@@ -252,27 +259,25 @@ async def postpone(db: Database, message: DueMessage, until: datetime) -> bool:
 
 
 async def claim(db: Database, message: DueMessage, now: datetime) -> int | None:
-    """Take a due message for sending: record the attempt; its id, or None if it moved on."""
-    still, params = "status = 'pending'", (message.id, message.next_at)
+    """Take a due message for sending: record the attempt; its id, or None if it moved on.
+
+    One statement: the attempt is written only if the message is still as it was read and no
+    other attempt of it is in flight.
+    """
+    still, params = "m.status = 'pending'", (message.id, message.next_at)
     if message.message_no > 0:  # a reminder: the occurrence is open, this one not sent yet
-        still, params = "status = 'open' AND reminders_sent = ?", (*params, message.reminders_sent)
-    async with db.transaction() as tx:
-        changed = await tx.execute(
-            f"UPDATE {message.table} SET claim_id = 0"
-            f" WHERE id = ? AND next_at = ? AND claim_id IS NULL AND {still}",
-            params,
+        still, params = (
+            "m.status = 'open' AND m.reminders_sent = ?",
+            (*params, message.reminders_sent),
         )
-        if changed != 1:
-            return None
-        attempt = await tx.insert(
-            "INSERT INTO send_attempts (source, source_id, message_no, participant_id,"
-            " started_at) VALUES (?, ?, ?, ?, ?)",
-            (message.table, message.id, message.message_no, message.participant_id, utc_text(now)),
-        )
-        await tx.execute(
-            f"UPDATE {message.table} SET claim_id = ? WHERE id = ?", (attempt, message.id)
-        )
-    return attempt
+    table = message.table
+    return await db.insert(
+        "INSERT INTO send_attempts (source, source_id, message_no, participant_id, started_at)"
+        f" SELECT ?, m.id, ?, m.participant_id, ? FROM {table} m"
+        f" WHERE m.id = ? AND m.next_at = ? AND {still}"
+        f" AND NOT EXISTS ({_IN_FLIGHT.format(table=table, alias='m')})",
+        (table, message.message_no, utc_text(now), *params),
+    )
 
 
 async def settle(
@@ -309,26 +314,24 @@ async def settle(
             result = "retry" if row is not None and row["n"] < UNCERTAIN_LIMIT else "gave_up"
         elif outcome == NOT_SENT:
             result = "retry"
-        mine = (message.id, attempt)
+        # Only the holder of the attempt in flight settles it, so the message is as claimed.
+        mine = (message.id,)
         if result == "retry":
             await tx.execute(
-                f"UPDATE {table} SET claim_id = NULL, next_at = ? WHERE id = ? AND claim_id = ?",
-                (utc_text(retry_at or now), *mine),
+                f"UPDATE {table} SET next_at = ? WHERE id = ?", (utc_text(retry_at or now), *mine)
             )
         elif result == UNREACHABLE:
-            await tx.execute(f"UPDATE {table} SET claim_id = NULL WHERE id = ?", (message.id,))
             await _unreachable(tx, message.participant_id, stamp)
         elif table == "outbox":
             status = {SENT: "sent", REFUSED: "failed"}.get(result, "uncertain")
             await tx.execute(
                 "UPDATE outbox SET status = ?, sent_at = CASE WHEN ? = 'sent' THEN ? END,"
-                " next_at = ?, claim_id = NULL WHERE id = ? AND claim_id = ?",
+                " next_at = ? WHERE id = ?",
                 (status, status, stamp, stamp, *mine),
             )
         elif no == 0 and result == REFUSED:
             await tx.execute(
-                "UPDATE occurrences SET status = 'failed', next_at = NULL, claim_id = NULL"
-                " WHERE id = ? AND claim_id = ?",
+                "UPDATE occurrences SET status = 'failed', next_at = NULL WHERE id = ?",
                 mine,
             )
         elif no == 0:
@@ -336,16 +339,14 @@ async def settle(
             await tx.execute(
                 "UPDATE occurrences SET status = CASE status WHEN 'pending' THEN 'open'"
                 " ELSE status END, sent_at = CASE WHEN ? THEN ? ELSE sent_at END,"
-                " next_at = CASE status WHEN 'pending' THEN ? ELSE next_at END,"
-                " claim_id = NULL WHERE id = ? AND claim_id = ?",
+                " next_at = CASE status WHEN 'pending' THEN ? ELSE next_at END WHERE id = ?",
                 (result == SENT, stamp, after, *mine),
             )
         else:
             # A reminder: sent, maybe sent or refused, it is not sent again.
             await tx.execute(
                 "UPDATE occurrences SET reminders_sent = max(reminders_sent, ?),"
-                " next_at = CASE status WHEN 'open' THEN ? ELSE next_at END,"
-                " claim_id = NULL WHERE id = ? AND claim_id = ?",
+                " next_at = CASE status WHEN 'open' THEN ? ELSE next_at END WHERE id = ?",
                 (no, after, *mine),
             )
     return result
@@ -357,7 +358,8 @@ async def reply(db: Database, participant_id: str, key: str) -> DueMessage | Non
         row = await tx.one(
             "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, b.kind FROM outbox b"
             " JOIN participants p ON p.id = b.participant_id WHERE b.participant_id = ?"
-            " AND b.message_key = ? AND b.status = 'pending' AND b.claim_id IS NULL",
+            " AND b.message_key = ? AND b.status = 'pending'"
+            f" AND NOT EXISTS ({_IN_FLIGHT.format(table='outbox', alias='b')})",
             (participant_id, key),
         )
     if row is None:
@@ -376,8 +378,7 @@ async def reply(db: Database, participant_id: str, key: str) -> DueMessage | Non
 async def replies_due_now(db: Database, now: datetime) -> int:
     """At start-up: replies a previous run queued and never sent are due at once."""
     return await db.write(
-        "UPDATE outbox SET next_at = ? WHERE kind = 'reply' AND status = 'pending'"
-        " AND claim_id IS NULL",
+        "UPDATE outbox SET next_at = ? WHERE kind = 'reply' AND status = 'pending'",
         (utc_text(now),),
     )
 
