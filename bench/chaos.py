@@ -275,6 +275,8 @@ class Verdict:
     inbox: dict[str, int] = field(default_factory=dict)
     integrity: str = ""
     duplicate_questions: int = 0  # extra copies of a question (sent again after a crash)
+    answers_pressed: int = 0
+    stuck_after_stored: int = 0  # stuck although their last answer was stored
 
     @property
     def ok(self) -> bool:
@@ -291,7 +293,12 @@ def verify(crowd: Crowd, database: Path) -> Verdict:
             "SELECT p.chat_id, a.question_id, a.value FROM answers a"
             " JOIN participants p ON p.id = a.participant_id"
         ).fetchall()
-        inbox = dict(conn.execute("SELECT status, count(*) FROM inbox GROUP BY status").fetchall())
+        try:
+            inbox = dict(
+                conn.execute("SELECT status, count(*) FROM inbox GROUP BY status").fetchall()
+            )
+        except sqlite3.OperationalError:  # an older bot without the inbox
+            inbox = {}
     stored: dict[tuple[int, str], list[Any]] = {}
     for chat_id, question_id, value in rows:
         stored.setdefault((chat_id, question_id), []).append(value)
@@ -311,6 +318,10 @@ def verify(crowd: Crowd, database: Path) -> Verdict:
             doubled += len(values) - 1
             want = stored_value(question, expected_answer(person.index, question))
             wrong += sum(1 for v in values if v is None or _json(v) != want)
+    stuck_after_stored = 0
+    for person in crowd.stuck():
+        if person.answered and stored.get((person.user_id, f"q{max(person.answered) + 1}")):
+            stuck_after_stored += 1
     duplicates = 0
     for person in crowd.people:
         asked = Counter(
@@ -332,6 +343,8 @@ def verify(crowd: Crowd, database: Path) -> Verdict:
         inbox=inbox,
         integrity=integrity,
         duplicate_questions=duplicates,
+        answers_pressed=pressed,
+        stuck_after_stored=stuck_after_stored,
     )
 
 

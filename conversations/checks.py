@@ -7,6 +7,7 @@ still gets every other problem reported in the same run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 from typing import Any
 
 from conversations.model import NO, QUESTION_KINDS, YES
@@ -21,16 +22,37 @@ class Problem:
 
 
 _BUTTON_KINDS = {"choice", "multi", "scale", "yesno"}
+# The widest scale the model accepts (min to max); wider ones are reported there.
+_MAX_SCALE_SPAN = 10
+
+# Any value can be anywhere in the raw TOML: these checks only look at values of the right
+# type and leave wrong types to the model's validation, which names them.
+
+
+def _texts(values: list[Any]) -> list[str]:
+    return [value for value in values if isinstance(value, str)]
+
+
+def _is_answer_like(value: Any) -> bool:
+    """Text or a whole number (the model reads true as 1 and 2.0 as 2)."""
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, str | int)
+
+
+def _kind(question: dict[str, Any]) -> str | None:
+    kind = question.get("kind")
+    return kind if isinstance(kind, str) else None
 
 
 def _allowed_values(question: dict[str, Any]) -> list[Any] | None:
-    kind = question.get("kind")
+    kind = _kind(question)
     if kind in ("choice", "multi"):
         options = question.get("options")
-        return list(options) if isinstance(options, list) else None
+        return _texts(options) if isinstance(options, list) else None
     if kind == "scale":
         low, high = question.get("min", 1), question.get("max", 5)
-        if isinstance(low, int) and isinstance(high, int) and low < high:
+        if isinstance(low, int) and isinstance(high, int) and 0 < high - low <= _MAX_SCALE_SPAN:
             return list(range(low, high + 1))
         return None
     if kind == "yesno":
@@ -46,8 +68,9 @@ def check_stages(project: dict[str, Any]) -> list[Problem]:
         return problems
     if not stages:
         problems.append(Problem(("project", "stages"), "is empty; list at least one stage"))
+    names = _texts(stages)  # other entries are reported as not being names
     seen: set[str] = set()
-    for stage in stages:
+    for stage in names:
         if stage in seen:
             problems.append(
                 Problem(("project", "stages"), f"lists '{stage}' twice; each stage once")
@@ -56,19 +79,19 @@ def check_stages(project: dict[str, Any]) -> list[Problem]:
     messages = project.get("stage_messages")
     if isinstance(messages, dict):
         for stage in messages:
-            if stage not in stages:
+            if stage not in names:
                 problems.append(
                     Problem(
                         ("project", "stage_messages", stage),
-                        f"'{stage}' is not one of the stages ({', '.join(map(str, stages))})",
+                        f"'{stage}' is not one of the stages ({', '.join(names)})",
                     )
                 )
     current = project.get("current_stage")
-    if isinstance(current, str) and stages and current not in stages:
+    if isinstance(current, str) and names and current not in names:
         problems.append(
             Problem(
                 ("project", "current_stage"),
-                f"'{current}' is not one of the stages ({', '.join(map(str, stages))})",
+                f"'{current}' is not one of the stages ({', '.join(names)})",
             )
         )
     return problems
@@ -105,9 +128,46 @@ def check_checkins(checkins: list[Any], stages: list[str]) -> list[Problem]:
                             f"{', '.join(stages)}",
                         )
                     )
+        schedule = checkin.get("schedule", [])
+        if isinstance(schedule, list):
+            problems.extend(_check_clocks((*base, "schedule"), schedule))
         questions = checkin.get("questions", [])
         if isinstance(questions, list):
             problems.extend(_check_questions(base, questions))
+    return problems
+
+
+def _is_clock(value: str) -> bool:
+    """Whether ``value`` is a time of day like '09:30' (as conversations.schedule reads it)."""
+    hours, _, minutes = value.partition(":")
+    try:
+        time(int(hours), int(minutes))
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
+def _check_clocks(path: tuple[str | int, ...], schedule: list[Any]) -> list[Problem]:
+    """Times of day in schedules, with the model's message (the same problem is reported once).
+
+    Checked here too because an hour too large for a clock makes the model's check overflow
+    instead of failing.
+    """
+    problems: list[Problem] = []
+    for index, entry in enumerate(schedule):
+        if not isinstance(entry, dict):
+            continue
+        kind, clock, window = entry.get("kind"), entry.get("time"), entry.get("window")
+        found = []
+        if kind in ("weekly", "after_joining") and isinstance(clock, str):
+            found.append(((*path, index, "time"), clock))
+        if kind == "random_daily" and isinstance(window, list):
+            found += [((*path, index), value) for value in _texts(window)]
+        problems += [
+            Problem(where, f"'{value}' is not a time of day like '09:30'")
+            for where, value in found
+            if not _is_clock(value)
+        ]
     return problems
 
 
@@ -119,10 +179,10 @@ def _check_questions(base: tuple[str | int, ...], questions: list[Any]) -> list[
             continue
         path = (*base, "questions", q_index)
         question_id = question.get("id")
-        kind = question.get("kind")
-        if kind in _BUTTON_KINDS - {"scale", "yesno"}:
+        if _kind(question) in ("choice", "multi"):
             options = question.get("options")
-            if isinstance(options, list) and len(set(options)) != len(options):
+            options = _texts(options) if isinstance(options, list) else []
+            if len(set(options)) != len(options):
                 problems.append(
                     Problem((*path, "options"), "lists the same option twice; each once")
                 )
@@ -163,12 +223,15 @@ def _check_show_if(
                 "show_if can only depend on an earlier question",
             )
         ]
-    if target.get("kind") not in _BUTTON_KINDS:
+    kind = _kind(target)
+    if kind not in QUESTION_KINDS:
+        return []  # the target's kind is reported as unknown or not text
+    if kind not in _BUTTON_KINDS:
         kinds = ", ".join(k for k in QUESTION_KINDS if k in _BUTTON_KINDS)
         return [
             Problem(
                 (*path, "question"),
-                f"names '{target_id}', a {target.get('kind')} question; "
+                f"names '{target_id}', a {kind} question; "
                 f"show_if can only depend on a {kinds} question",
             )
         ]
@@ -181,6 +244,8 @@ def _check_show_if(
         if values is None:
             continue
         for value in values if isinstance(values, list) else [values]:
+            if not _is_answer_like(value):
+                continue  # the model reports it as neither text nor a number
             if value not in allowed:
                 shown = ", ".join(repr(v) for v in allowed)
                 problems.append(

@@ -29,7 +29,7 @@ def parse_clock(value: str) -> time:
     try:
         hours, minutes = value.split(":")
         return time(int(hours), int(minutes))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an hour too large for a C int
         raise ValueError(f"'{value}' is not a time of day like '09:30'") from None
 
 

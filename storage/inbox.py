@@ -51,8 +51,16 @@ async def store(db: Database, updates: list[dict[str, Any]], now: datetime) -> l
     """
     if not updates:
         return []
-    ids = [u["update_id"] for u in updates]
     stamp = utc_text(now)
+    if len(updates) == 1:  # the usual case when people are not all answering at once
+        (update,) = updates
+        inserted = await db.insert(
+            "INSERT INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (update_id) DO NOTHING",
+            (update["update_id"], json.dumps(update, ensure_ascii=False), stamp),
+        )
+        return [Pending(update["update_id"], update)] if inserted is not None else []
+    ids = [u["update_id"] for u in updates]
     async with db.transaction() as tx:
         known = {
             row[0]
