@@ -385,7 +385,7 @@ async def kill_mid_broadcast(ctx: Ctx) -> str:
 # ---------------------------------------------------------------------------------------------
 # Privacy.
 
-PHRASE = "the-kitchen-at-Marigold-Court-smells-of-damp"
+PHRASE = "the kitchen smells of damp and the damp never gets fixed"
 
 
 async def example_bot(
@@ -447,13 +447,14 @@ async def erasure(ctx: Ctx) -> str:
             for user_id in (880001, 880002, 880003):
                 user = await client.user(user_id)
                 await user.send("/delete")
+                await user.expect("Are you sure?")
                 await user.press("Yes, delete it all")
                 await user.expect("Everything about you has been deleted", timeout=60)
             await asyncio.sleep(1)
             after = _files_with(folder, PHRASE.encode(), skip=("bot.log",))
         finally:
             await bot.ensure_stopped()
-    return f"phrase in {len(before)} files before /delete, {len(after)} after: {after or '-'}"
+    return f"phrase in {len(before)} files before /delete ({', '.join(before)}), {len(after)} after"
 
 
 def _files_with(folder: Path, needle: bytes, skip: tuple[str, ...] = ()) -> list[str]:
@@ -554,8 +555,8 @@ async def wrong_group(ctx: Ctx) -> str:
         bot = await example_bot(ctx, folder, sandbox)
         try:
             await answer_with_a_phrase(client, 883001)
-            group = await client.group(-1003330001, "Drop-in regulars", added_by=COORDINATOR)
             await client.user(COORDINATOR)
+            group = await client.group(-1003330001, "Drop-in regulars", added_by=COORDINATOR)
             await group.send(COORDINATOR, "/stats")
             await group.send(COORDINATOR, "/digest")
             await asyncio.sleep(8)
@@ -581,6 +582,7 @@ async def forged_consent(ctx: Ctx) -> str:
     async with Sandbox() as sandbox, SandboxClient(sandbox.url) as client:
         bot = await example_bot(ctx, folder, sandbox)
         try:
+            await client.user(884001, "Member")
             await client.group(group_id, "Hangout", added_by=884001)
             member = {"id": 884001, "is_bot": False, "first_name": "Member"}
             bot_message = {

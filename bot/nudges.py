@@ -41,7 +41,7 @@ SEND_CONCURRENCY = 32
 RETRY_DELAYS = (0.5, 1.0, 2.0)
 RETRY_LATER = timedelta(minutes=1)
 UNCERTAIN_RETRY = timedelta(seconds=10)
-REPLY_PAUSES = (0.0, 1.0, 3.0)  # seconds before each try of a reply a person is waiting for
+REPLY_PAUSES = (0.0, 0.5, 1.5, 4.0)  # seconds before each try of a reply someone awaits
 KNOWN_SLACK = timedelta(days=7)  # downtime up to a week past expiry is still recorded
 
 
@@ -122,15 +122,14 @@ async def change_stage(app: Any, stage: str, source: str) -> StageNow:
     """Move the project to ``stage`` and queue a message about it for every active person."""
     services = services_of(app)
     now = services.clock.now()
-    await nudges.enter_stage(services.db, stage, now, source)
-    services.stage = StageNow(stage, now)
     texts = services.texts
     about = services.settings.project.stage_messages.get(stage, "").strip()
     text = texts("stage.changed", stage=stage) + (f"\n\n{about}" if about else "")
     text += "\n\n" + texts("stage.how_to_take_part")
-    people = [r.id for r in await nudges.recipients(services.db)]
     key = f"stage:{stage}:{now.strftime('%Y%m%dT%H%M%S')}"
-    await nudges.queue_outbox(services.db, people, key, text, now)
+    # The stage and the news for everyone taking part are stored together.
+    await nudges.enter_stage(services.db, stage, now, source, news=(key, text))
+    services.stage = StageNow(stage, now)
     return services.stage
 
 
@@ -311,8 +310,8 @@ async def send_reply(app: Any, participant_id: str, key: str) -> bool:
     """Send a queued reply now; True if Telegram confirmed it.
 
     The person is waiting for it, so a failure is tried again after a short pause rather than
-    at the next tick, within the same rule as every outbox message: a second unknown outcome
-    is the last. Whatever is still due after this goes with the nudge job.
+    at the next tick (up to ``REPLY_UNCERTAIN_LIMIT`` unknown outcomes in all). Whatever is
+    still due after this goes with the nudge job.
     """
     services = services_of(app)
     for pause in REPLY_PAUSES:

@@ -9,10 +9,12 @@ one else takes it), settled with its outcome when Telegram answers. An outcome c
   due again later;
 * ``uncertain``: the request left and the answer was lost (5xx, timeout, dropped connection,
   or the bot died meanwhile, found at start-up): sent once more, and only once; after a second
-  unknown outcome it is treated as maybe delivered (reminders carry on; never counted);
+  unknown outcome it is treated as maybe delivered (reminders carry on; never counted); a
+  reply a person is waiting for gets a few more tries;
 * ``refused`` (Telegram said no for good) and ``unreachable`` (blocked, chat gone).
 
-So each message reaches a person at most twice, and never zero times while they can be reached.
+So a nudge or a piece of news reaches a person at most twice, and never zero times while they
+can be reached.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from storage import inbox
 from storage.db import Database, _Tx, parse_utc, utc_text
 
 
@@ -71,6 +74,9 @@ SENT, NOT_SENT, UNCERTAIN, REFUSED, UNREACHABLE = (
 )
 # After this many unknown outcomes a message is not sent again (at most one extra copy).
 UNCERTAIN_LIMIT = 2
+# A reply the person is waiting for (the thank-you at the end of a check-in) gets a few more
+# tries, like the questions themselves: a repeated thank-you is better than none.
+REPLY_UNCERTAIN_LIMIT = 4
 # A message with an attempt in flight (no outcome yet): nobody else may send it.
 _IN_FLIGHT = (
     "SELECT 1 FROM send_attempts a WHERE a.source = '{table}' AND a.source_id = {alias}.id"
@@ -107,8 +113,18 @@ async def last_config_stage(db: Database) -> str | None:
     return row["stage"] if row else None
 
 
-async def enter_stage(db: Database, stage: str, now: datetime, source: str) -> bool:
-    """Record a new current stage; False (and nothing written) if it already is current."""
+async def enter_stage(
+    db: Database,
+    stage: str,
+    now: datetime,
+    source: str,
+    news: tuple[str, str] | None = None,
+) -> bool:
+    """Record a new current stage; False (and nothing written) if it already is current.
+
+    ``news`` (an outbox key and text) is queued, in the same transaction, for everyone taking
+    part, so a crash cannot move the project on without telling them.
+    """
     async with db.transaction() as tx:
         row = await tx.one("SELECT stage FROM stages ORDER BY id DESC LIMIT 1")
         if row is not None and row["stage"] == stage:
@@ -117,6 +133,16 @@ async def enter_stage(db: Database, stage: str, now: datetime, source: str) -> b
             "INSERT INTO stages (stage, entered_at, source) VALUES (?, ?, ?)",
             (stage, utc_text(now), source),
         )
+        if news is not None:
+            key, text = news
+            await tx.execute(
+                "INSERT INTO outbox (participant_id, message_key, text, next_at)"
+                " SELECT id, ?, ?, ? FROM participants"
+                " WHERE status = 'active' AND unreachable_since IS NULL"
+                " ON CONFLICT (participant_id, message_key) DO NOTHING",
+                (key, text, utc_text(now)),
+            )
+        await inbox.complete_in(tx, now)
     return True
 
 
@@ -311,7 +337,8 @@ async def settle(
                 " AND message_no = ? AND outcome = 'uncertain'",
                 (table, message.id, no),
             )
-            result = "retry" if row is not None and row["n"] < UNCERTAIN_LIMIT else "gave_up"
+            limit = REPLY_UNCERTAIN_LIMIT if message.kind == "reply" else UNCERTAIN_LIMIT
+            result = "retry" if row is not None and row["n"] < limit else "gave_up"
         elif outcome == NOT_SENT:
             result = "retry"
         # Only the holder of the attempt in flight settles it, so the message is as claimed.

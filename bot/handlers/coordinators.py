@@ -208,7 +208,9 @@ async def ask(update: Update, context: BotContext) -> None:
         return
     now = services.clock.now()
     closes = now + timedelta(hours=settings.nudges.expire_after_hours)
-    key = f"ask:{now:%Y%m%dT%H%M%S}"
+    # Keyed by the update: if the bot dies before this command counts as handled, doing it
+    # again after the restart finds the same key and asks nobody twice.
+    key = f"ask:{update.update_id}"
     people = await nudge_store.recipients(context.db)
     queued = await nudge_store.add_occurrences(
         context.db,
