@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bot import nudges
+from bot.app import scrub
 from bot.clock import FakeClock
 from bot.handlers import checkin
 from bot.sandbox import Sandbox, SandboxClient, SandboxUser
@@ -471,3 +472,21 @@ async def test_a_429_storm_is_one_line_in_the_log_and_everyone_gets_their_questi
     lines = log.getvalue().splitlines()
     assert "Traceback" not in log.getvalue()
     assert sum("429" in line or "RetryAfter" in line for line in lines) <= 2, lines
+
+
+async def test_what_an_update_carried_is_gone_from_every_file_once_scrubbed(
+    sandbox: Sandbox, client: SandboxClient, settings: Settings
+) -> None:
+    stranger = await client.user(5801, first_name="Ottoline")
+    async with running(settings) as app:
+        await stranger.send("my brother's address is 9 Pell Street")
+        await stranger.expect("send /start first")
+        await settle(sandbox, app)
+        # Handled: erased in the database at once; the write-ahead log still holds the page
+        # until the next scrub (every 30 s), which the job runs as below.
+        await scrub(app)
+        files = [p for p in settings.storage.path.parent.iterdir() if p.is_file()]
+        for path in files:
+            data = path.read_bytes()
+            assert b"Pell Street" not in data and b"Ottoline" not in data, path.name
+    assert rows(settings, "SELECT count(*) FROM participants") == [(0,)]

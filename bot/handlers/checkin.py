@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -221,13 +222,17 @@ async def resend_undelivered(app: Any, everything: bool = False) -> int:
                 or current.delivered
             ):
                 return  # the person moved on, or it arrived meanwhile
+            assert current.step is not None
             loaded = _load(services.settings, current)
+            # Claim it first, so an overlapping run does not send it as well. A check-in the
+            # configuration no longer has waits for the person's next message (which starts
+            # the current one) instead of coming back every few seconds.
+            later = services.clock.now() + (
+                participants.PROMPT_GRACE if loaded else timedelta(days=1)
+            )
+            await participants.retry_prompt_at(services.db, current.session_id, current.step, later)
             if loaded is None:
                 return
-            # Claim it first, so an overlapping run does not send it as well.
-            later = services.clock.now() + participants.PROMPT_GRACE
-            assert current.step is not None
-            await participants.retry_prompt_at(services.db, current.session_id, current.step, later)
             prompt = engine.current_prompt(*loaded)
             if await deliver_prompt(services, app.bot, chat_id, current.session_id, prompt):
                 sent += 1
