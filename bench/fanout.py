@@ -279,7 +279,8 @@ async def _plan_worker(args: argparse.Namespace) -> dict[str, Any]:
     settings = load_settings(CONFIG)
     app = build_application(settings, clock=FakeClock(NOW))
     services = services_of(app)
-    services._db = db = await Database.open(settings.storage.path)
+    db = await Database.open(settings.storage.path)
+    services.attach(db)
     start, report_profile = _profiled(args.profile)
     try:
         await nudges.sync_stage(app)  # as at start-up: the stage begins "now"

@@ -164,7 +164,7 @@ def _register(app: Everystage) -> None:
 async def _post_init(app: Everystage) -> None:
     services = services_of(app)
     settings = services.settings
-    services._db = await Database.open(settings.storage.path)
+    services.attach(await Database.open(settings.storage.path))
     await secure_files(app)
     await apply_retention(app)
     await nudges.sync_stage(app)
@@ -201,9 +201,7 @@ async def _post_init(app: Everystage) -> None:
 
 async def _post_shutdown(app: Everystage) -> None:
     services = services_of(app)
-    if services._db is not None:
-        await services._db.close()
-        services._db = None
+    await services.close_db()
 
 
 async def register_commands(app: Everystage) -> None:
@@ -252,8 +250,8 @@ async def scrub(app: Everystage) -> None:
     """Truncate the WAL, so what handled updates carried (erased in the database) is gone
     from every file within ``SCRUB_SECONDS``, not only after SQLite's own checkpoints."""
     services = services_of(app)
-    if services._db is not None:
-        await services._db.checkpoint()
+    if services.db_open:
+        await services.db.checkpoint()
 
 
 async def _initialize(app: Everystage) -> None:

@@ -33,3 +33,9 @@ class FakeClock:
     def advance(self, delta: timedelta) -> None:
         """Move time forward."""
         self._now += delta
+
+    def set(self, moment: datetime) -> None:
+        """Jump to ``moment`` (a timezone-aware time)."""
+        if moment.tzinfo is None:
+            raise ValueError("FakeClock needs a timezone-aware time")
+        self._now = moment

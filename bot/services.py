@@ -63,6 +63,21 @@ class Services:
             raise RuntimeError("the database is not open yet (post_init has not run)")
         return self._db
 
+    @property
+    def db_open(self) -> bool:
+        """Whether a database is attached."""
+        return self._db is not None
+
+    def attach(self, db: Database) -> None:
+        """Use ``db`` (opened by the caller: post_init, a benchmark) from now on."""
+        self._db = db
+
+    async def close_db(self) -> None:
+        """Close the attached database, if any."""
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
 
 class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
     """CallbackContext with Everystage's services as typed properties."""

@@ -136,3 +136,47 @@ async def settle(sandbox: Sandbox, app: Any, timeout: float = 5.0) -> None:  # n
         while sandbox.world.updates:  # noqa: ASYNC110
             await asyncio.sleep(0.002)
         await app.update_queue.join()
+
+
+# -- the Bot API spec, checked once the whole suite has run -------------------------------------
+
+# Methods the suite must exercise for "every request conformed" to mean something.
+SPEC_EXERCISED = {
+    "getMe",
+    "getUpdates",
+    "deleteWebhook",
+    "setMyCommands",
+    "sendMessage",
+    "editMessageText",
+    "editMessageReplyMarkup",
+    "answerCallbackQuery",
+    "sendDocument",
+    "getFile",
+}
+
+
+def spec_problems(ran_everything: bool) -> list[str]:
+    """What the suite's Bot API requests say about the spec (empty when all is well)."""
+    if not spec_available() or not LEDGER.requests:
+        return []
+    problems = [f"a request broke the Bot API spec: {v}" for v in LEDGER.violations]
+    missing = SPEC_EXERCISED - LEDGER.methods
+    if ran_everything and missing:
+        problems.append(f"the suite never exercised {sorted(missing)}")
+    return problems
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any request the bot made broke the spec, or (when the whole suite ran)
+    if some method the bot uses was never exercised, so the check meant little."""
+    here = Path(__file__).parent
+    collected = {Path(str(item.path)) for item in session.items}
+    ran_everything = set(here.glob("test_*.py")) <= collected
+    problems = spec_problems(ran_everything)
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", "Bot API spec", red=True)
+            for problem in problems:
+                reporter.write_line(problem)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

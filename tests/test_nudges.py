@@ -139,7 +139,7 @@ async def test_weekly_nudge_goes_once_in_local_time_across_the_clock_change(
             (utc(2026, 10, 26, 9, 30), 1),  # after the change, 09:30 GMT is not yet 10:00
             (utc(2026, 10, 26, 10, 0), 2),
         ]:
-            clock._now = moment
+            clock.set(moment)
             await nudges.tick(app)
             assert count(await user.messages(), OPENING) == expected, moment
     weekly = "SELECT count(*) FROM occurrences WHERE checkin_id = 'weekly'"
@@ -157,7 +157,7 @@ async def test_reminders_only_for_people_who_have_not_answered(
             await user.send("/stop")  # leave the first check-in unanswered...
             await user.send("/start")  # ...and come back (still consented)
             await user.expect("taking part again")
-        clock._now = utc(2026, 11, 16, 10)
+        clock.set(utc(2026, 11, 16, 10))
         await nudges.tick(app)
         await keen.expect(OPENING)
         await keen.press("▶ Start now")
@@ -175,7 +175,7 @@ async def test_reminders_only_for_people_who_have_not_answered(
         await keen.send("more hours")
         await keen.expect("Your answers go to the team")
 
-        clock._now = utc(2026, 11, 17, 10, 1)  # 24 hours later
+        clock.set(utc(2026, 11, 17, 10, 1))  # 24 hours later
         report = await nudges.tick(app)
         assert report.sent == 1
         await busy.expect(REMINDER)
@@ -206,22 +206,22 @@ async def test_quiet_hours_snooze_expiry_and_late_answers(
         await user.press("20:00–10:00")
         await user.expect("20:00–10:00")
 
-        clock._now = utc(2026, 11, 16, 10)
+        clock.set(utc(2026, 11, 16, 10))
         await nudges.tick(app)
         await user.expect(OPENING)
         await user.press("In an hour")
         await user.expect("OK, I'll remind you at 11:00")
-        clock._now = utc(2026, 11, 16, 11, 0)
+        clock.set(utc(2026, 11, 16, 11, 0))
         await nudges.tick(app)
         await user.expect(REMINDER)
         # The remaining reminder (48 h later) lands in quiet hours and waits for them to end.
-        clock._now = utc(2026, 11, 18, 21, 0)
+        clock.set(utc(2026, 11, 18, 21, 0))
         report = await nudges.tick(app)
         assert report.deferred == 1 and report.sent == 0
-        clock._now = utc(2026, 11, 19, 10, 0)
+        clock.set(utc(2026, 11, 19, 10, 0))
         assert (await nudges.tick(app)).sent == 1
 
-        clock._now = utc(2026, 11, 20, 11)  # past the 96-hour expiry
+        clock.set(utc(2026, 11, 20, 11))  # past the 96-hour expiry
         assert (await nudges.tick(app)).expired == 1
         await user.press("▶ Start now")  # a late answer is still welcome
         await user.expect("How has your week been?")
@@ -245,7 +245,7 @@ async def test_downtime_past_expiry_records_a_missed_nudge_and_sends_nothing(
     settings = make_settings(weekly_only, nudges__check_every_seconds="3600")
     async with running(settings, clock=clock):
         await join(user)
-    clock._now = utc(2026, 11, 21, 12)  # the bot was down past the 96-hour window
+    clock.set(utc(2026, 11, 21, 12))  # the bot was down past the 96-hour window
     async with running(settings, clock=clock) as app:
         assert (await nudges.tick(app)).sent == 0
     assert rows(settings, "SELECT status FROM occurrences") == [("missed",)]
@@ -261,7 +261,7 @@ async def test_catch_up_skip_records_late_nudges_as_missed(
     )
     async with running(settings, clock=clock):
         await join(user)
-    clock._now = utc(2026, 11, 16, 14)  # four hours after it was due, but still open
+    clock.set(utc(2026, 11, 16, 14))  # four hours after it was due, but still open
     async with running(settings, clock=clock) as app:
         assert (await nudges.tick(app)).sent == 0
     assert rows(settings, "SELECT status FROM occurrences") == [("missed",)]
@@ -276,7 +276,7 @@ async def test_pause_stops_nudges_until_resume(
         await join(user)
         await user.send("/pause")
         await user.expect("I've paused")
-        clock._now = utc(2026, 11, 16, 10)
+        clock.set(utc(2026, 11, 16, 10))
         await nudges.tick(app)
         assert count(await user.messages(), OPENING) == 0
         await user.send("/resume")
@@ -316,10 +316,10 @@ async def test_blocked_people_become_unreachable_and_keep_their_data(
         await user.press("3")
         await user.expect("Which parts")
         await user.block()
-        clock._now = utc(2026, 11, 16, 10)
+        clock.set(utc(2026, 11, 16, 10))
         report = await nudges.tick(app)
         assert report.unreachable == 1
-        clock._now = utc(2026, 11, 23, 10)
+        clock.set(utc(2026, 11, 23, 10))
         assert (await nudges.tick(app)).sent == 0
     assert rows(nudge_settings, "SELECT unreachable_since IS NOT NULL FROM participants") == [(1,)]
     assert rows(nudge_settings, "SELECT count(*) FROM answers") == [(1,)]
@@ -350,7 +350,7 @@ async def test_a_restart_mid_broadcast_delivers_each_nudge_exactly_once(
             await asyncio.sleep(0.3)
 
     sandbox.hooks.append(slow)
-    clock._now = utc(2026, 11, 16, 10)
+    clock.set(utc(2026, 11, 16, 10))
 
     async def broadcast(context: Any) -> None:
         await nudges.tick(context.application)
@@ -394,7 +394,7 @@ async def test_a_429_storm_and_lost_answers_deliver_each_nudge_once_and_record_i
             raise ApiError(502, "Bad Gateway")
 
     sandbox.hooks.append(unreliable)
-    clock._now = utc(2026, 11, 16, 10)
+    clock.set(utc(2026, 11, 16, 10))
     async with running(nudge_settings, clock=clock) as app:
         for _ in range(5):
             await nudges.tick(app)

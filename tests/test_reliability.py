@@ -358,7 +358,7 @@ async def test_a_nudge_whose_answer_is_lost_is_sent_at_most_twice_and_not_counte
         users = await joined(client, 5300, 6)
     # Every nudge reaches the person, and every answer is lost on the way back.
     await client.set_after_faults(error_rate=1.0, methods=["sendMessage"], seed=3)
-    clock._now = datetime(2026, 11, 16, 10, tzinfo=UTC)
+    clock.set(datetime(2026, 11, 16, 10, tzinfo=UTC))
     async with running(nudge_settings, clock=clock) as app:
         for _ in range(4):
             await nudges.tick(app)
@@ -386,7 +386,7 @@ async def test_sends_in_flight_at_a_crash_go_out_once_more(
     clock = FakeClock(datetime(2026, 11, 12, 12, tzinfo=UTC))
     async with running(nudge_settings, clock=clock):
         users = await joined(client, 5400, 5)
-    clock._now = datetime(2026, 11, 16, 10, tzinfo=UTC)
+    clock.set(datetime(2026, 11, 16, 10, tzinfo=UTC))
     async with running(nudge_settings, clock=clock) as app:
         # What SIGKILL between "claimed" and "Telegram answered" leaves behind.
         services = app.bot_data["everystage.services"]
