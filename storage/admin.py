@@ -7,8 +7,13 @@ from datetime import datetime
 
 from storage.db import Database, utc_text
 
-# An occurrence counts as asked once Telegram confirmed its opening message (or it was answered).
-ASKED = "(status = 'answered' OR (status IN ('open', 'expired') AND sent_at IS NOT NULL))"
+# An occurrence counts as asked once Telegram confirmed its opening message (also when the
+# person became unreachable afterwards), or once it was answered (/checkin can answer a nudge
+# before it goes out). /stats counts asked nudges so; the weekly digest as below.
+ASKED = "(sent_at IS NOT NULL OR status = 'answered')"
+# The same as it stood at a moment (the named parameter ``:until``), for a past week's digest.
+ANSWERED_BY = "(status = 'answered' AND answered_at < :until)"
+ASKED_BY = f"(sent_at < :until OR {ANSWERED_BY})"
 
 
 async def audit(

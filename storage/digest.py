@@ -1,6 +1,7 @@
 """The digest's aggregate queries: counts only, never an id, a chat or a pseudonym.
 
-``gather`` reads everything one week's digest needs in one consistent read, as raw counts;
+``gather`` reads everything one week's digest needs in one consistent read, as raw counts,
+each as it stood at the end of that week (later rows never leak into an earlier week);
 ``bot.digest.content`` turns them into figures and hides small groups. Also here: the quote
 consent (``participants.may_quote``) and the table that makes weekly delivery exactly-once.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from storage.admin import ANSWERED_BY, ASKED_BY
 from storage.db import Database, utc_text
 
 
@@ -34,7 +36,14 @@ class QuestionCounts:
 
 @dataclass
 class CheckinCounts:
-    """One check-in in the week: nudges sent and answered, sessions started and completed."""
+    """One check-in in the week.
+
+    asked: nudges and /ask messages due this week that had reached the person by its end
+    (Telegram confirmed them, or they were answered); answered: of those, the ones answered
+    by the end of the week. started: check-ins with an answer this week; completed: check-ins
+    finished this week, however they began; unprompted: of those, the ones no nudge asked for
+    (started with /checkin while no nudge was waiting).
+    """
 
     asked: int = 0
     asked_people: int = 0
@@ -44,6 +53,8 @@ class CheckinCounts:
     started_people: int = 0
     completed: int = 0
     completed_people: int = 0
+    unprompted: int = 0
+    unprompted_people: int = 0
 
 
 @dataclass
@@ -57,8 +68,8 @@ class RawWeek:
     questions: dict[tuple[str, str], QuestionCounts] = field(default_factory=dict)
     previous: dict[tuple[str, str], QuestionCounts] = field(default_factory=dict)
     stage_week: dict[str, int] = field(default_factory=dict)  # stage -> people
-    stage_all: dict[str, int] = field(default_factory=dict)
-    every_stage: int = 0  # people who contributed in every stage reached so far
+    stage_all: dict[str, int] = field(default_factory=dict)  # up to the end of the week
+    every_stage: int = 0  # people who contributed in every stage reached by the week's end
     updates: int = 0
     update_contributors: int = 0
     update_reached: int = 0
@@ -76,39 +87,50 @@ async def gather(
     previous_start: datetime,
     reached_stages: list[str],
 ) -> RawWeek:
-    """Counts for the week ``[start, end)``, and distributions for ``[previous_start, start)``."""
+    """Counts for the week ``[start, end)``, and distributions for ``[previous_start, start)``.
+
+    Every figure is as it stood at ``end``: nothing written, sent, answered or reached after the
+    week counts (a week's digest reads the same whenever it is made). One exception the schema
+    cannot undo: paused, stopped and unreachable follow people's status now where it changed
+    since (no history of it is kept; only when someone became unreachable, until they are heard
+    from again).
+    """
     s, e, p = utc_text(start), utc_text(end), utc_text(previous_start)
+    week = {"s": s, "e": e, "until": e}
     raw = RawWeek()
     async with db.read() as tx:
         for row in await tx.all(
             "SELECT CASE WHEN status = 'stopped' THEN 'stopped'"
-            " WHEN unreachable_since IS NOT NULL THEN 'unreachable' ELSE status END AS state,"
-            " count(*) AS n, sum(created_at >= ? AND created_at < ?) AS new"
-            " FROM participants WHERE created_at < ? GROUP BY state",
-            (s, e, e),
+            " WHEN unreachable_since < :e THEN 'unreachable' ELSE status END AS state,"
+            " count(*) AS n, sum(created_at >= :s) AS new"
+            " FROM participants WHERE created_at < :e GROUP BY state",
+            week,
         ):
             raw.people[row["state"]] = row["n"]
             raw.new_people += row["new"] or 0
 
         for row in await tx.all(
             "SELECT checkin_id, count(*) AS asked, count(DISTINCT participant_id) AS asked_people,"
-            " sum(status = 'answered') AS answered,"
-            " count(DISTINCT CASE WHEN status = 'answered' THEN participant_id END) AS ap"
-            " FROM occurrences WHERE due_at >= ? AND due_at < ?"
-            " AND (status = 'answered' OR (status IN ('open', 'expired') AND sent_at IS NOT NULL))"
+            f" sum({ANSWERED_BY}) AS answered,"
+            f" count(DISTINCT CASE WHEN {ANSWERED_BY} THEN participant_id END) AS ap"
+            f" FROM occurrences WHERE due_at >= :s AND due_at < :e AND {ASKED_BY}"
             " GROUP BY checkin_id",
-            (s, e),
+            week,
         ):
             counts = raw.checkins.setdefault(row["checkin_id"], CheckinCounts())
             counts.asked, counts.asked_people = row["asked"], row["asked_people"]
             counts.answered, counts.answered_people = row["answered"] or 0, row["ap"]
         for row in await tx.all(
-            "SELECT checkin_id, count(*) AS n, count(DISTINCT participant_id) AS people"
-            " FROM completions WHERE completed_at >= ? AND completed_at < ? GROUP BY checkin_id",
-            (s, e),
+            "SELECT checkin_id, count(*) AS n, count(DISTINCT participant_id) AS people,"
+            " sum(occurrence_id IS NULL) AS unprompted,"
+            " count(DISTINCT CASE WHEN occurrence_id IS NULL THEN participant_id END) AS up"
+            " FROM completions WHERE completed_at >= :s AND completed_at < :e"
+            " GROUP BY checkin_id",
+            week,
         ):
             counts = raw.checkins.setdefault(row["checkin_id"], CheckinCounts())
             counts.completed, counts.completed_people = row["n"], row["people"]
+            counts.unprompted, counts.unprompted_people = row["unprompted"] or 0, row["up"]
 
         # Two weeks of answers (through the time index): distributions of both weeks.
         week_flag = "CASE WHEN answered_at >= :s THEN 0 ELSE 1 END"
@@ -149,25 +171,42 @@ async def gather(
         ):
             raw.stage_week[row["stage"]] = row["n"]
 
-        # Since the start: who contributed in which stage (a covering partial index).
-        contributions = (
+        # Since the start, up to the end of the week: who contributed in which stage. Every
+        # (person, stage) pair (one pass over a covering partial index), less the pairs whose
+        # contributions all came after the week (found through the time index, so the latest
+        # week, the usual one, costs next to nothing more); worked out once for both figures.
+        pairs = (
             "SELECT participant_id, stage FROM answers INDEXED BY answers_contributions"
             " WHERE value IS NOT NULL GROUP BY participant_id, stage"
+            " EXCEPT SELECT l.participant_id, l.stage FROM ("
+            "  SELECT DISTINCT participant_id, stage FROM answers INDEXED BY answers_by_time"
+            "  WHERE answered_at >= :e AND value IS NOT NULL) l"
+            " WHERE NOT EXISTS (SELECT 1 FROM answers a INDEXED BY answers_contributions"
+            "  WHERE a.participant_id = l.participant_id AND a.stage = l.stage"
+            "  AND a.value IS NOT NULL AND a.answered_at < :e)"
         )
-        for row in await tx.all(
-            f"SELECT stage, count(*) AS n FROM ({contributions}) GROUP BY stage"
-        ):
-            raw.stage_all[row["stage"]] = row["n"]
+        # Rows: (stage, people) per stage, then (NULL, people at every reached stage).
+        sql = (
+            f"WITH pairs AS MATERIALIZED ({pairs})"
+            " SELECT stage, count(*) AS n FROM pairs GROUP BY stage"
+        )
+        params: dict[str, Any] = {"e": e}
         if reached_stages:
-            marks = ",".join("?" * len(reached_stages))
-            row = await tx.one(
-                f"SELECT count(*) AS n FROM (SELECT participant_id FROM ({contributions})"
-                f" WHERE stage IN ({marks}) GROUP BY participant_id HAVING count(*) = ?)",
-                (*reached_stages, len(reached_stages)),
+            stages = {f"stage{i}": stage for i, stage in enumerate(reached_stages)}
+            marks = ",".join(f":{name}" for name in stages)
+            sql += (
+                " UNION ALL SELECT NULL, count(*) FROM (SELECT participant_id FROM pairs"
+                f" WHERE stage IN ({marks}) GROUP BY participant_id HAVING count(*) = :all)"
             )
-            raw.every_stage = row["n"] if row else 0
+            params.update(stages, all=len(reached_stages))
+        for row in await tx.all(sql, params):
+            if row["stage"] is None:
+                raw.every_stage = row["n"]
+            else:
+                raw.stage_all[row["stage"]] = row["n"]
 
-        # "You said, we did": updates written this week, and how many contributors they reached.
+        # "You said, we did": updates written this week, and how many contributors they had
+        # reached by its end.
         updates = await tx.all(
             "SELECT id, contributors FROM updates WHERE created_at >= ? AND created_at < ?",
             (s, e),
@@ -178,9 +217,9 @@ async def gather(
             keys = [f"update:{u['id']}" for u in updates]
             marks = ",".join("?" * len(keys))
             row = await tx.one(
-                "SELECT count(*) AS n FROM outbox WHERE status = 'sent'"
+                "SELECT count(*) AS n FROM outbox WHERE status = 'sent' AND sent_at < ?"
                 f" AND message_key IN ({marks})",
-                tuple(keys),
+                (e, *keys),
             )
             raw.update_reached = row["n"] if row else 0
 
@@ -214,10 +253,19 @@ async def gather(
     return raw
 
 
-async def reached_stages(db: Database, configured: list[str], current: str) -> list[str]:
-    """The configured stages up to and including the one the project is in now."""
+async def reached_stages(
+    db: Database, configured: list[str], current: str, until: datetime | None = None
+) -> list[str]:
+    """The configured stages up to and including the one the project was in at ``until``
+    (now when None). Before the first recorded stage, the first one recorded."""
     async with db.read() as tx:
-        row = await tx.one("SELECT stage FROM stages ORDER BY id DESC LIMIT 1")
+        stamp = utc_text(until) if until else None
+        row = await tx.one(
+            "SELECT stage FROM stages WHERE ?1 IS NULL OR entered_at < ?1 ORDER BY id DESC LIMIT 1",
+            (stamp,),
+        )
+        if row is None:
+            row = await tx.one("SELECT stage FROM stages ORDER BY id LIMIT 1")
     now = row["stage"] if row and row["stage"] in configured else current
     return configured[: configured.index(now) + 1] if now in configured else list(configured)
 

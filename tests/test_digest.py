@@ -9,6 +9,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from bot.digest.redact import redact
 from bot.handlers import digest as delivery
 from bot.settings import Settings, load_settings
 from storage.db import Database, utc_text
-from tests.conftest import EXAMPLE, ROOT, running
+from tests.conftest import EXAMPLE, ROOT, join, running
 
 WEEK = "2026-W10"  # Mon 2 Mar - Sun 8 Mar 2026, GMT all week
 TEAM_CHAT = -100700
@@ -40,14 +41,22 @@ def plain_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 class Fixture:
-    """A hand-made database: people, answers, nudges, updates, alerts, quote consent."""
+    """A hand-made database: people, answers, nudges, updates, alerts, quote consent.
+
+    Rows are written as the bot writes them: a check-in that answers a nudge links its
+    completion to the occurrence and marks that answered at the same moment."""
 
     def __init__(self, db: Database):
         self.db = db
         self.sessions = 0
 
     async def person(
-        self, pid: str, created: str, status: str = "active", unreachable: bool = False
+        self,
+        pid: str,
+        created: str,
+        status: str = "active",
+        unreachable: bool = False,
+        unreachable_since: str | None = None,  # when unreachable; default: since joining
     ) -> None:
         async with self.db.transaction() as tx:
             await tx.execute(
@@ -60,7 +69,7 @@ class Fixture:
                     status,
                     at(created),
                     at(created),
-                    at(created) if unreachable else None,
+                    at(unreachable_since or created) if unreachable else None,
                 ),
             )
 
@@ -73,7 +82,10 @@ class Fixture:
         stage: str = "delivery",
         completed: bool = True,
         voice: bool = False,
+        nudge: str | None = None,
     ) -> None:
+        """One check-in session; ``nudge`` is the occurrence key it answers (None: /checkin
+        with no nudge waiting)."""
         self.sessions += 1
         sid = f"s{self.sessions}"
         async with self.db.transaction() as tx:
@@ -97,10 +109,23 @@ class Fixture:
                     ),
                 )
             if completed:
+                occurrence = None
+                if nudge is not None:
+                    row = await tx.one(
+                        "SELECT id FROM occurrences WHERE participant_id = ? AND checkin_id = ?"
+                        " AND occurrence_key = ?",
+                        (pid, checkin, nudge),
+                    )
+                    assert row is not None, nudge
+                    occurrence = row["id"]
+                    await tx.execute(
+                        "UPDATE occurrences SET status = 'answered', answered_at = ? WHERE id = ?",
+                        (at(when), occurrence),
+                    )
                 await tx.execute(
                     "INSERT INTO completions (session_id, participant_id, checkin_id, stage,"
-                    " completed_at) VALUES (?, ?, ?, ?, ?)",
-                    (sid, pid, checkin, stage, at(when)),
+                    " completed_at, occurrence_id) VALUES (?, ?, ?, ?, ?, ?)",
+                    (sid, pid, checkin, stage, at(when), occurrence),
                 )
 
     async def sql(self, sql: str, params: tuple = ()) -> None:
@@ -116,6 +141,12 @@ async def db(plain_settings: Settings) -> AsyncIterator[Database]:
 
 
 async def build_fixture(db: Database) -> None:
+    """W10 (2 to 8 March 2026) worked by hand, with a week before it and weeks after it.
+
+    Everything dated after W10 (marked "later") must not change W10's digest: a late answer,
+    a nudge that went out on the Monday after, someone who became unreachable later, a new
+    stage, contributions in later weeks and an update that reached someone after the week.
+    """
     f = Fixture(db)
     before, new = "2026-02-01 12:00", "2026-03-03 08:00"
     for pid in ("p1", "p2", "p3", "p4"):
@@ -126,6 +157,8 @@ async def build_fixture(db: Database) -> None:
     for pid in ("p7", "p8", "p10"):
         await f.person(pid, new)  # new this week
     await f.person("p11", "2026-03-10 09:00")  # joined after the week: not counted
+    # Later: unreachable only from 20 March, so still taking part in W10.
+    await f.person("p12", before, unreachable=True, unreachable_since="2026-03-20 09:00")
 
     # The project entered design, then delivery (so both stages are "reached").
     await f.sql(
@@ -136,15 +169,49 @@ async def build_fixture(db: Database) -> None:
         "INSERT INTO stages (stage, entered_at, source) VALUES ('delivery', ?, 'x')",
         (at("2026-02-20 09:00"),),
     )
+    # Later: commissioning from Monday 16 March (W12): not reached in W10.
+    await f.sql(
+        "INSERT INTO stages (stage, entered_at, source) VALUES ('commissioning', ?, 'x')",
+        (at("2026-03-16 09:00"),),
+    )
 
-    # Previous week (W09), design stage: everyone said 3.
+    # Nudges due this week; Telegram confirmed each opening message (sent_at) except the
+    # failed one. The check-ins below answer them (status 'answered', answered_at).
+    for pid, checkin, status in (
+        ("p1", "weekly", "open"),
+        ("p2", "weekly", "open"),
+        ("p3", "weekly", "open"),
+        ("p4", "weekly", "open"),
+        ("p7", "weekly", "open"),
+        ("p8", "weekly", "open"),  # answered only later, on 10 March
+        ("p10", "weekly", "expired"),
+        ("p5", "weekly", "failed"),
+        ("p1", "pulse", "open"),
+        ("p2", "pulse", "open"),
+    ):
+        await f.sql(
+            "INSERT INTO occurrences (participant_id, checkin_id, occurrence_key, due_at, status,"
+            " sent_at) VALUES (?, ?, ?, ?, ?, CASE WHEN ?5 = 'failed' THEN NULL ELSE ?4 END)",
+            (pid, checkin, f"{checkin}-{pid}", at("2026-03-02 10:00"), status),
+        )
+    # Due on Sunday evening, sent on the Monday after (quiet hours): not asked in W10.
+    await f.sql(
+        "INSERT INTO occurrences (participant_id, checkin_id, occurrence_key, due_at, status,"
+        " sent_at) VALUES ('p12', 'weekly', 'weekly-p12', ?, 'open', ?)",
+        (at("2026-03-08 20:00"), at("2026-03-09 09:00")),
+    )
+
+    # Previous week (W09), design stage: everyone said 3; p1 and p12 typed words too.
     for pid in ("p1", "p2", "p3", "p4"):
         await f.session(pid, "weekly", "2026-02-25 10:00", {"week": 3}, stage="design")
     await f.session(
         "p1", "weekly", "2026-02-26 10:00", {"anything-else": "Old words"}, stage="design"
     )
+    await f.session(
+        "p12", "weekly", "2026-02-26 11:00", {"anything-else": "Earlier words"}, stage="design"
+    )
 
-    # This week (W10), delivery stage.
+    # This week (W10), delivery stage; p1-p4 and p7 answer their nudges.
     w = "2026-03-03 10:00"
     await f.session(
         "p1",
@@ -156,6 +223,7 @@ async def build_fixture(db: Database) -> None:
             "change": "Opening hours",
             "anything-else": "My name is Sarah, call me on 07700 900123 or a@b.org",
         },
+        nudge="weekly-p1",
     )
     await f.session(
         "p2",
@@ -167,6 +235,7 @@ async def build_fixture(db: Database) -> None:
             "change": "Opening hours",
             "anything-else": "Not for quoting",
         },
+        nudge="weekly-p2",
     )
     await f.session(
         "p3",
@@ -178,18 +247,32 @@ async def build_fixture(db: Database) -> None:
             "change": "Waiting times",
             "anything-else": "Also not for quoting",
         },
+        nudge="weekly-p3",
     )
     await f.session(
-        "p4", "weekly", w, {"week": 5, "listened": "no", "anything-else": "x.ogg"}, voice=True
+        "p4",
+        "weekly",
+        w,
+        {"week": 5, "listened": "no", "anything-else": "x.ogg"},
+        voice=True,
+        nudge="weekly-p4",
     )
-    await f.session("p7", "weekly", w, {"week": 2, "listened": "no"})
+    await f.session("p7", "weekly", w, {"week": 2, "listened": "no"}, nudge="weekly-p7")
     await f.session("p8", "weekly", w, {"week": 1, "listened": None}, completed=False)
-    # The pulse: p1 twice, p2 once (two people only).
-    await f.session("p1", "pulse", "2026-03-04 11:00", {"right-now": 4})
+    # The pulse: p1 and p2 answer their nudges; p1 once more with /checkin, no nudge waiting.
+    await f.session("p1", "pulse", "2026-03-04 11:00", {"right-now": 4}, nudge="pulse-p1")
     await f.session("p1", "pulse", "2026-03-05 11:00", {"right-now": 4})
-    await f.session("p2", "pulse", "2026-03-05 12:00", {"right-now": 2})
+    await f.session("p2", "pulse", "2026-03-05 12:00", {"right-now": 2}, nudge="pulse-p2")
+
+    # Later weeks.
     # A late-Sunday answer in the next week does not count.
     await f.session("p3", "weekly", "2026-03-09 00:30", {"week": 1})
+    # p8 finishes W10's nudge on 10 March: asked in W10, but not answered by its end.
+    await f.session("p8", "weekly", "2026-03-10 09:00", {"week": 2}, nudge="weekly-p8")
+    # p12 contributes to delivery only in W11 (so is not yet at every stage in W10), and p1
+    # to commissioning in W12.
+    await f.session("p12", "weekly", "2026-03-11 10:00", {"week": 3}, nudge="weekly-p12")
+    await f.session("p1", "weekly", "2026-03-17 10:00", {"week": 5}, stage="commissioning")
 
     # Quote consent: p1 yes, p2 no, p3 asked but no answer, p4 yes (but a voice note).
     for pid, may in (("p1", 1), ("p2", 0), ("p3", None), ("p4", 1)):
@@ -198,27 +281,8 @@ async def build_fixture(db: Database) -> None:
             (pid, may, at(before)),
         )
 
-    # Nudges due this week.
-    for pid, checkin, status in (
-        ("p1", "weekly", "answered"),
-        ("p2", "weekly", "answered"),
-        ("p3", "weekly", "answered"),
-        ("p4", "weekly", "answered"),
-        ("p7", "weekly", "answered"),
-        ("p8", "weekly", "open"),
-        ("p10", "weekly", "expired"),
-        ("p5", "weekly", "failed"),
-        ("p1", "pulse", "answered"),
-        ("p2", "pulse", "answered"),
-    ):
-        await f.sql(
-            # Telegram confirmed each opening message (sent_at), except the failed one.
-            "INSERT INTO occurrences (participant_id, checkin_id, occurrence_key, due_at, status,"
-            " sent_at) VALUES (?, ?, ?, ?, ?, CASE WHEN ?5 = 'failed' THEN NULL ELSE ?4 END)",
-            (pid, checkin, f"{checkin}-{pid}", at("2026-03-02 10:00"), status),
-        )
-
-    # "You said, we did": one update this week (4 contributors, 3 reached), one last week.
+    # "You said, we did": one update this week (4 contributors; 3 reached this week, p4 only on
+    # the Monday after), one last week.
     await f.sql(
         "INSERT INTO updates (id, created_at, author, text, contributors) VALUES"
         " (1, ?, 'Jo', 'We changed the hours', 4)",
@@ -229,22 +293,27 @@ async def build_fixture(db: Database) -> None:
         " (2, ?, 'Jo', 'Older', 4)",
         (at("2026-02-24 15:00"),),
     )
-    for pid, status in (("p1", "sent"), ("p2", "sent"), ("p3", "sent"), ("p4", "pending")):
+    for pid, sent in (
+        ("p1", "2026-03-04 15:01"),
+        ("p2", "2026-03-04 15:01"),
+        ("p3", "2026-03-08 23:59"),
+        ("p4", "2026-03-09 08:00"),  # later
+    ):
         await f.sql(
-            "INSERT INTO outbox (participant_id, message_key, text, status, next_at)"
-            " VALUES (?, 'update:1', 'x', ?, ?)",
-            (pid, status, at("2026-03-04 15:00")),
+            "INSERT INTO outbox (participant_id, message_key, text, status, next_at, sent_at)"
+            " VALUES (?, 'update:1', 'x', 'sent', ?, ?)",
+            (pid, at("2026-03-04 15:00"), at(sent)),
         )
     await f.sql(
-        "INSERT INTO outbox (participant_id, message_key, text, status, next_at)"
-        " VALUES ('p1', 'update:2', 'x', 'sent', ?)",
-        (at("2026-02-24 15:00"),),
+        "INSERT INTO outbox (participant_id, message_key, text, status, next_at, sent_at)"
+        " VALUES ('p1', 'update:2', 'x', 'sent', ?, ?)",
+        (at("2026-02-24 15:00"), at("2026-02-24 15:01")),
     )
 
-    # Alerts: three people raised one this week; one taken this week.
+    # Alerts: three people raised one this week; one taken this week, one only later.
     for pid, raised, taken in (
         ("p1", "2026-03-03 10:05", "2026-03-03 11:00"),
-        ("p2", "2026-03-04 10:05", None),
+        ("p2", "2026-03-04 10:05", "2026-03-10 09:00"),
         ("p3", "2026-03-05 10:05", None),
         ("p4", "2026-02-25 10:05", None),  # last week
     ):
@@ -263,19 +332,22 @@ async def digest(db: Database, plain_settings: Settings) -> Digest:
 
 async def test_figures_match_the_hand_worked_fixture(digest: Digest) -> None:
     p = digest.participation
-    # active: p1-p4, p7, p8, p10 (p5 is unreachable, p11 joined later); 1 each hidden.
-    assert (p.active, p.new, p.paused, p.stopped, p.unreachable) == (7, 3, None, None, None)
+    # active: p1-p4, p7, p8, p10, and p12 (unreachable only from 20 March); p5 is unreachable,
+    # p11 joined later; paused (p6), stopped (p9) and unreachable (p5): 1 each, hidden.
+    assert (p.active, p.new, p.paused, p.stopped, p.unreachable) == (8, 3, None, None, None)
 
     weekly, pulse = digest.checkins
-    # Weekly: asked 7 (5 answered, p8 open, p10 expired; p5 failed is not "asked").
+    # Weekly: asked 7 (p1-p4, p7 answered; p8 open; p10 expired). Not asked: p5 (failed, never
+    # confirmed) and p12 (sent on the Monday after). Answered by Sunday: 5 (p8 only on 10 March).
     assert (weekly.asked, weekly.answered) == (7, 5)
     assert weekly.response_rate == pytest.approx(100 * 5 / 7)
-    # Started: six sessions with an answer this week; completed: five.
-    assert (weekly.started, weekly.completed) == (6, 5)
+    # Started: six sessions with an answer this week; completed: five, all answering nudges.
+    assert (weekly.started, weekly.completed, weekly.unprompted) == (6, 5, 0)
     assert weekly.completion_rate == pytest.approx(100 * 5 / 6)
     # Pulse: two people only -> everything hidden.
     assert (pulse.asked, pulse.answered, pulse.response_rate) == (None, None, None)
     assert (pulse.started, pulse.completed, pulse.completion_rate) == (None, None, None)
+    assert pulse.unprompted is None
 
     questions = {q.question_id: q for q in digest.questions}
     week = questions["week"]
@@ -312,14 +384,22 @@ async def test_figures_match_the_hand_worked_fixture(digest: Digest) -> None:
     assert questions["right-now"].hidden  # two people
 
     stages = {s.stage: s for s in digest.stages}
-    assert (stages["design"].this_week, stages["design"].since_start) == (0, 4)
-    # delivery this week: p1, p2, p3, p4, p7, p8 (p8's week answer counts; the skip does not)
+    # design since the start: p1-p4 (3 in W09) and p12 (typed words in W09).
+    assert (stages["design"].this_week, stages["design"].since_start) == (0, 5)
+    # delivery this week: p1, p2, p3, p4, p7, p8 (p8's week answer counts; the skip does not).
+    # Since the start, up to Sunday: the same six (p3 on Monday 00:30, p8 and p12 later: no).
     assert (stages["delivery"].this_week, stages["delivery"].since_start) == (6, 6)
+    # Commissioning began on 16 March: not reached in W10, and p1's answer there is later.
+    commissioning = stages["commissioning"]
+    assert (commissioning.this_week, commissioning.since_start) == (0, 0)
+    assert not commissioning.reached
     assert digest.reached_stages == ["design", "delivery"]
-    assert digest.every_stage == 4  # p1-p4
+    assert digest.every_stage == 4  # p1-p4 (p12 reached delivery only in W11)
 
+    # Update 1 reached p1, p2 and p3 by Sunday 23:59; p4 only on the Monday after.
     assert (digest.loop.updates, digest.loop.contributors, digest.loop.reached) == (1, 4, 3)
     assert digest.loop.share == pytest.approx(75.0)
+    # Taken this week: p1 only (p2's was taken on 10 March).
     assert (digest.alerts.raised, digest.alerts.taken) == (3, None)
 
 
@@ -340,7 +420,7 @@ async def test_no_ids_or_code_names_in_any_format(digest: Digest) -> None:
 async def test_markdown_and_csv_say_fewer_than(digest: Digest) -> None:
     md = markdown.render(digest)
     assert "Paused: fewer than 3" in md
-    assert "Taking part: 7 (new this week: 3)" in md
+    assert "Taking part: 8 (new this week: 3)" in md
     assert "answered 5 of 7 asked (71%)" in md
     assert "average 3.3 (+0.3 on last week)" in md
     assert len(markdown.summary(digest)) < 1000
@@ -361,9 +441,17 @@ async def test_min_group_size_comes_from_config(
     d = await content.compute(db, settings, WEEK)
     if k == 1:
         assert d.participation.paused == 1 and d.alerts.taken == 1
+        assert d.participation.unreachable == 1  # p5; p12 only from 20 March
         assert [b.count for b in d.questions[0].buckets] == [1, 1, 0, 3, 1]
+        weekly, pulse = d.checkins
+        figures = ("asked", "answered", "unprompted", "started", "completed")
+        assert [getattr(weekly, name) for name in figures] == [7, 5, 0, 6, 5]
+        # The pulse: p1's and p2's nudges, both answered; p1's second pulse was a /checkin
+        # with no nudge waiting: completed, not asked. 3 completed = 2 answered + 1 without.
+        assert [getattr(pulse, name) for name in figures] == [2, 2, 1, 3, 3]
+        assert pulse.response_rate == pytest.approx(100.0)
     else:
-        assert d.participation.active == 7 and d.participation.new is None
+        assert d.participation.active == 8 and d.participation.new is None
         assert d.every_stage is None and d.loop.contributors is None
         assert "fewer than 5" in markdown.render(d)
 
@@ -434,7 +522,7 @@ def test_cli_digest_and_week_argument(plain_settings: Settings, tmp_path: Path) 
     out = tmp_path / "digest.md"
     args = ["digest", "--config", str(EXAMPLE), "--week", WEEK]
     assert main([*args, "--format", "md", "--output", str(out)]) == 0
-    assert "Taking part: 7" in out.read_text(encoding="utf-8")
+    assert "Taking part: 8" in out.read_text(encoding="utf-8")
     assert main(["digest", "--config", str(EXAMPLE), "--week", "2026-48"]) == 2
     csv_out = tmp_path / "digest.csv"
     assert main([*args, "--format", "csv", "--output", str(csv_out)]) == 0
@@ -579,3 +667,69 @@ async def test_html_digest_in_headless_chromium(digest: Digest, tmp_path: Path) 
     if not SCREENSHOT.exists():
         SCREENSHOT.parent.mkdir(exist_ok=True)
         SCREENSHOT.write_bytes(shot.read_bytes())
+
+
+# ---------------------------------------------------------------------------------------------
+# Asked, answered and completed when a check-in was started with /checkin.
+
+
+async def finish_weekly(user: Any) -> None:
+    """Answer the weekly check-in from its first question to the end."""
+    await user.press("4")
+    await user.expect("Which parts")
+    await user.press("☐ Meals")
+    await user.press("Done ✔")
+    await user.expect("Did staff listen")
+    await user.press("Yes")
+    await user.expect("change one thing")
+    await user.press("Opening hours")
+    await user.expect("Anything else")
+    await user.send("Nothing more")
+    await user.expect("Your answers go to the team")
+
+
+async def test_a_checkin_without_a_nudge_is_completed_but_not_asked(
+    client: Any, make_settings: Any
+) -> None:
+    settings = make_settings(
+        coordinators__chat_id=str(TEAM_CHAT),
+        coordinators__user_ids="[9001]",
+        digest__min_group_size="1",
+    )
+    clock = FakeClock(datetime(2026, 3, 4, 12, 0, tzinfo=UTC))  # Wednesday of W10, GMT
+    async with running(settings, clock=clock):
+        # Ann joins; her first check-in starts at once, with no nudge: she finishes it.
+        ann = await client.user(8401, first_name="Ann")
+        await join(ann)
+        await finish_weekly(ann)
+        # Bob joins and stops at the first question.
+        bob = await client.user(8402, first_name="Bob")
+        await join(bob)
+        # The team asks everyone: Ann and Bob each get the nudge; Bob answers it.
+        coordinator = await client.user(9001, first_name="Jo")
+        await coordinator.send("/ask weekly")
+        await coordinator.expect("to 2 people")
+        await ann.expect("Time for the Weekly check-in")
+        await bob.expect("Time for the Weekly check-in")
+        await bob.press("▶ Start now")
+        await bob.expect("How has your week been?")
+        await finish_weekly(bob)
+    db = await Database.open(settings.storage.path)
+    try:
+        d = await content.compute(db, settings, WEEK)
+    finally:
+        await db.close()
+    (weekly,) = d.checkins
+    # Asked: the two nudges that reached Ann and Bob. Answered: Bob's. Ann's own check-in is
+    # "without a nudge": completed, but neither asked nor answered.
+    assert (weekly.asked, weekly.answered, weekly.unprompted) == (2, 1, 1)
+    assert (weekly.started, weekly.completed) == (2, 2)
+    assert weekly.response_rate == pytest.approx(50.0)
+    assert weekly.completion_rate == pytest.approx(100.0)
+    md = markdown.render(d)
+    assert "answered 1 of 2 asked (50%); without a nudge 1; completed 2 of 2 started (100%)" in md
+    # Both renderers say what the figures count.
+    page = html.render(d, with_charts=False)
+    for term, meaning in content.LEGEND:
+        assert f"- _{term}_: {meaning}" in md
+        assert f"<b>{term}</b>: {escape(meaning)}" in page

@@ -5,6 +5,9 @@ figure (or breakdown cell) based on fewer than ``min_group_size`` people (but mo
 is hidden; a whole question is hidden if fewer people answered it. When exactly one cell of a
 breakdown is hidden, the next smallest is hidden too, so it cannot be worked out from the
 others. No id, chat or pseudonym is ever part of a digest, and quotes carry no name.
+
+Every figure is as it stood at the end of the digest's week (see ``storage.digest.gather``).
+``LEGEND`` says what the check-in figures count; every renderer shows it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,30 @@ from storage.db import Database
 
 MAX_QUOTES = 8
 MAX_QUOTE_CHARS = 300
+
+# What the check-in figures count, in the digest's own words (HTML and Markdown show these).
+LEGEND: tuple[tuple[str, str], ...] = (
+    (
+        "Asked",
+        "nudges and /ask messages due this week that reached the person by the end of the week"
+        " (Telegram confirmed them, or they were answered).",
+    ),
+    (
+        "Answered",
+        "of those, the ones completed by the end of the week. Response: answered ÷ asked.",
+    ),
+    (
+        "Without a nudge",
+        "check-ins people started themselves with /checkin, when no nudge was waiting, and"
+        " completed this week. They are not part of Asked or Answered.",
+    ),
+    ("Started", "check-ins with at least one answer this week, however they began."),
+    (
+        "Completed",
+        "check-ins finished this week, however they began: the answered nudges, those without a"
+        " nudge, and late answers to an earlier week's nudge. Completion: completed ÷ started.",
+    ),
+)
 
 
 def visible(count: int, people: int, k: int) -> int | None:
@@ -49,7 +76,7 @@ class Participation:
 
 @dataclass(frozen=True)
 class CheckinFigures:
-    """One check-in in the week."""
+    """One check-in in the week (see ``LEGEND``)."""
 
     id: str
     title: str
@@ -59,6 +86,7 @@ class CheckinFigures:
     started: int | None
     completed: int | None
     completion_rate: float | None
+    unprompted: int | None = 0  # completed without a nudge (/checkin)
 
 
 @dataclass(frozen=True)
@@ -107,7 +135,7 @@ class QuestionFigures:
 
 @dataclass(frozen=True)
 class StageFigures:
-    """Who contributed to a stage: this week and since the start."""
+    """Who contributed to a stage: this week, and since the start up to the week's end."""
 
     stage: str
     this_week: int | None
@@ -172,7 +200,9 @@ async def compute(db: Database, settings: Settings, week: str) -> Digest:
     zone = settings.project.timezone
     start, end = weeks.bounds(week, zone)
     previous_start, _ = weeks.bounds(weeks.previous(week), zone)
-    reached = await queries.reached_stages(db, settings.project.stages, settings.project.stage)
+    reached = await queries.reached_stages(
+        db, settings.project.stages, settings.project.stage, until=end
+    )
     raw = await queries.gather(db, start, end, previous_start, reached)
     return build(raw, settings, week, reached)
 
@@ -202,6 +232,7 @@ def build(raw: queries.RawWeek, settings: Settings, week: str, reached: list[str
         answered = visible(c.answered, c.answered_people, k)
         started = visible(c.started, c.started_people, k)
         completed = visible(c.completed, c.completed_people, k)
+        unprompted = visible(c.unprompted, c.unprompted_people, k)
         checkins.append(
             CheckinFigures(
                 checkin.id,
@@ -212,6 +243,7 @@ def build(raw: queries.RawWeek, settings: Settings, week: str, reached: list[str
                 started,
                 completed,
                 percent(completed, started) if completed is not None else None,
+                unprompted,
             )
         )
 

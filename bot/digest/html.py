@@ -1,5 +1,11 @@
 """The digest as one self-contained HTML file: inline SVG charts, no external resources,
-readable on a phone, and clean when printed."""
+readable on a phone, and clean when printed.
+
+On a phone (390 px wide) nothing is wider than the screen: the check-in table stacks into one
+card per check-in, other tables scroll sideways inside their own box, long words wrap, and the
+charts are drawn at about the phone's width so their labels stay at least 12 px
+(``charts.FONT_SIZE``; ``tests/test_digest_layout.py`` checks all of this in Chromium).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,13 @@ import re
 from html import escape
 
 from bot.digest import charts, fmt
-from bot.digest.content import Digest
+from bot.digest.content import LEGEND, Digest
 
 STYLE = """
 :root { --ink: #1f2933; --muted: #52606d; --line: #d9e2ec; --accent: #2b6cb0; }
 * { box-sizing: border-box; }
 body { font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
-  margin: 0 auto; padding: 1rem; max-width: 46rem; background: #fff; }
+  margin: 0 auto; padding: 1rem; max-width: 46rem; background: #fff; overflow-wrap: anywhere; }
 h1 { font-size: 1.45rem; margin: 0 0 .25rem; }
 h2 { font-size: 1.15rem; margin: 1.6rem 0 .5rem; border-bottom: 2px solid var(--line);
   padding-bottom: .2rem; }
@@ -27,9 +33,24 @@ p.meta, .note { color: var(--muted); font-size: .9rem; margin: .2rem 0; }
 table { border-collapse: collapse; width: 100%; font-size: .92rem; margin: .3rem 0; }
 th, td { text-align: left; padding: .3rem .4rem; border-bottom: 1px solid var(--line); }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-.scroll { overflow-x: auto; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.scroll table { overflow-wrap: normal; }
+ul.legend { padding-left: 1.1rem; }
+ul.legend li { margin: .15rem 0; }
 figure { margin: .4rem 0 1rem; }
-figure svg { width: 100%; height: auto; max-width: 36rem; }
+figure svg { display: block; width: 100%; height: auto; max-width: {chart_max}; }
+@media (max-width: 36rem) {
+  table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden;
+    clip: rect(0 0 0 0); white-space: nowrap; }
+  table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; width: 100%; }
+  table.stack tr { border: 1px solid var(--line); border-radius: .5rem; margin: .5rem 0;
+    padding: .15rem .6rem; }
+  table.stack td { display: flex; justify-content: space-between; gap: 1rem; padding: .25rem 0; }
+  table.stack tr td:last-child { border-bottom: 0; }
+  table.stack td::before { content: attr(data-label); color: var(--muted); text-align: left; }
+  table.stack td.name { font-weight: 600; }
+  table.stack td.name::before { content: none; }
+}
 blockquote { margin: .6rem 0; padding: .4rem .8rem; border-left: 4px solid var(--accent);
   background: #f5f7fa; }
 blockquote cite { display: block; color: var(--muted); font-size: .85rem; font-style: normal; }
@@ -43,12 +64,27 @@ section { break-inside: avoid-page; }
 """
 
 
+CHECKIN_COLUMNS = (
+    "Asked",
+    "Answered",
+    "Response",
+    "Without a nudge",
+    "Started",
+    "Completed",
+    "Completion",
+)
+
+
 def _svg(data: bytes, label: str) -> str:
     text = data.decode("utf-8")
     text = re.sub(r"^.*?(?=<svg)", "", text, flags=re.DOTALL)  # drop the XML prologue
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
     text = text.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1)
     return f"<figure>{text}</figure>"
+
+
+# Charts are never drawn wider than their natural size, so their text never grows past it.
+CHART_MAX = f"{charts.WIDTH_PT * 4 / 3:.0f}px"
 
 
 def _n(d: Digest, n: int | None) -> str:
@@ -64,7 +100,7 @@ def render(d: Digest, with_charts: bool = True) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{e(d.project)}: digest {e(d.week)}</title>",
-        f"<style>{STYLE}</style></head><body>",
+        f"<style>{STYLE.replace('{chart_max}', CHART_MAX)}</style></head><body>",
         f"<header><h1>{e(d.project)}</h1>",
         f'<p class="meta">Weekly digest {e(d.week)}: {e(fmt.period(d))} ({e(d.timezone)})</p>',
         f'<p class="note">To protect people, any figure from fewer than {d.min_group_size} '
@@ -84,20 +120,33 @@ def render(d: Digest, with_charts: bool = True) -> str:
 
     if d.checkins:
         out += [
-            '<section><h2>Check-ins</h2><div class="scroll"><table>',
-            '<tr><th>Check-in</th><th class="n">Asked</th><th class="n">Answered</th>'
-            '<th class="n">Response</th><th class="n">Completed</th><th class="n">Completion</th>'
-            "</tr>",
+            '<section><h2>Check-ins</h2><div class="scroll"><table class="stack">',
+            "<thead><tr><th>Check-in</th>"
+            + "".join(f'<th class="n">{e(label)}</th>' for label in CHECKIN_COLUMNS)
+            + "</tr></thead><tbody>",
         ]
         for c in d.checkins:
-            out.append(
-                f"<tr><td>{e(c.title)}</td><td class='n'>{_n(d, c.asked)}</td>"
-                f"<td class='n'>{_n(d, c.answered)}</td>"
-                f"<td class='n'>{fmt.pct(c.response_rate)}</td>"
-                f"<td class='n'>{_n(d, c.completed)}</td>"
-                f"<td class='n'>{fmt.pct(c.completion_rate)}</td></tr>"
+            cells = (
+                _n(d, c.asked),
+                _n(d, c.answered),
+                fmt.pct(c.response_rate),
+                _n(d, c.unprompted),
+                _n(d, c.started),
+                _n(d, c.completed),
+                fmt.pct(c.completion_rate),
             )
-        out.append("</table></div></section>")
+            out.append(
+                f"<tr><td class='name'>{e(c.title)}</td>"
+                + "".join(
+                    f"<td class='n' data-label='{e(label)}'>{cell}</td>"
+                    for label, cell in zip(CHECKIN_COLUMNS, cells, strict=True)
+                )
+                + "</tr>"
+            )
+        out.append("</tbody></table></div>")
+        out.append('<ul class="note legend">')
+        out += [f"<li><b>{e(term)}</b>: {e(meaning)}</li>" for term, meaning in LEGEND]
+        out.append("</ul></section>")
 
     if d.questions:
         out.append("<section><h2>Answers</h2>")
@@ -114,7 +163,8 @@ def render(d: Digest, with_charts: bool = True) -> str:
                 out.append(f" ({e(delta)} on last week)" if delta else "")
             out.append("</p>")
             if with_charts:
-                out.append(_svg(charts.question_chart(d, q), q.text))
+                # The question is the heading just above: the chart needs no title of its own.
+                out.append(_svg(charts.question_chart(d, q, titled=False), q.text))
             out.append(
                 '<div class="scroll"><table><tr><th>Answer</th><th class="n">Count</th>'
                 '<th class="n">Share</th><th class="n">Change</th></tr>'
@@ -141,8 +191,9 @@ def render(d: Digest, with_charts: bool = True) -> str:
             )
     out.append("</table></div>")
     out.append(
-        f"<p>People who have contributed at every stage so far "
+        f"<p>People who have contributed at every stage up to the end of this week "
         f"({e(', '.join(d.reached_stages))}): <b>{_n(d, d.every_stage)}</b></p>"
+        '<p class="note">“Since the start” counts people up to the end of this week.</p>'
     )
     if with_charts:
         out.append(_svg(charts.stage_chart(d), "People who contributed, by stage"))
@@ -151,8 +202,9 @@ def render(d: Digest, with_charts: bool = True) -> str:
     loop = d.loop
     out += [
         "<section><h2>You said, we did</h2>",
-        f"<p>Updates sent this week: <b>{loop.updates}</b>. They reached {_n(d, loop.reached)} "
-        f"of {_n(d, loop.contributors)} contributors ({fmt.pct(loop.share)}).</p></section>",
+        f"<p>Updates sent this week: <b>{loop.updates}</b>. By the end of the week they had "
+        f"reached {_n(d, loop.reached)} of {_n(d, loop.contributors)} contributors "
+        f"({fmt.pct(loop.share)}).</p></section>",
         "<section><h2>Safeguarding</h2>",
         f"<p>Alerts raised: <b>{_n(d, d.alerts.raised)}</b>; taken: "
         f"<b>{_n(d, d.alerts.taken)}</b>.</p></section>",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.digest import fmt
-from bot.digest.content import Digest
+from bot.digest.content import LEGEND, Digest
 
 
 def render(d: Digest) -> str:
@@ -25,9 +25,12 @@ def render(d: Digest) -> str:
             lines.append(
                 f"- **{c.title}**: answered {fmt.count(d, c.answered)} of"
                 f" {fmt.count(d, c.asked)} asked ({fmt.pct(c.response_rate)});"
+                f" without a nudge {fmt.count(d, c.unprompted)};"
                 f" completed {fmt.count(d, c.completed)} of {fmt.count(d, c.started)} started"
                 f" ({fmt.pct(c.completion_rate)})"
             )
+        lines += ["", "_How these are counted:_"]
+        lines += [f"- _{term}_: {meaning}" for term, meaning in LEGEND]
     if d.questions:
         lines += ["", "## Answers"]
         for q in d.questions:
@@ -58,15 +61,17 @@ def render(d: Digest) -> str:
                 f" {fmt.count(d, s.since_start)} since the start"
             )
     lines.append(
-        f"- Contributed at every stage so far ({', '.join(d.reached_stages)}):"
-        f" {fmt.count(d, d.every_stage)}"
+        f"- Contributed at every stage up to the end of this week"
+        f" ({', '.join(d.reached_stages)}): {fmt.count(d, d.every_stage)}"
     )
+    lines.append("- _“Since the start” counts people up to the end of this week._")
     loop = d.loop
     lines += [
         "",
         "## You said, we did",
-        f"- Updates sent: {loop.updates}; reached {fmt.count(d, loop.reached)} of"
-        f" {fmt.count(d, loop.contributors)} contributors ({fmt.pct(loop.share)})",
+        f"- Updates sent: {loop.updates}; by the end of the week they had reached"
+        f" {fmt.count(d, loop.reached)} of {fmt.count(d, loop.contributors)} contributors"
+        f" ({fmt.pct(loop.share)})",
         "",
         "## Safeguarding",
         f"- Alerts raised: {fmt.count(d, d.alerts.raised)}; taken: {fmt.count(d, d.alerts.taken)}",

@@ -42,6 +42,7 @@ def rows(d: Digest) -> list[dict[str, str]]:
     for c in d.checkins:
         add("checkin", c.id, "asked", c.asked)
         add("checkin", c.id, "answered", c.answered, c.response_rate)
+        add("checkin", c.id, "completed without a nudge", c.unprompted)
         add("checkin", c.id, "started", c.started)
         add("checkin", c.id, "completed", c.completed, c.completion_rate)
     for q in d.questions:
