@@ -1,9 +1,11 @@
 """Pseudonymised export of answers: one row per answer, never a chat id or a name.
 
 Rows are streamed from SQLite in batches, so memory stays flat however many answers there
-are. Filters: a period (``since`` included, ``until`` excluded) and one check-in. CSV can
-start with a BOM so Excel reads it as UTF-8; times are ISO 8601 in UTC; XLSX is written in
-openpyxl's streaming (write-only) mode.
+are. Filters: a period (``since`` included, ``until`` excluded), one check-in, one question.
+Each row carries the check-in's title and the question's text from the current config
+(:class:`Labels`; empty once no longer configured). CSV can start with a BOM so Excel reads it
+as UTF-8, and times are ISO 8601 text in UTC; XLSX is written in openpyxl's streaming
+(write-only) mode, with numbers as numbers and times as date cells (UTC).
 """
 
 from __future__ import annotations
@@ -12,18 +14,23 @@ import asyncio
 import csv
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from storage.db import Database, utc_text
+from storage.db import Database, parse_utc, utc_text
+
+if TYPE_CHECKING:
+    from conversations.model import CheckIn
 
 COLUMNS = (
     "pseudonym",
     "checkin_id",
+    "checkin_title",
     "question_id",
+    "question",
     "kind",
     "answer",
     "skipped",
@@ -31,10 +38,40 @@ COLUMNS = (
     "stage",
     "answered_at",
 )
+# A spreadsheet's date cell carries no time zone, so its header says which one.
+XLSX_HEADER = tuple("answered_at (UTC)" if c == "answered_at" else c for c in COLUMNS)
+XLSX_DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
+XLSX_WIDTHS = {"B": 16, "C": 24, "D": 16, "E": 48, "G": 32, "K": 20}
 BATCH = 2000
 BOM = "\ufeff"
+FOLLOW_UP_SUFFIX = ".follow_up"  # a reflection's follow-up is stored as "<question>.follow_up"
 
 Advance = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Check-in titles and question texts by id, from the current config."""
+
+    titles: Mapping[str, str] = field(default_factory=dict)
+    questions: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+
+def labels_of(checkins: Iterable[CheckIn]) -> Labels:
+    """The labels of configured check-ins (a reflection's follow-up is a question too)."""
+    titles: dict[str, str] = {}
+    questions: dict[tuple[str, str], str] = {}
+    for checkin in checkins:
+        titles[checkin.id] = checkin.title
+        for question in checkin.questions:
+            questions[checkin.id, question.id] = question.text
+            follow_up = getattr(question, "follow_up", None)
+            if follow_up:
+                questions[checkin.id, question.id + FOLLOW_UP_SUFFIX] = follow_up
+    return Labels(titles, questions)
+
+
+NO_LABELS = Labels()
 
 
 @dataclass(frozen=True)
@@ -44,6 +81,7 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     checkin_id: str | None = None
+    question_id: str | None = None
 
     def where(self) -> tuple[str, tuple[str, ...]]:
         """A WHERE clause (or '') and its parameters."""
@@ -57,6 +95,9 @@ class Filters:
         if self.checkin_id is not None:
             parts.append("a.checkin_id = ?")
             params.append(self.checkin_id)
+        if self.question_id is not None:
+            parts.append("a.question_id = ?")
+            params.append(self.question_id)
         return (" WHERE " + " AND ".join(parts) if parts else ""), tuple(params)
 
 
@@ -78,6 +119,53 @@ def _answer_text(value: Any) -> str:
     return str(value)
 
 
+async def unknown_filter(
+    db: Database, filters: Filters | None, labels: Labels = NO_LABELS
+) -> str | None:
+    """Why the check-in or question filter can match nothing, naming the known ones; else None.
+
+    Known: configured, or with answers in the database (a check-in since removed from the
+    config still has its answers). A known one with no answers in the period is no error.
+    """
+    filters = filters or Filters()
+    checkin, question = filters.checkin_id, filters.question_id
+    async with db.read() as tx:
+        if checkin is not None and checkin not in labels.titles:
+            stored = await tx.one(
+                "SELECT 1 AS x FROM answers WHERE checkin_id = ? LIMIT 1", (checkin,)
+            )
+            if stored is None:
+                rows = await tx.all("SELECT DISTINCT checkin_id FROM answers")
+                known = _listed(labels.titles, (r["checkin_id"] for r in rows))
+                return f"unknown check-in {checkin!r}; the check-ins are: {known}"
+        if question is None:
+            return None
+        configured = [q for c, q in labels.questions if checkin is None or c == checkin]
+        if question in configured:
+            return None
+        where, params = ("checkin_id = ? AND ", (checkin,)) if checkin is not None else ("", ())
+        stored = await tx.one(
+            f"SELECT 1 AS x FROM answers WHERE {where}question_id = ? LIMIT 1", (*params, question)
+        )
+        if stored is not None:
+            return None
+        rows = await tx.all(
+            "SELECT DISTINCT question_id FROM answers"
+            + (" WHERE checkin_id = ?" if checkin is not None else ""),
+            params,
+        )
+    known = _listed(configured, (r["question_id"] for r in rows))
+    scope = f" in check-in {checkin!r}" if checkin is not None else ""
+    return f"unknown question {question!r}{scope}; the questions are: {known or '(none)'}"
+
+
+def _listed(configured: Iterable[str], stored: Iterable[str]) -> str:
+    """Configured ids in config order, then any others found in the database, sorted."""
+    seen = list(dict.fromkeys(configured))
+    seen += sorted(set(stored) - set(seen))
+    return ", ".join(seen)
+
+
 async def count(db: Database, filters: Filters | None = None) -> int:
     """How many answers an export with these filters writes."""
     where, params = (filters or Filters()).where()
@@ -93,12 +181,14 @@ async def _batches(db: Database, filters: Filters | None) -> AsyncIterator[list[
             yield batch
 
 
-def _row(row: Any) -> dict[str, Any]:
+def _row(row: Any, labels: Labels = NO_LABELS) -> dict[str, Any]:
     value = None if row[4] is None else json.loads(row[4])
     return {
         "pseudonym": row[0],
         "checkin_id": row[1],
+        "checkin_title": labels.titles.get(row[1], ""),
         "question_id": row[2],
+        "question": labels.questions.get((row[1], row[2]), ""),
         "kind": row[3],
         "answer": None if row[5] else value,
         "skipped": row[4] is None,
@@ -108,25 +198,13 @@ def _row(row: Any) -> dict[str, Any]:
     }
 
 
-async def rows(db: Database, filters: Filters | None = None) -> AsyncIterator[dict[str, Any]]:
+async def rows(
+    db: Database, filters: Filters | None = None, labels: Labels = NO_LABELS
+) -> AsyncIterator[dict[str, Any]]:
     """Every answer as a flat dict with the pseudonym, oldest first, streamed."""
     async for batch in _batches(db, filters):
         for row in batch:
-            yield _row(row)
-
-
-def _flat(row: dict[str, Any]) -> list[Any]:
-    return [
-        row["pseudonym"],
-        row["checkin_id"],
-        row["question_id"],
-        row["kind"],
-        _answer_text(row["answer"]),
-        int(row["skipped"]),
-        row["voice_note"] or "",
-        row["stage"],
-        row["answered_at"],
-    ]
+            yield _row(row, labels)
 
 
 def _text(raw: str | None) -> str:
@@ -141,7 +219,12 @@ def _text(raw: str | None) -> str:
 
 
 def _csv_in_thread(
-    path: Path, out: TextIO, filters: Filters | None, advance: Advance | None, bom: bool
+    path: Path,
+    out: TextIO,
+    filters: Filters | None,
+    advance: Advance | None,
+    bom: bool,
+    labels: Labels,
 ) -> int:
     sql, params = _query(filters)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -151,13 +234,16 @@ def _csv_in_thread(
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(COLUMNS)
         written = 0
+        titles, questions = labels.titles, labels.questions
         cursor = conn.execute(sql, params)
         while batch := cursor.fetchmany(BATCH):
             writer.writerows(
                 (
                     r[0],
                     r[1],
+                    titles.get(r[1], ""),
                     r[2],
+                    questions.get((r[1], r[2]), ""),
                     r[3],
                     "" if r[5] else _text(r[4]),
                     int(r[4] is None),
@@ -181,17 +267,22 @@ async def write_csv(
     filters: Filters | None = None,
     advance: Advance | None = None,
     bom: bool = False,
+    labels: Labels = NO_LABELS,
 ) -> int:
     """Write CSV with a header (and a BOM first if ``bom``); return the answers written.
 
     Streamed in a worker thread through a read-only connection of its own (SQLite's WAL lets
     it read while the bot writes), so the event loop is never blocked and memory stays flat.
     """
-    return await asyncio.to_thread(_csv_in_thread, db.path, out, filters, advance, bom)
+    return await asyncio.to_thread(_csv_in_thread, db.path, out, filters, advance, bom, labels)
 
 
 async def write_json(
-    db: Database, out: TextIO, filters: Filters | None = None, advance: Advance | None = None
+    db: Database,
+    out: TextIO,
+    filters: Filters | None = None,
+    advance: Advance | None = None,
+    labels: Labels = NO_LABELS,
 ) -> int:
     """Write a JSON array of answers, one per line; return how many."""
     out.write("[")
@@ -199,7 +290,7 @@ async def write_json(
     async for batch in _batches(db, filters):
         for row in batch:
             out.write(",\n" if written else "\n")
-            out.write(json.dumps(_row(row), ensure_ascii=False))
+            out.write(json.dumps(_row(row, labels), ensure_ascii=False))
             written += 1
         if advance:
             advance(len(batch))
@@ -208,24 +299,59 @@ async def write_json(
 
 
 async def write_xlsx(
-    db: Database, path: Path, filters: Filters | None = None, advance: Advance | None = None
+    db: Database,
+    path: Path,
+    filters: Filters | None = None,
+    advance: Advance | None = None,
+    labels: Labels = NO_LABELS,
 ) -> int:
-    """Write an Excel workbook (one sheet, header row frozen); return how many answers."""
+    """Write an Excel workbook (one sheet, header row frozen); return how many answers.
+
+    Scale answers (and any other number) are number cells, so a spreadsheet can average
+    them; ``answered_at`` is a date cell in UTC. Text stays text, never a formula.
+    """
     from openpyxl import Workbook  # late: only this format needs it
+    from openpyxl.cell import WriteOnlyCell
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("answers")
     sheet.freeze_panes = "A2"
-    sheet.append(list(COLUMNS))
+    for column, width in XLSX_WIDTHS.items():
+        sheet.column_dimensions[column].width = width
+    sheet.append(list(XLSX_HEADER))
     written = 0
     async for batch in _batches(db, filters):
-        for row in batch:
-            sheet.append([_excel_safe(v) for v in _flat(_row(row))])
+        for raw in batch:
+            row = _row(raw, labels)
+            when = WriteOnlyCell(sheet, parse_utc(row["answered_at"]).replace(tzinfo=None))
+            when.number_format = XLSX_DATE_FORMAT
+            sheet.append(
+                [
+                    _excel_safe(row["pseudonym"]),
+                    _excel_safe(row["checkin_id"]),
+                    _excel_safe(row["checkin_title"]),
+                    _excel_safe(row["question_id"]),
+                    _excel_safe(row["question"]),
+                    row["kind"],
+                    _excel_value(row["answer"]),
+                    int(row["skipped"]),
+                    _excel_safe(row["voice_note"] or ""),
+                    _excel_safe(row["stage"]),
+                    when,
+                ]
+            )
         written += len(batch)
         if advance:
             advance(len(batch))
-    book.save(path)
+    await asyncio.to_thread(book.save, path)
     return written
+
+
+def _excel_value(answer: Any) -> Any:
+    """A number stays a number (a scale answer); anything else is safe text."""
+    if isinstance(answer, int | float) and not isinstance(answer, bool):
+        return answer
+    return _excel_safe(_answer_text(answer))
 
 
 def _excel_safe(value: Any) -> Any:

@@ -19,6 +19,7 @@ from storage.db import Database, utc_text
 
 FOLLOW_UP_SUFFIX = ".follow_up"
 _FAR_PAST, _FAR_FUTURE = "0000", "9999"
+BOM = "\ufeff"
 
 
 @dataclass
@@ -135,8 +136,15 @@ def columns(stages: Sequence[str]) -> list[str]:
     ]
 
 
-def write_csv(found: Iterable[Involvement], stages: Sequence[str], out: TextIO) -> int:
-    """Write one row per person who gave or received anything; return how many rows."""
+def write_csv(
+    found: Iterable[Involvement], stages: Sequence[str], out: TextIO, bom: bool = False
+) -> int:
+    """Write one row per person who gave or received anything; return how many rows.
+
+    With ``bom``, a byte-order mark comes first, so Excel opens the file as UTF-8.
+    """
+    if bom:
+        out.write(BOM)
     writer = csv.writer(out)
     writer.writerow(columns(stages))
     count = 0

@@ -1,10 +1,16 @@
-"""Raw export: --from/--to/--checkin filters, CSV that Excel opens (BOM), XLSX, quiet when piped."""
+"""Raw export: --from/--to/--checkin/--question filters, question texts beside ids, CSV that
+Excel opens (BOM), XLSX with number and date cells, unknown ids refused, quiet when piped."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import io
+import os
+import re
+import subprocess
+import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,8 +20,10 @@ from bot.digest.progress import progress
 from bot.settings import Settings, load_settings
 from storage import export
 from storage.db import Database
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, ROOT
 from tests.test_digest import Fixture
+
+BOM = b"\xef\xbb\xbf"
 
 
 @pytest.fixture
@@ -40,6 +48,33 @@ def seed(settings: Settings) -> None:
     asyncio.run(run())
 
 
+def seed_more(settings: Settings) -> None:
+    """A multi answer, a skipped one, a reflection's follow-up and a check-in since removed."""
+
+    async def run() -> None:
+        db = await Database.open(settings.storage.path)
+        f = Fixture(db)
+        f.sessions = 100  # session ids after seed()'s
+        await f.session("p1", "weekly", "2026-04-06 09:15", {"used": ["Meals", "Showers"]})
+        await f.session("p1", "weekly", "2026-04-06 09:16", {"listened": None})
+        await f.session(
+            "p2",
+            "design-reflection",
+            "2026-04-07 10:00",
+            {"first-contact": "A warm welcome", "first-contact.follow_up": "Listen first"},
+        )
+        await f.session("p2", "retired", "2026-04-08 10:00", {"old-question": "kept"})
+        await db.close()
+
+    asyncio.run(run())
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    raw = path.read_bytes()
+    assert raw.startswith(BOM)
+    return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+
+
 def test_csv_has_a_bom_and_filters_by_local_day_and_checkin(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -62,18 +97,201 @@ def test_csv_has_a_bom_and_filters_by_local_day_and_checkin(
     assert main([*base, "--from", "29 March"]) == 2
 
 
-def test_xlsx_export(settings: Settings, tmp_path: Path) -> None:
+def test_rows_name_the_check_in_and_the_question(settings: Settings, tmp_path: Path) -> None:
+    seed(settings)
+    seed_more(settings)
+    out = tmp_path / "answers.csv"
+    assert main(["export", "--config", str(EXAMPLE), "--output", str(out)]) == 0
+    rows = read_csv(out)
+    assert list(rows[0]) == list(export.COLUMNS)
+    labelled = {
+        (r["checkin_id"], r["question_id"]): (r["checkin_title"], r["question"]) for r in rows
+    }
+    assert labelled[("weekly", "week")] == ("Weekly check-in", "How has your week been?")
+    assert labelled[("pulse", "right-now")] == ("Quick pulse", "How are things right now?")
+    assert labelled[("design-reflection", "first-contact.follow_up")] == (
+        "Design reflection",
+        "If you could tell the staff who were there one thing, what would it be?",
+    )
+    assert labelled[("retired", "old-question")] == ("", "")  # no longer configured
+    # A check-in removed from the config still has its answers, so it can still be chosen.
+    assert (
+        main(["export", "--config", str(EXAMPLE), "--output", str(out), "--checkin", "retired"])
+        == 0
+    )
+    assert [r["answer"] for r in read_csv(out)] == ["kept"]
+
+    assert main(["export", "--config", str(EXAMPLE), "--output", str(out), "--format", "json"]) == 0
+    import json
+
+    first = json.loads(out.read_text(encoding="utf-8"))[0]
+    assert (first["checkin_title"], first["question"]) == (
+        "Weekly check-in",
+        "How has your week been?",
+    )
+
+
+def test_question_filter(settings: Settings, tmp_path: Path) -> None:
+    seed(settings)
+    out = tmp_path / "answers.csv"
+    base = ["export", "--config", str(EXAMPLE), "--output", str(out)]
+    assert main([*base, "--question", "week"]) == 0
+    assert sorted(r["answer"] for r in read_csv(out)) == ["2", "4"]
+    assert main([*base, "--checkin", "pulse", "--question", "right-now"]) == 0
+    assert [r["answer"] for r in read_csv(out)] == ["5"]
+    # Known, with nothing in the period: an empty table (a header), not an error.
+    assert main([*base, "--checkin", "pulse", "--from", "2027-01-01"]) == 0
+    assert read_csv(out) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--checkin", "wekly"], ["'wekly'", "weekly, design-reflection, pulse, retired"]),
+        (["--question", "wek"], ["'wek'", "week, hard-part, used", "old-question"]),
+        (
+            ["--checkin", "weekly", "--question", "right-now"],
+            ["'right-now' in check-in 'weekly'", "week, hard-part, used, listened"],
+        ),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_an_unknown_check_in_or_question_is_an_error_and_writes_nothing(
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    names: list[str],
+    fmt: str,
+) -> None:
+    seed(settings)
+    seed_more(settings)
+    out = tmp_path / f"answers.{fmt}"
+    assert (
+        main(["export", "--config", str(EXAMPLE), "--format", fmt, "--output", str(out), *args])
+        == 2
+    )
+    err = capsys.readouterr().err
+    for name in names:
+        assert name in err
+    assert not out.exists()
+
+
+def test_xlsx_has_numbers_as_numbers_and_times_as_dates(settings: Settings, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
     seed(settings)
+    seed_more(settings)
     out = tmp_path / "answers.xlsx"
     assert main(["export", "--config", str(EXAMPLE), "--format", "xlsx", "--output", str(out)]) == 0
-    sheet = load_workbook(out, read_only=True)["answers"]
-    values = [list(row) for row in sheet.iter_rows(values_only=True)]
-    assert values[0] == list(export.COLUMNS)
-    assert len(values) == 5
-    assert "'=1+1" in [row[4] for row in values]  # never run as a formula
+    sheet = load_workbook(out)["answers"]
+    header = [cell.value for cell in sheet[1]]
+    assert header == list(export.XLSX_HEADER) and "answered_at (UTC)" in header
+    assert sheet.freeze_panes == "A2"
+    rows = [dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2)]
+    assert len(rows) == 9
+    by_question = {
+        row["question_id"].value: row for row in rows if row["question_id"].value != "week"
+    }
+    weeks = [row for row in rows if row["question_id"].value == "week"]
+
+    first = weeks[0]
+    assert first["question"].value == "How has your week been?"
+    assert first["checkin_title"].value == "Weekly check-in"
+    assert first["answer"].value == 4 and first["answer"].data_type == "n"  # a number: averages
+    assert by_question["right-now"]["answer"].value == 5
+    when = first["answered_at (UTC)"]
+    assert when.is_date and when.value == datetime(2026, 3, 28, 23, 30)  # UTC, no zone in Excel
+    assert "yy" in when.number_format and "h" in when.number_format  # date and time shown
+    assert first["skipped"].value == 0
+
+    assert by_question["anything-else"]["answer"].value == "'=1+1"  # never run as a formula
+    assert by_question["used"]["answer"].value == "Meals; Showers"
+    assert by_question["listened"]["skipped"].value == 1
+    assert by_question["listened"]["answer"].value in ("", None)
+    assert by_question["old-question"]["question"].value in ("", None)
     assert main(["export", "--config", str(EXAMPLE), "--format", "xlsx"]) == 2  # needs a file
+
+
+def test_help_lists_every_format(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for fmt in ("csv", "json", "xlsx"):
+        assert re.search(rf"^  {fmt} +\w.{{20,}}$", text, re.MULTILINE), fmt
+
+
+def test_every_csv_the_cli_writes_starts_with_a_bom(settings: Settings, tmp_path: Path) -> None:
+    seed(settings)
+    config = ["--config", str(EXAMPLE)]
+    made = {
+        "export": ["export", *config, "--format", "csv"],
+        "digest": ["digest", *config, "--format", "csv", "--week", "2026-W13"],
+        "involvement": ["involvement", *config],
+    }
+    for name, args in made.items():
+        out = tmp_path / f"{name}.csv"
+        assert main([*args, "--output", str(out)]) == 0, name
+        assert out.read_bytes().startswith(BOM), name
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bot.cli", *args]
+
+
+def test_export_into_head_exits_quietly(settings: Settings) -> None:
+    async def run() -> None:
+        db = await Database.open(settings.storage.path)
+        f = Fixture(db)
+        await f.person("p1", "2026-02-01 12:00")
+        for i in range(60):  # 300 kB: more than the pipe holds, so head leaves while it writes
+            await f.session("p1", "weekly", f"2026-03-02 10:{i:02d}", {"anything-else": "x" * 5000})
+        await db.close()
+
+    asyncio.run(run())
+    producer = subprocess.Popen(
+        cli("export", "--config", str(EXAMPLE)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert producer.stdout is not None and producer.stderr is not None
+    head = subprocess.run(["head", "-c", "100"], stdin=producer.stdout, capture_output=True)
+    producer.stdout.close()
+    err = producer.stderr.read().decode()
+    producer.stderr.close()
+    assert producer.wait(timeout=60) in (0, 141)
+    assert err == ""  # no BrokenPipeError traceback
+    assert head.stdout.startswith(BOM + b"pseudonym,checkin_id,") and len(head.stdout) == 100
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "--format", "json"],
+        ["digest", "--format", "md", "--week", "2026-W13"],
+        ["involvement"],
+    ],
+)
+def test_a_closed_pipe_is_quiet_for_every_command_that_writes_to_stdout(
+    settings: Settings, args: list[str]
+) -> None:
+    seed(settings)
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the first byte: every write fails
+    try:
+        done = subprocess.run(
+            cli(*args, "--config", str(EXAMPLE)),
+            cwd=ROOT,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr.decode()
+    assert done.stderr.decode() == ""
 
 
 def test_progress_is_quiet_when_piped(capsys: pytest.CaptureFixture[str]) -> None:

@@ -139,7 +139,9 @@ def test_the_csv_is_by_pseudonym_and_period(
         ]
     )
     assert code == 0
-    text = output.read_text(encoding="utf-8")
+    raw = output.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfpseudonym,")  # a BOM: Excel opens it as UTF-8
+    text = raw.decode("utf-8-sig")
     table = list(csv.DictReader(io.StringIO(text)))
     assert list(table[0]) == [
         "pseudonym",
@@ -174,7 +176,7 @@ def test_the_csv_is_by_pseudonym_and_period(
     # The last day is included, in the project's time zone; a later period is empty.
     assert main(["involvement", "--config", str(EXAMPLE), "--from", "2026-04-06", "--to",
                  "2026-04-06", "--output", str(output)]) == 0  # fmt: skip
-    [only] = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8"))))
+    [only] = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8-sig"))))
     assert only["pseudonym"] == names["ana"] and only["checkins_delivery"] == "1"
     assert main(["involvement", "--config", str(EXAMPLE), "--from", "2026-13-01"]) == 2
 
