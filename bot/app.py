@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
@@ -25,6 +25,8 @@ from telegram.ext import (
 
 from bot import nudges
 from bot.clock import Clock, SystemClock
+from bot.commands import COMMANDS as COMMANDS  # the participants' menu, re-exported
+from bot.commands import register_commands
 from bot.filemodes import secure_files
 from bot.handlers import (
     account,
@@ -52,18 +54,6 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-COMMANDS = (
-    "checkin",
-    "settings",
-    "mydata",
-    "pause",
-    "resume",
-    "stop",
-    "delete",
-    "support",
-    "help",
-    "privacy",
-)
 RETENTION_JOB = "retention"
 NUDGE_JOB = "nudges"
 PROMPT_JOB = "undelivered-questions"
@@ -202,16 +192,6 @@ async def _post_init(app: Everystage) -> None:
 async def _post_shutdown(app: Everystage) -> None:
     services = services_of(app)
     await services.close_db()
-
-
-async def register_commands(app: Everystage) -> None:
-    """Publish the command list; Telegram being unhappy with it must not stop the bot."""
-    texts = services_of(app).texts
-    commands = [BotCommand(name, texts(f"commands.{name}")) for name in COMMANDS]
-    try:
-        await app.bot.set_my_commands(commands)
-    except TelegramError as exc:
-        log.warning("could not register the command list: %s", exc)
 
 
 async def apply_retention(app: Everystage) -> int:

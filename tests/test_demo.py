@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
 import sqlite3
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,15 @@ import aiohttp
 import pytest
 
 from bot.cli import main
+from bot.commands import COORDINATOR_COMMANDS
 from bot.demo import Demo, demo_running
+from bot.demo.people import DEMO_COORDINATOR_ID, DEMO_COORDINATOR_NAME
 from bot.demo.routes import STATIC_DIR
 from bot.demo.server import DEMO_TEAM_CHAT
 from bot.settings import load_settings
 from tests.conftest import EXAMPLE, ROOT
 
+SVG_NAMESPACE = 'xmlns="http://www.w3.org/2000/svg"'
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "docs" / "demo-chat.png"
 CHROMIUM_ARGS = [
@@ -90,11 +95,14 @@ async def test_the_page_is_served_with_no_external_resources(
     async with http.get("/") as response:
         page = await response.text()
     assert response.status == 200 and 'aria-live="polite"' in page
-    for name in ("app.js", "style.css"):
+    for name in ("app.js", "style.css", "favicon.svg"):
         async with http.get(f"/demo/static/{name}") as response:
             assert response.status == 200
+    assert '<link rel="icon" href="/demo/static/favicon.svg" type="image/svg+xml">' in page
+    async with http.get("/demo/static/favicon.svg") as response:
+        assert response.content_type == "image/svg+xml"
     for path in STATIC_DIR.iterdir():
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8").replace(SVG_NAMESPACE, "")  # a name, not a file
         assert "http://" not in text and "https://" not in text, path.name
     assert demo.settings.telegram.api_base_url == demo.url  # the bot polls the sandbox
     assert demo.sandbox.requests and {r["method"] for r in demo.sandbox.requests} >= {"getMe"}
@@ -130,8 +138,79 @@ async def test_coordinators_view_shows_a_team_chat_even_without_one_configured(
     http: aiohttp.ClientSession,
 ) -> None:
     state = await call(http, "GET", "/demo/state")
-    assert state["coordinators"] == {"configured": True, "chat_id": DEMO_TEAM_CHAT, "note": ""}
+    assert state["coordinators"] == {
+        "configured": True,
+        "chat_id": DEMO_TEAM_CHAT,
+        "note": "",
+        "coordinator": {"id": DEMO_COORDINATOR_ID, "name": DEMO_COORDINATOR_NAME},
+    }
     assert [c["id"] for c in state["checkins"]] == [c.id for c in load_settings(EXAMPLE).checkins]
+
+
+async def test_the_demo_coordinator_is_a_coordinator_without_editing_the_config(
+    demo: Demo, http: aiohttp.ClientSession, config: Path
+) -> None:
+    before = await asyncio.to_thread(config.read_bytes)
+    team = demo.settings.coordinators
+    listed = load_settings(config).coordinators.user_ids
+    assert team.user_ids == [*listed, DEMO_COORDINATOR_ID] and team.chat_id == DEMO_TEAM_CHAT
+    people = await call(http, "GET", "/demo/participants")
+    assert all(p["id"] != DEMO_COORDINATOR_ID for p in people)
+
+    # Their commands work in the coordinators' chat, and its menu is the coordinators' list.
+    menu = await call(http, "GET", f"/demo/chats/{DEMO_TEAM_CHAT}/menu")
+    assert [c["command"] for c in menu] == [c for c in COORDINATOR_COMMANDS if c != "reload"]
+    private = await call(http, "GET", f"/demo/chats/{DEMO_COORDINATOR_ID}/menu")
+    assert [c["command"] for c in private][: len(menu)] == [c["command"] for c in menu]
+    await call(
+        http,
+        "POST",
+        f"/sandbox/chats/{DEMO_TEAM_CHAT}/messages",
+        {"text": "/stats", "user_id": DEMO_COORDINATOR_ID},
+    )
+    await until(lambda: any("Answers this week" in t for t in bot_texts(demo, DEMO_TEAM_CHAT)))
+
+    # "I'm on it" in the group, pressed as the demo coordinator: taken, and the toast says so.
+    person = await call(http, "POST", "/demo/participants", {"checkin": "weekly"})
+    await call(
+        http, "POST", f"/sandbox/chats/{person['id']}/messages", {"text": "I want to end it all"}
+    )
+    alert = await until(lambda: last_with_buttons(demo, DEMO_TEAM_CHAT))
+    [[take]] = alert["reply_markup"]["inline_keyboard"]
+    pressed = await call(
+        http,
+        "POST",
+        f"/sandbox/chats/{DEMO_TEAM_CHAT}/messages/{alert['message_id']}/press",
+        {"callback_data": take["callback_data"], "user_id": DEMO_COORDINATOR_ID},
+    )
+    answered = await until(lambda: answered_query(demo, pressed["id"]))
+    assert answered["text"] == "Thank you. It's yours."
+    taken = demo.sandbox.world.chat(DEMO_TEAM_CHAT).messages[alert["message_id"]]
+    assert f"{DEMO_COORDINATOR_NAME} is on it" in taken["text"] and "reply_markup" not in taken
+    assert rows(demo, "SELECT taken_by FROM alerts") == [(DEMO_COORDINATOR_NAME,)]
+    assert await asyncio.to_thread(config.read_bytes) == before  # the user's file is untouched
+
+
+async def until(found: Callable[[], Any], seconds: float = 10.0) -> Any:
+    """Wait for ``found()`` to return something truthy (the bot answers asynchronously)."""
+    for _ in range(int(seconds / 0.05)):
+        if result := found():
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError("the bot did not get there in time")
+
+
+def last_with_buttons(demo: Demo, chat_id: int) -> dict[str, Any] | None:
+    """The newest bot message in a chat that has inline buttons."""
+    messages = demo.sandbox.world.chat(chat_id).messages.values()
+    found = [m for m in messages if m["from"]["is_bot"] and m.get("reply_markup")]
+    return found[-1] if found else None
+
+
+def answered_query(demo: Demo, query_id: str) -> dict[str, Any] | None:
+    """A button press's answer, once the bot has answered it."""
+    query = demo.sandbox.world.callback_queries[query_id].to_control()
+    return query if query["answered"] else None
 
 
 async def test_a_kept_database_brings_its_participants_back(config: Path, tmp_path: Path) -> None:
@@ -195,7 +274,8 @@ async def test_editing_the_config_reloads_prompts_and_errors_keep_the_old_ones(
     status = await call(http, "POST", "/demo/config/reload")
     assert not status["ok"] and status["generation"] == 1
     [error] = status["errors"]
-    assert re.match(rf"{re.escape(str(config))}:\d+: checkins\[\d+\]\.questions\[\d+\]: ", error)
+    kind_line = broken.split("\n").index('  kind = "slider"') + 1
+    assert error.startswith(f'{config}:{kind_line}: check-in "weekly", question "listened", kind: ')
     assert "unknown question kind 'slider'" in error
     with pytest.raises(Exception, match="slider"):
         load_settings(config)
@@ -406,3 +486,324 @@ async def test_a_check_in_in_a_real_browser(demo: Demo, tmp_path: Path, config: 
     uploaded = rows(demo, "SELECT file_path FROM answers WHERE question_id = 'first-contact'")
     assert len(uploaded) == 1 and uploaded[0][0]
     assert demo.sandbox.world.chat(chat_id).user is not None
+
+
+browser_test = pytest.mark.skipif(
+    _playwright_missing() is not None, reason=str(_playwright_missing())
+)
+SMALL_PHONE = {"width": 320, "height": 568}
+TARGET = 44  # CSS pixels: the smallest thing a finger should have to press
+AXE_VERSION = "4.14.1"
+# Where .ci/run installs it too (and says where in $EVERYSTAGE_AXE).
+AXE_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "everystage"
+    / f"axe-core-{AXE_VERSION}"
+)
+
+# Where a piece of text (its last occurrence) and the newest keyboard's first button are, and
+# the chat's visible box: both must be inside it for the person to read the question and answer.
+WHERE_JS = """([log, needle]) => {
+  const box = document.querySelector(log);
+  const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+  let found = null;
+  while (walker.nextNode()) {
+    const at = walker.currentNode.data.lastIndexOf(needle);
+    if (at >= 0) found = [walker.currentNode, at];
+  }
+  const rect = (r) => r && { top: r.top, bottom: r.bottom, left: r.left, right: r.right };
+  let text = null;
+  if (found) {
+    const range = document.createRange();
+    range.setStart(found[0], found[1]);
+    range.setEnd(found[0], found[1] + needle.length);
+    text = rect(range.getBoundingClientRect());
+  }
+  const key = box.querySelector(".keyboard:not(.old) .key");
+  return {
+    text, key: rect(key && key.getBoundingClientRect()),
+    chat: rect(box.getBoundingClientRect()), height: innerHeight, width: innerWidth,
+  };
+}"""
+
+# Every visible thing a person can press or type in, with its size.
+TARGETS_JS = """() => {
+  const selector = "button, select, summary, textarea, .key, .file-button, a.document";
+  return [...document.querySelectorAll(selector)]
+    .filter((el) => el.checkVisibility({ visibilityProperty: true }))
+    .map((el) => {
+      const r = el.getBoundingClientRect();
+      const name = el.id || el.getAttribute("aria-label") || el.textContent.trim().slice(0, 30);
+      return { name: `${el.tagName.toLowerCase()} ${name}`, width: r.width, height: r.height };
+    });
+}"""
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """Debian's Chromium, driven by Playwright."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def open_page(browser: Any, demo: Demo, viewport: dict[str, int]) -> Any:
+    """The demo page, loaded and ready."""
+    from playwright.async_api import expect
+
+    page = await browser.new_page(viewport=viewport)
+    await page.goto(f"{demo.url}/")
+    await expect(page.locator("body[data-ready=true]")).to_have_count(1)
+    return page
+
+
+async def question_and_buttons_in_view(page: Any, question: str, log: str = "#messages-log"):
+    """The question's text and the first of its buttons are both on screen, in the chat."""
+    from playwright.async_api import expect
+
+    await expect(page.locator(log).get_by_text(question).last).to_be_visible()
+    where = await page.evaluate(WHERE_JS, [log, question])
+    chat, text, key = where["chat"], where["text"], where["key"]
+    assert chat["top"] >= 0 and chat["bottom"] <= where["height"], where
+    assert text and chat["top"] <= text["top"] and text["bottom"] <= chat["bottom"], where
+    assert key and chat["top"] <= key["top"] and key["bottom"] <= chat["bottom"], where
+    assert text["bottom"] <= key["top"], where  # the question above its buttons
+
+
+async def all_targets_big_enough(page: Any) -> list[str]:
+    """Every visible control is at least 44 by 44 CSS pixels; returns their names."""
+    targets = await page.evaluate(TARGETS_JS)
+    small = [t for t in targets if t["width"] < TARGET or t["height"] < TARGET]
+    assert not small, small
+    return [t["name"] for t in targets]
+
+
+async def big_enough(locator: Any) -> None:
+    """One control's bounding box is at least 44 by 44."""
+    box = await locator.bounding_box()
+    assert box and box["width"] >= TARGET and box["height"] >= TARGET, (locator, box)
+
+
+@browser_test
+async def test_the_page_on_a_small_phone(demo: Demo) -> None:
+    from playwright.async_api import expect
+
+    async with chromium() as browser:
+        page = await open_page(browser, demo, SMALL_PHONE)
+        log = page.get_by_role("log", name="Messages with the bot")
+        href = await page.locator("link[rel=icon]").get_attribute("href")
+        icon = await page.request.get(f"{demo.url}{href}")
+        assert icon.ok and icon.headers["content-type"].startswith("image/svg+xml")
+
+        for control in (
+            page.get_by_label("Participant", exact=True),
+            page.get_by_role("button", name="Add participant"),
+            page.get_by_label("New participant at"),
+            page.get_by_role("button", name="Add and start"),
+            page.get_by_role("tab", name="Chat"),
+            page.get_by_role("tab", name="Coordinators' view"),
+            page.get_by_label("Commands", exact=True),
+            page.get_by_label("Voice note options"),
+            page.get_by_label("Message", exact=True),
+            page.get_by_role("button", name="Send", exact=True),
+        ):
+            await big_enough(control)
+
+        # "Add participant" takes keyboard users straight to the new chat's Start button.
+        first = await page.locator("#who").input_value()
+        await page.get_by_role("button", name="Add participant").click()
+        start = page.get_by_role("button", name="Start", exact=True)
+        await expect(start).to_be_focused()
+        assert await page.locator("#who").input_value() != first
+        await big_enough(start)
+        await page.keyboard.press("Enter")
+        await question_and_buttons_in_view(page, "Is that OK with you?")
+        await log.get_by_role("button", name="✅ Yes, I agree").click()
+        await question_and_buttons_in_view(page, "How has your week been?")
+        for key in await log.locator(".keyboard .key").all():
+            await big_enough(key)
+        await log.get_by_role("button", name="2", exact=True).click()
+        await question_and_buttons_in_view(page, "What made it hard?")
+        await page.get_by_label("Voice note options").click()
+        names = await all_targets_big_enough(page)  # the voice menu's buttons too
+        assert "button voice-sim" in names
+        await page.get_by_role("button", name="Send a simulated voice note").click()
+        await question_and_buttons_in_view(page, "Which parts of the service")
+
+        # A second keyboard (/settings) while the question's is still there: Tab reaches only
+        # the newest one; the older one can still be tapped.
+        box = page.get_by_label("Message", exact=True)
+        await box.fill("/settings")
+        await box.press("Enter")
+        await question_and_buttons_in_view(page, "Your settings")
+        old = log.locator(".keyboard.old .key")
+        assert await old.count() >= 2
+        assert set(await old.evaluate_all("(keys) => keys.map((k) => k.tabIndex)")) == {-1}
+        await log.focus()
+        reached = []
+        for _ in range(12):
+            await page.keyboard.press("Tab")
+            inside = await page.evaluate(
+                "() => document.activeElement.closest('#messages-log') !== null"
+            )
+            if not inside:
+                break
+            reached.append(await page.evaluate("() => document.activeElement.textContent"))
+        assert reached == ["How often", "Quiet hours", "Time zone", "Quoting my words", "Done"]
+        await old.first.click()  # still works by touch: the multi option is ticked
+        await expect(log.get_by_role("button", name="☑ Drop-in")).to_be_visible()
+
+        # "Add and start": focus on the new participant's first question's buttons.
+        await page.get_by_label("New participant at").select_option("checkin:design-reflection")
+        await page.get_by_role("button", name="Add and start").click()
+        await question_and_buttons_in_view(page, "What would have made that day easier?")
+        await expect(log.locator(".keyboard:not(.old) .key").first).to_be_focused()
+        await all_targets_big_enough(page)
+
+        await page.get_by_role("tab", name="Coordinators' view").click()
+        await page.get_by_label("Coordinators' commands").click()
+        await expect(page.get_by_role("button", name="/stats")).to_be_visible()
+        names = await all_targets_big_enough(page)
+        assert "button coord-send" in names and "textarea coord-text" in names
+
+
+def axe_script() -> Path | str:
+    """axe-core's axe.min.js ($EVERYSTAGE_AXE, else a cached npm install), or why not."""
+    if env := os.environ.get("EVERYSTAGE_AXE"):
+        return Path(env) if Path(env).is_file() else f"EVERYSTAGE_AXE={env} is not a file"
+    script = AXE_CACHE / "node_modules" / "axe-core" / "axe.min.js"
+    if script.is_file():
+        return script
+    npm = shutil.which("npm")
+    if npm is None:
+        return "npm is not installed, so axe-core cannot be fetched (apt-get install npm)"
+    command = [npm, "install", "--no-save", "--no-audit", "--no-fund", "--no-package-lock"]
+    try:
+        subprocess.run(
+            [*command, "--prefix", str(AXE_CACHE), f"axe-core@{AXE_VERSION}"],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"npm could not install axe-core@{AXE_VERSION}: {exc}"
+    return script if script.is_file() else f"npm installed no {script}"
+
+
+async def axe_violations(page: Any, script: Path) -> list[str]:
+    """Run axe-core's rules on the page as it is now; one line per violation."""
+    await page.add_script_tag(content=await asyncio.to_thread(script.read_text, "utf-8"))
+    found = await page.evaluate(
+        """async () => (await axe.run(document, {
+          resultTypes: ["violations"],
+          rules: { "target-size": { enabled: true } },  // WCAG 2.2's, off by default
+        })).violations"""
+    )
+    return [f"{v['id']}: {v['help']} at {[node['target'] for node in v['nodes']]}" for v in found]
+
+
+@browser_test
+async def test_the_page_passes_axe_core(demo: Demo, http: aiohttp.ClientSession) -> None:
+    from playwright.async_api import expect
+
+    script = await asyncio.to_thread(axe_script)
+    if isinstance(script, str):
+        pytest.skip(f"no axe-core: {script}")
+    await call(http, "POST", "/demo/participants", {"checkin": "weekly"})
+    async with chromium() as browser:
+        page = await open_page(browser, demo, SMALL_PHONE)
+        log = page.get_by_role("log", name="Messages with the bot")
+        await expect(log.get_by_text("How has your week been?")).to_be_visible()
+        box = page.get_by_label("Message", exact=True)
+        await box.fill("/settings")
+        await box.press("Enter")
+        await expect(log.get_by_text("Your settings")).to_be_visible()  # and an old keyboard
+        seen = {"participant's chat": await axe_violations(page, script)}
+        await page.get_by_label("Voice note options").click()
+        seen["voice menu"] = await axe_violations(page, script)
+        await page.get_by_role("tab", name="Coordinators' view").click()
+        await page.get_by_label("Message to the coordinators' chat").fill("/stage")
+        await page.get_by_label("Message to the coordinators' chat").press("Enter")
+        await expect(page.locator("#coord-log").get_by_text("Move it to")).to_be_visible()
+        await page.get_by_label("Coordinators' commands").click()
+        await expect(page.get_by_role("button", name="/stats")).to_be_visible()
+        seen["coordinators' view"] = await axe_violations(page, script)
+    assert seen == {where: [] for where in seen}  # listitem and aria-allowed-role included
+
+
+@browser_test
+async def test_the_coordinators_view_is_a_working_chat(
+    demo: Demo, http: aiohttp.ClientSession
+) -> None:
+    from playwright.async_api import expect
+
+    person = await call(http, "POST", "/demo/participants", {"checkin": "weekly"})
+    chat = f"/sandbox/chats/{person['id']}/messages"
+    question = await until(lambda: last_with_buttons(demo, person["id"]))
+    two = question["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+    await call(http, "POST", f"{chat}/{question['message_id']}/press", {"callback_data": two})
+    await until(lambda: "What made it hard?" in bot_texts(demo, person["id"])[-1])
+    await call(http, "POST", chat, {"text": "Some days I want to end it all"})
+
+    async with chromium() as browser:
+        page = await open_page(browser, demo, {"width": 390, "height": 844})
+        await page.get_by_role("tab", name="Coordinators' view").click()
+        team = page.get_by_role("log", name="Messages in the coordinators' chat")
+        box = page.get_by_label("Message to the coordinators' chat")
+        toast = page.locator("#coord-toast")
+
+        # "I'm on it": taken by the demo coordinator, the toast shown right here.
+        await team.get_by_role("button", name="I'm on it").click()
+        await expect(toast).to_have_text("Thank you. It's yours.")
+        await expect(toast).to_be_visible()
+        await expect(team.get_by_text(f"{DEMO_COORDINATOR_NAME} is on it")).to_be_visible()
+        await expect(team.get_by_role("button", name="I'm on it")).to_have_count(0)
+
+        # The menu is what the bot published for this chat; a command from it is sent.
+        await page.get_by_label("Coordinators' commands").click()
+        menu = page.locator("#coordinators .menu-list .command-name")
+        assert await menu.all_text_contents() == [
+            f"/{name}" for name in COORDINATOR_COMMANDS if name != "reload"
+        ]
+        await page.get_by_role("button", name="/stats").click()
+        await expect(team.get_by_text("Answers this week")).to_be_visible()
+
+        await box.fill("/alerts")
+        await box.press("Enter")
+        await expect(team.get_by_text("No open safeguarding alerts")).to_be_visible()
+
+        # /digest: the summary, the HTML file as a download, the chart as a picture.
+        await box.fill("/digest")
+        await box.press("Enter")
+        link = team.get_by_role("link", name=re.compile(r"digest-\d{4}-W\d\d\.html"))
+        await expect(link).to_be_visible()
+        document = await page.request.get(demo.url + str(await link.get_attribute("href")))
+        assert document.ok and "<html" in (await document.text()).lower()
+        chart = team.get_by_role("img", name=re.compile(r"one chart from it"))
+        await expect(chart).to_be_visible()
+        assert await chart.evaluate("(img) => img.complete && img.naturalWidth > 0")
+
+        # /update: write (plain messages go as replies, so the bot sees them), link, send.
+        await box.fill("/update")
+        await box.press("Enter")
+        await expect(team.get_by_text("Send what changed")).to_be_visible()
+        await box.fill("Evening sessions start next week.")
+        await box.press("Enter")
+        await expect(team.get_by_text("Added (1 so far)")).to_be_visible()
+        await expect(team.locator(".reply-quote").last).to_contain_text("Everystage")
+        await team.get_by_role("button", name="Done", exact=True).last.click()
+        await expect(team.get_by_text("What is this update about?")).to_be_visible()
+        await team.get_by_role("button", name="Weekly check-in").click()
+        await team.get_by_role("button", name="The whole check-in").click()
+        await expect(team.get_by_text("This goes to 1 people")).to_be_visible()
+        await team.get_by_role("button", name="Send", exact=True).click()
+        # (now, or after the participant's quiet hours: the test runs at any time of day)
+        sent = team.get_by_text(re.compile(r"Sent to [01] of 1 contributors"))
+        await expect(sent).to_be_visible()
+        assert await page.locator("#toast").is_hidden()  # nothing landed in the hidden panel
+    assert rows(demo, "SELECT text FROM updates") == [("Evening sessions start next week.",)]

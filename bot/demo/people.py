@@ -13,6 +13,10 @@ from bot.services import Services
 from storage import participants
 
 FIRST_USER_ID = 5001
+# The coordinator the page writes and presses as in the coordinators' chat: listed as a
+# coordinator in the settings the demo runs with (server.demo_settings), never a participant.
+DEMO_COORDINATOR_ID = 4000
+DEMO_COORDINATOR_NAME = "Demo coordinator"
 NAMES = ("Alex", "Sam", "Jo", "Priya", "Kwame", "Mei", "Tomasz", "Amina", "Rory", "Zainab")
 PRESET_TIMEOUT = 10.0
 
@@ -37,6 +41,8 @@ async def describe(sandbox: Sandbox, services: Services) -> list[dict[str, Any]]
     """Every simulated participant, with what the bot's database says about them."""
     people = []
     for user in sandbox.world.users.values():
+        if user.id == DEMO_COORDINATOR_ID:
+            continue
         person = await participants.by_chat(services.db, user.id)
         session = await participants.session(services.db, person.id) if person else None
         people.append(

@@ -45,6 +45,7 @@ def add_demo_routes(
         ("GET", "/demo/config", api.config),
         ("POST", "/demo/config/reload", api.reload),
         ("GET", "/demo/coordinators", api.coordinators),
+        ("GET", "/demo/chats/{chat_id}/menu", api.menu),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, _json(handler))
@@ -128,6 +129,19 @@ class _DemoApi:
         return self.watch.state()
 
     async def coordinators(self, request: web.Request) -> dict[str, Any]:
-        # The demo always has a coordinators' chat: demo_settings supplies one if the config
-        # names none, and the demo creates the group in the sandbox when it loads settings.
-        return {"configured": True, "chat_id": self.settings.coordinators.chat_id, "note": ""}
+        # The demo always has a coordinators' chat and a coordinator listed (demo_settings),
+        # and creates both in the sandbox when it loads settings.
+        return {
+            "configured": True,
+            "chat_id": self.settings.coordinators.chat_id,
+            "note": "",
+            "coordinator": {"id": people.DEMO_COORDINATOR_ID, "name": people.DEMO_COORDINATOR_NAME},
+        }
+
+    async def menu(self, request: web.Request) -> list[dict[str, Any]]:
+        """The command menu Telegram would show in that chat (what the bot published)."""
+        try:
+            chat_id = int(request.match_info["chat_id"])
+        except ValueError:
+            raise ControlError("chat_id must be an integer") from None
+        return self.sandbox.world.menu(chat_id)

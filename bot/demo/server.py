@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from bot.app import Everystage, build_application, serving
+from bot.commands import register_commands
 from bot.logs import setup_logging
 from bot.sandbox import Sandbox
 from bot.services import services_of
@@ -22,20 +23,27 @@ from bot.settings import Settings, load_settings
 
 from . import people
 from .config_watch import ConfigWatch
+from .people import DEMO_COORDINATOR_ID, DEMO_COORDINATOR_NAME
 from .routes import COORDINATORS_TITLE, add_demo_routes
 
 log = logging.getLogger(__name__)
 
 DEMO_TOKEN = "7000000001:demo-token-not-secret-abcdefgh"
-DEMO_TEAM_CHAT = -1000000000042  # the coordinators' chat when the config names none
+DEMO_TEAM_CHAT = -1000000000042  # the coordinators' chat (the "Coordinators' view")
 DEFAULT_PORT = 8080
 POLL_TIMEOUT = 10
 
 
 def default_config() -> Path:
-    """config.example.toml: next to the source tree, else in the current folder."""
-    beside_source = Path(__file__).resolve().parents[2] / "config.example.toml"
-    return beside_source if beside_source.is_file() else Path("config.example.toml")
+    """The example config shipped in the package (from any folder, installed or not).
+
+    In a source checkout ``bot/demo/config.example.toml`` is a symlink to the top-level
+    config.example.toml, resolved here so the demo names (and watches) that file; an installed
+    wheel holds a copy of it.
+    """
+    from importlib.resources import files  # here: the only user in this module
+
+    return Path(str(files(__package__ or "bot.demo").joinpath("config.example.toml"))).resolve()
 
 
 @dataclass
@@ -64,10 +72,17 @@ def demo_settings(settings: Settings, sandbox_url: str, db: Path, files: Path) -
         }
     )
     storage = settings.storage.model_copy(update={"path": db, "files_dir": files})
-    coordinators = settings.coordinators
-    if coordinators.chat_id is None:
-        # So the coordinators' view shows alerts and digests even for a project without one.
-        coordinators = coordinators.model_copy(update={"chat_id": DEMO_TEAM_CHAT})
+    # The coordinators' view is the coordinators' chat, and the demo coordinator is listed, so
+    # coordinators' commands work there whatever the config says (the file is not changed).
+    listed = settings.coordinators.user_ids
+    coordinators = settings.coordinators.model_copy(
+        update={
+            "chat_id": DEMO_TEAM_CHAT,
+            "user_ids": [*listed, DEMO_COORDINATOR_ID]
+            if DEMO_COORDINATOR_ID not in listed
+            else list(listed),
+        }
+    )
     return settings.model_copy(
         update={"telegram": telegram, "storage": storage, "coordinators": coordinators}
     )
@@ -95,14 +110,18 @@ async def demo_running(
 
     def adapt(fresh: Settings) -> Settings:
         adapted = demo_settings(fresh, sandbox.url, database, files)
-        team = adapted.coordinators.chat_id
-        if team is not None:  # the bot posts alerts and digests there from the start
-            sandbox.world.ensure_group(team, COORDINATORS_TITLE)
+        # The bot posts alerts and digests there from the start; the demo coordinator has
+        # started the bot, so their private chat can have the coordinators' command menu.
+        sandbox.world.ensure_group(DEMO_TEAM_CHAT, COORDINATORS_TITLE)
+        coordinator = sandbox.world.ensure_user(DEMO_COORDINATOR_ID, DEMO_COORDINATOR_NAME)
+        coordinator.started = True
         return adapted
 
     def apply(fresh: Settings) -> None:
-        services = services_of(holder["app"])
+        app = holder["app"]
+        services = services_of(app)
         services.use(fresh, services.texts_for(fresh))  # FileNotFoundError: keep the old ones
+        app.create_task(register_commands(app))  # the coordinators listed may have changed
 
     watch = ConfigWatch(config, adapt, apply)
     add_demo_routes(sandbox.app, sandbox, lambda: holder["app"], watch)

@@ -16,6 +16,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import nudges
+from bot.commands import register_commands
 from bot.handlers.admin import actor_of, coordinator_only
 from bot.handlers.common import chat_id_of
 from bot.keyboards import parse_callback
@@ -243,6 +244,7 @@ async def reload(update: Update, context: BotContext) -> None:
         await context.bot.send_message(chat_id, texts("coord.reload_failed", problems=str(exc)))
         return
     services.use(fresh, fresh_texts)
+    await register_commands(context.application)  # the coordinators listed may have changed
     await context.bot.send_message(
         chat_id, fresh_texts("coord.reloaded", checkins=len(fresh.checkins))
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from .files import FileStore, StoredFile
 from .formatting import format_text
 from .models import BOT_USER, Chat
 from .params import Params, Upload
-from .state import World
+from .state import World, commands_key
 
 # Counted in Python characters (code points), as Telegram counts characters, not UTF-16 units.
 MAX_TEXT = 4096
@@ -115,8 +114,27 @@ class BotApi:
         }
 
     def _commands_key(self, p: Params) -> str:
+        """The stored list's key: the scope (as JSON, its chat_id a number) and the language.
+
+        A scope naming a chat the bot cannot see (unknown, or a user who never started the bot)
+        is refused with "chat not found", as on Telegram.
+        """
         scope = p.get_json("scope") or {"type": "default"}
-        return json.dumps([scope, p.get_str("language_code") or ""], sort_keys=True)
+        if not isinstance(scope, dict):
+            raise bad_request("can't parse BotCommandScope JSON object")
+        if "chat_id" in scope:
+            chat = self._scope_chat(scope["chat_id"])
+            scope = {**scope, "chat_id": chat.id}
+        return commands_key(scope, p.get_str("language_code") or "")
+
+    def _scope_chat(self, chat_id: Any) -> Chat:
+        try:
+            chat = self.world.chats[int(chat_id)]
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(400, errors.CHAT_NOT_FOUND) from None
+        if chat.user is not None and not chat.user.started:
+            raise ApiError(400, errors.CHAT_NOT_FOUND)
+        return chat
 
     async def set_my_commands(self, p: Params) -> bool:
         """Store the command list per scope and language."""

@@ -15,6 +15,7 @@ is dropped by the first getUpdates with an offset after it was handed out.
 from __future__ import annotations
 
 import itertools
+import json
 import secrets
 import time
 from collections import deque
@@ -25,7 +26,16 @@ from . import errors
 from .errors import ApiError, ControlError
 from .models import BOT_FROM, BOT_ID, BOT_USER, BOT_USERNAME, CallbackQuery, Chat, User
 
-__all__ = ["BOT_ID", "BOT_USER", "BOT_USERNAME", "CallbackQuery", "Chat", "User", "World"]
+__all__ = [
+    "BOT_ID",
+    "BOT_USER",
+    "BOT_USERNAME",
+    "CallbackQuery",
+    "Chat",
+    "User",
+    "World",
+    "commands_key",
+]
 
 # Telegram's default when allowed_updates was never set: everything except these.
 _OPT_IN_UPDATES = {"chat_member", "message_reaction", "message_reaction_count"}
@@ -61,6 +71,11 @@ UPDATE_KINDS = frozenset(
 )
 # How many confirmations and forgotten ids the record keeps (the oldest go first).
 MAX_UPDATE_RECORD = 100_000
+
+
+def commands_key(scope: dict[str, Any], language_code: str = "") -> str:
+    """Where a command list is kept in ``World.commands``: its scope (JSON) and language."""
+    return json.dumps([scope, language_code], sort_keys=True)
 
 
 def _int_id(update: dict[str, Any]) -> int | None:
@@ -484,6 +499,18 @@ class World:
             if self.allowed_updates is None
             else sorted(self.allowed_updates),
         }
+
+    def menu(self, chat_id: int, language_code: str = "") -> list[dict[str, Any]]:
+        """The commands a chat's menu shows to a member who is not an admin, found as Telegram
+        does: the chat's own list, else private or group chats', else the default; each in
+        the language, else without one."""
+        chat = self.chat(chat_id)
+        kind = "all_private_chats" if chat.user is not None else "all_group_chats"
+        for scope in ({"type": "chat", "chat_id": chat.id}, {"type": kind}, {"type": "default"}):
+            for language in dict.fromkeys((language_code, "")):
+                if found := self.commands.get(commands_key(scope, language)):
+                    return found
+        return []
 
     def events_after(self, chat_id: int, after: int) -> list[dict[str, Any]]:
         """A chat's events with seq > after."""

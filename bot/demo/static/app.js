@@ -5,15 +5,32 @@ const BOT_ID = 7000000001;
 const SIMULATED_VOICE = "T2dnUwBkZW1vLXNpbXVsYXRlZC12b2ljZS1ub3Rl"; // "OggS\0demo-simulated-voice-note"
 const $ = (id) => document.getElementById(id);
 
-const state = {
-  chatId: null,        // the participant whose chat is shown
-  seq: 0,              // last event seen
-  nodes: new Map(),    // message_id -> <li>
-  poll: null,          // AbortController of the running long-poll
-  people: [],
-  coordChat: null,
-  coordSeq: 0,
-};
+// One chat on screen: the participant's (the "Chat" tab) or the coordinators' chat.
+function makeView(ids) {
+  return {
+    panel: $(ids.panel),
+    log: $(ids.log),             // the scrolling role="log" box
+    list: $(ids.list),           // its <ol>
+    toastBox: $(ids.toast),
+    box: $(ids.box),             // the message box
+    chatId: null,
+    userId: null,                // who writes and presses (needed in a group)
+    seq: 0,                      // last event seen
+    nodes: new Map(),            // message_id -> <li>
+    poll: null,                  // AbortController of the running long-poll
+    toastTimer: null,
+  };
+}
+
+// The script is deferred: the page's elements exist when it runs.
+const chatView = makeView({
+  panel: "phone", log: "messages-log", list: "messages", toast: "toast", box: "composer-text",
+});
+const coordView = makeView({
+  panel: "coordinators", log: "coord-log", list: "coord-messages", toast: "coord-toast",
+  box: "coord-text",
+});
+const state = { people: [] };
 
 async function api(method, path, body) {
   const options = { method, headers: {} };
@@ -35,8 +52,21 @@ function timeOf(message) {
   return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
+function fileUrl(fileId) {
+  return `/sandbox/files/${encodeURIComponent(fileId)}`;
+}
+
 function bodyOf(message) {
   const parts = document.createDocumentFragment();
+  const replied = message.reply_to_message;
+  if (replied) {
+    const quote = document.createElement("div");
+    quote.className = "reply-quote";
+    const who = replied.from?.id === BOT_ID ? "Everystage" : (replied.from?.first_name || "");
+    const said = (replied.text ?? replied.caption ?? "").split("\n")[0];
+    quote.textContent = `↩ ${who}: ${said.length > 60 ? said.slice(0, 59) + "…" : said}`;
+    parts.append(quote);
+  }
   if (message.voice) {
     const voice = document.createElement("div");
     voice.className = "voice-note";
@@ -44,15 +74,30 @@ function bodyOf(message) {
     parts.append(voice);
   }
   if (message.document) {
+    const name = message.document.file_name || "file";
     const link = document.createElement("a");
     link.className = "document";
-    link.href = `/sandbox/files/${encodeURIComponent(message.document.file_id)}`;
-    link.download = message.document.file_name || "file";
-    link.textContent = `⇩ ${message.document.file_name || "file"} (download)`;
+    link.href = fileUrl(message.document.file_id);
+    link.download = name;
+    link.textContent = `⇩ ${name} (download)`;
     parts.append(link);
   }
   if (message.sticker) parts.append(`Sticker ${message.sticker.emoji || ""}`);
-  if (message.photo) parts.append("Photo");
+  if (message.photo?.length) {
+    const largest = message.photo[message.photo.length - 1];
+    const link = document.createElement("a");
+    link.className = "photo";
+    link.href = fileUrl(largest.file_id);
+    link.target = "_blank";
+    link.rel = "noopener";
+    const image = document.createElement("img");
+    image.src = link.href;
+    image.alt = message.caption || "Photo";
+    image.width = largest.width;
+    image.height = largest.height;
+    link.append(image);
+    parts.append(link);
+  }
   const text = message.text ?? message.caption;
   if (text) {
     const p = document.createElement("p");
@@ -63,7 +108,7 @@ function bodyOf(message) {
   return parts;
 }
 
-function keyboardOf(message, chatId) {
+function keyboardOf(view, message) {
   const rows = message.reply_markup?.inline_keyboard || [];
   if (!rows.length) return null;
   const board = document.createElement("div");
@@ -83,7 +128,7 @@ function keyboardOf(message, chatId) {
       } else {
         el = document.createElement("button");
         el.type = "button";
-        el.addEventListener("click", () => press(chatId, message.message_id, button.callback_data, el));
+        el.addEventListener("click", () => press(view, message.message_id, button.callback_data, el));
       }
       el.className = "key";
       el.textContent = button.text;
@@ -94,7 +139,7 @@ function keyboardOf(message, chatId) {
   return board;
 }
 
-function renderMessage(message, chatId) {
+function renderMessage(view, message) {
   const li = document.createElement("li");
   const mine = message.from?.id !== BOT_ID;
   li.className = `msg ${mine ? "me" : "bot"}`;
@@ -110,49 +155,101 @@ function renderMessage(message, chatId) {
   meta.textContent = (message.edit_date ? "edited " : "") + timeOf(message);
   bubble.append(meta);
   li.append(bubble);
-  const board = keyboardOf(message, chatId);
+  const board = keyboardOf(view, message);
   if (board) li.append(board);
   return li;
 }
 
-function upsert(list, nodes, message, chatId) {
-  const fresh = renderMessage(message, chatId);
-  const old = nodes.get(message.message_id);
+function upsert(view, message) {
+  const fresh = renderMessage(view, message);
+  const old = view.nodes.get(message.message_id);
+  view.nodes.set(message.message_id, fresh);
   if (old) {
     const hadFocus = old.contains(document.activeElement);
+    const scrolled = view.log.scrollTop;
     old.replaceWith(fresh);
-    if (hadFocus) focusLatestKeyboard();
-  } else {
-    list.append(fresh);
-    if (message.reply_markup && !list.contains(document.activeElement)) {
-      // keep keyboard users next to the buttons they need, unless they are typing
-      if (document.activeElement === document.body) focusLatestKeyboard();
-    }
+    markKeyboards(view);
+    view.log.scrollTop = scrolled; // an edit (a ticked option) must not move what was tapped
+    if (hadFocus) focusLatestKeyboard(view);
+    return;
   }
-  nodes.set(message.message_id, fresh);
-  list.scrollTop = list.scrollHeight;
+  view.list.append(fresh);
+  markKeyboards(view);
+  reveal(view, fresh);
+  if (message.reply_markup && !view.panel.hidden && document.activeElement === document.body) {
+    focusLatestKeyboard(view); // keep keyboard users next to the buttons they need
+  }
 }
 
-function focusLatestKeyboard() {
-  const keys = $("messages").querySelectorAll(".msg:last-child .key");
+// Only the newest keyboard is in the Tab order; older ones can still be tapped.
+function markKeyboards(view) {
+  const boards = [...view.list.querySelectorAll(".keyboard")];
+  boards.forEach((board, index) => {
+    const current = index === boards.length - 1;
+    board.classList.toggle("old", !current);
+    for (const key of board.querySelectorAll(".key")) {
+      if (current) key.removeAttribute("tabindex");
+      else key.tabIndex = -1;
+    }
+  });
+}
+
+function latestKeys(view) {
+  return view.list.querySelectorAll(".keyboard:not(.old) .key:not(:disabled)");
+}
+
+// Show the newest message. One taller than the chat is shown from its top if its text and its
+// first row of buttons fit; else the end of its text (where the question is) above that row.
+function reveal(view, li) {
+  const log = view.log;
+  const room = log.clientHeight;
+  if (view.panel.hidden || li.offsetHeight <= room - 8) {
+    log.scrollTop = log.scrollHeight;
+    return;
+  }
+  const logTop = log.getBoundingClientRect().top;
+  const bubble = li.querySelector(".bubble");
+  const row = li.querySelector(".keyboard-row");
+  const rowHeight = row ? row.offsetHeight + 8 : 0;
+  if (bubble.offsetHeight + rowHeight <= room - 8) {
+    log.scrollTop += li.getBoundingClientRect().top - logTop - 4;
+  } else {
+    const below = row ? row.getBoundingClientRect().bottom : bubble.getBoundingClientRect().bottom;
+    log.scrollTop += below - logTop - room + 8;
+  }
+}
+
+function focusLatestKeyboard(view) {
+  const keys = latestKeys(view);
   if (keys.length) keys[0].focus();
-  else $("composer-text").focus();
+  else view.box.focus();
+}
+
+// Where someone continues in a chat: its buttons, else Start, else the message box.
+function focusChat(view) {
+  const keys = latestKeys(view);
+  if (keys.length) keys[0].focus();
+  else if (view === chatView && !$("start-bar").hidden) $("start-button").focus();
+  else view.box.focus();
 }
 
 let peopleTimer = null;
-function applyEvent(event) {
+function applyEvent(view, event) {
   if (event.kind === "message" || event.kind === "edited") {
-    upsert($("messages"), state.nodes, event.message, state.chatId);
-    updateStartBar();
-    clearTimeout(peopleTimer);
-    peopleTimer = setTimeout(() => refreshPeople().catch(() => {}), 300);
+    upsert(view, event.message);
+    if (view === chatView) {
+      updateStartBar();
+      clearTimeout(peopleTimer);
+      peopleTimer = setTimeout(() => refreshPeople().catch(() => {}), 300);
+    }
   } else if (event.kind === "deleted") {
-    state.nodes.get(event.message_id)?.remove();
-    state.nodes.delete(event.message_id);
-  } else if (event.kind === "chat_action") {
+    view.nodes.get(event.message_id)?.remove();
+    view.nodes.delete(event.message_id);
+    markKeyboards(view);
+  } else if (event.kind === "chat_action" && view === chatView) {
     showTyping();
   } else if (event.kind === "callback_answered" && event.callback_query.text) {
-    toast(event.callback_query.text);
+    toast(view, event.callback_query.text, event.callback_query.show_alert);
   }
 }
 
@@ -163,79 +260,106 @@ function showTyping() {
   typingTimer = setTimeout(() => ($("chat-status").textContent = "bot"), 4000);
 }
 
-let toastTimer = null;
-function toast(text) {
-  const box = $("toast");
+// A button's answer (Telegram's toast), shown in the chat where it was pressed.
+function toast(view, text, long = false) {
+  const box = view.toastBox;
   box.textContent = text;
+  box.classList.toggle("alert", long);
   box.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (box.hidden = true), 3500);
+  clearTimeout(view.toastTimer);
+  view.toastTimer = setTimeout(() => (box.hidden = true), long ? 7000 : 3500);
+}
+
+function currentView() {
+  return coordView.panel.hidden ? chatView : coordView;
 }
 
 function updateStartBar() {
-  $("start-bar").hidden = state.nodes.size > 0;
+  $("start-bar").hidden = chatView.nodes.size > 0;
 }
 
 // ---------------------------------------------------------------------------------------
-// The participant's chat: load, then long-poll events.
+// A chat: load it, then long-poll its events.
 
-async function openChat(chatId) {
-  state.poll?.abort();
-  state.chatId = chatId;
-  state.nodes = new Map();
-  const list = $("messages");
-  list.replaceChildren();
+async function openView(view, chatId) {
+  view.poll?.abort();
+  view.chatId = chatId;
+  view.nodes = new Map();
+  view.list.replaceChildren();
   const info = await api("GET", "/sandbox/");
-  state.seq = info.last_seq;
+  view.seq = info.last_seq;
   for (const message of await api("GET", `/sandbox/chats/${chatId}/messages`)) {
-    upsert(list, state.nodes, message, chatId);
+    upsert(view, message);
   }
-  updateStartBar();
-  $("who").value = String(chatId);
-  listen(chatId);
+  listen(view, chatId);
+  loadMenu(view).catch(() => {});
 }
 
-async function listen(chatId) {
+async function listen(view, chatId) {
   const controller = new AbortController();
-  state.poll = controller;
+  view.poll = controller;
   while (!controller.signal.aborted) {
     try {
       const response = await fetch(
-        `/sandbox/chats/${chatId}/events?after=${state.seq}&timeout=25`,
+        `/sandbox/chats/${chatId}/events?after=${view.seq}&timeout=25`,
         { signal: controller.signal },
       );
       const data = await response.json();
       if (controller.signal.aborted) return;
       for (const event of data.events || []) {
-        state.seq = Math.max(state.seq, event.seq);
-        applyEvent(event);
+        view.seq = Math.max(view.seq, event.seq);
+        applyEvent(view, event);
       }
-      if (!data.events?.length) state.seq = Math.max(state.seq, data.last_seq || 0);
+      if (!data.events?.length) view.seq = Math.max(view.seq, data.last_seq || 0);
     } catch (error) {
       if (controller.signal.aborted) return;
+      console.warn("chat events:", error);
       await new Promise((resolve) => setTimeout(resolve, 1000)); // the server may be restarting
     }
   }
 }
 
-async function press(chatId, messageId, data, el) {
+async function openChat(chatId) {
+  await openView(chatView, chatId);
+  updateStartBar();
+  $("who").value = String(chatId);
+}
+
+async function press(view, messageId, data, el) {
   el.disabled = true;
+  const body = { callback_data: data };
+  if (view.userId !== null) body.user_id = view.userId;
   try {
-    await api("POST", `/sandbox/chats/${chatId}/messages/${messageId}/press`, { callback_data: data });
+    await api("POST", `/sandbox/chats/${view.chatId}/messages/${messageId}/press`, body);
   } catch (error) {
-    toast(error.message);
+    toast(view, error.message);
     el.disabled = false;
   }
 }
 
-async function sendText(text) {
-  if (!state.chatId || !text.trim()) return;
-  await api("POST", `/sandbox/chats/${state.chatId}/messages`, { text });
+function latestBotMessage(view) {
+  let latest = null;
+  for (const [id, li] of view.nodes) {
+    if (li.classList.contains("bot") && (latest === null || id > latest)) latest = id;
+  }
+  return latest;
+}
+
+async function sendText(view, text) {
+  if (!view.chatId || !text.trim()) return;
+  const body = { text };
+  if (view.userId !== null) {
+    body.user_id = view.userId;
+    // In a group the bot only sees commands and replies to it (privacy mode): reply to it.
+    const replyTo = latestBotMessage(view);
+    if (!text.startsWith("/") && replyTo !== null) body.reply_to_message_id = replyTo;
+  }
+  await api("POST", `/sandbox/chats/${view.chatId}/messages`, body);
 }
 
 async function sendVoice(base64, mime, duration) {
-  if (!state.chatId) return;
-  await api("POST", `/sandbox/chats/${state.chatId}/voice`, {
+  if (!chatView.chatId) return;
+  await api("POST", `/sandbox/chats/${chatView.chatId}/voice`, {
     data_base64: base64, mime_type: mime, duration,
   });
 }
@@ -249,13 +373,43 @@ function fileToBase64(file) {
   });
 }
 
+// The command menu: what the bot published for this chat (setMyCommands), as Telegram shows it.
+async function loadMenu(view) {
+  const commands = await api("GET", `/demo/chats/${view.chatId}/menu`);
+  const list = view.panel.querySelector(".menu-list");
+  list.replaceChildren(...commands.map((command) => {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "command";
+    const name = document.createElement("span");
+    name.className = "command-name";
+    name.textContent = `/${command.command}`;
+    const about = document.createElement("span");
+    about.className = "command-about";
+    about.textContent = command.description;
+    button.append(name, " ", about);
+    button.addEventListener("click", async () => {
+      closeMenu(view);
+      view.box.focus();
+      try { await sendText(view, `/${command.command}`); } catch (e) { toast(view, e.message); }
+    });
+    li.append(button);
+    return li;
+  }));
+}
+
+function closeMenu(view) {
+  view.panel.querySelector(".menu").open = false;
+}
+
 // ---------------------------------------------------------------------------------------
 // Participants, presets, config status, coordinators.
 
 async function refreshPeople(selectId) {
   const people = await api("GET", "/demo/participants");
   const select = $("who");
-  const current = selectId ?? state.chatId;
+  const current = selectId ?? chatView.chatId;
   if (JSON.stringify(people) === JSON.stringify(state.people) && selectId === undefined) return;
   state.people = people;
   select.replaceChildren(...state.people.map((p) => {
@@ -275,10 +429,12 @@ async function addPerson(preset) {
   try {
     const person = await api("POST", "/demo/participants", preset || {});
     await refreshPeople(person.id);
+    selectTab(true);
     await openChat(person.id);
-    toast(`Now chatting as ${person.first_name}`);
+    focusChat(chatView); // keyboard users go straight on in the new participant's chat
+    toast(chatView, `Now chatting as ${person.first_name}`);
   } catch (error) {
-    toast(error.message);
+    toast(chatView, error.message);
   } finally {
     button.disabled = false;
   }
@@ -329,34 +485,26 @@ async function refreshState() {
   $("project").textContent = `${data.project.name} · stage: ${data.project.stage}`;
   showConfig(data.config);
   if (data.config.generation !== lastGeneration) {
+    const reloaded = lastGeneration !== -1;
     lastGeneration = data.config.generation;
     fillPresets(data);
+    if (reloaded) {
+      // The bot publishes its command lists again after a reload.
+      setTimeout(() => {
+        for (const view of [chatView, coordView]) if (view.chatId) loadMenu(view).catch(() => {});
+      }, 500);
+    }
   }
-  showCoordinators(data.coordinators);
+  await showCoordinators(data.coordinators);
 }
 
 async function showCoordinators(coord) {
   $("coord-note").textContent = coord.note;
   $("coord-note").hidden = !coord.note;
-  if (!coord.configured || coord.chat_id === state.coordChat) return;
-  state.coordChat = coord.chat_id;
-  const nodes = new Map();
-  const list = $("coord-messages");
-  list.replaceChildren();
-  for (const message of await api("GET", `/sandbox/chats/${coord.chat_id}/messages`)) {
-    upsert(list, nodes, message, coord.chat_id);
-  }
-  while (state.coordChat === coord.chat_id) {
-    try {
-      const data = await api("GET", `/sandbox/chats/${coord.chat_id}/events?after=${state.coordSeq}&timeout=25`);
-      for (const event of data.events) {
-        state.coordSeq = Math.max(state.coordSeq, event.seq);
-        if (event.message) upsert(list, nodes, event.message, coord.chat_id);
-      }
-    } catch (error) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
+  if (!coord.configured) return;
+  coordView.userId = coord.coordinator.id;
+  $("coord-status").textContent = `you write as ${coord.coordinator.name}`;
+  if (coord.chat_id !== coordView.chatId) await openView(coordView, coord.chat_id);
 }
 
 function selectTab(chat) {
@@ -364,31 +512,51 @@ function selectTab(chat) {
   $("tab-coord").setAttribute("aria-selected", String(!chat));
   $("tab-chat").tabIndex = chat ? 0 : -1;
   $("tab-coord").tabIndex = chat ? -1 : 0;
-  $("phone").hidden = !chat;
-  $("coordinators").hidden = chat;
+  chatView.panel.hidden = !chat;
+  coordView.panel.hidden = chat;
+  document.querySelector(".skip").href = `#${currentView().box.id}`;
+  const view = currentView();
+  view.log.scrollTop = view.log.scrollHeight;
 }
 
 // ---------------------------------------------------------------------------------------
 // Wiring.
 
-function wire() {
-  $("composer").addEventListener("submit", async (event) => {
+function wireComposer(view, form) {
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const box = $("composer-text");
+    const box = view.box;
     const text = box.value;
     box.value = "";
-    try { await sendText(text); } catch (error) { toast(error.message); box.value = text; }
+    try { await sendText(view, text); } catch (error) { toast(view, error.message); box.value = text; }
   });
-  $("composer-text").addEventListener("keydown", (event) => {
+  view.box.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
-      $("composer").requestSubmit();
+      form.requestSubmit();
     }
   });
-  $("start-button").addEventListener("click", () => sendText("/start").catch((e) => toast(e.message)));
+  const menu = view.panel.querySelector(".menu");
+  menu.addEventListener("toggle", () => {
+    if (menu.open) loadMenu(view).catch((e) => toast(view, e.message));
+  });
+  for (const details of view.panel.querySelectorAll("details")) {
+    details.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      details.open = false;
+      details.querySelector("summary").focus();
+    });
+  }
+}
+
+function wire() {
+  wireComposer(chatView, $("composer"));
+  wireComposer(coordView, $("coord-composer"));
+  $("start-button").addEventListener("click", () =>
+    sendText(chatView, "/start").catch((e) => toast(chatView, e.message)));
   $("voice-sim").addEventListener("click", async () => {
     document.querySelector(".voice").open = false;
-    try { await sendVoice(SIMULATED_VOICE, "audio/ogg", 3); } catch (e) { toast(e.message); }
+    try { await sendVoice(SIMULATED_VOICE, "audio/ogg", 3); } catch (e) { toast(chatView, e.message); }
   });
   $("voice-file").addEventListener("change", async (event) => {
     const file = event.target.files[0];
@@ -396,12 +564,7 @@ function wire() {
     document.querySelector(".voice").open = false;
     if (!file) return;
     try { await sendVoice(await fileToBase64(file), file.type || "audio/ogg", 5); }
-    catch (e) { toast(e.message); }
-  });
-  document.querySelector(".voice").addEventListener("keydown", (event) => {
-    if (event.key !== "Escape") return;
-    event.currentTarget.open = false;
-    event.currentTarget.querySelector("summary").focus();
+    catch (e) { toast(chatView, e.message); }
   });
   $("who").addEventListener("change", (event) => openChat(Number(event.target.value)));
   $("add-person").addEventListener("click", () => addPerson(null));
@@ -434,4 +597,4 @@ async function main() {
   setInterval(() => refreshPeople().catch(() => {}), 3000);
 }
 
-main().catch((error) => toast(`Could not start the page: ${error.message}`));
+main().catch((error) => toast(chatView, `Could not start the page: ${error.message}`, true));
