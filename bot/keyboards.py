@@ -49,7 +49,9 @@ def prompt_text(texts: Texts, prompt: Prompt, header: str = "") -> str:
     """The message that asks a question."""
     parts = [header] if header else []
     if not prompt.follow_up:
-        parts.append(texts("checkin.progress", number=prompt.number, total=prompt.total))
+        # "of up to 6" when later questions depend on answers not given yet: never wrong.
+        key = "checkin.progress" if prompt.total_exact else "checkin.progress_up_to"
+        parts.append(texts(key, number=prompt.number, total=prompt.total))
     body = prompt.text
     question = prompt.question
     if (

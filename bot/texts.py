@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import get_timezone_location
+from babel.units import format_unit
 
 LOCALES = Path(__file__).with_name("locales")
 
@@ -36,3 +41,64 @@ class Texts:
 def available() -> list[str]:
     """Locale names there are files for."""
     return sorted(p.stem for p in LOCALES.glob("*.toml"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Words for numbers, places and long questions (Babel does the plurals and place names).
+
+_MONTHS_FROM = 6  # shorter periods stay in days: "90 days", not "3 months"
+
+
+def _babel_locale(locale: str) -> Locale:
+    try:
+        return Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse("en")
+
+
+def period_words(days: int, locale: str = "en") -> str:
+    """How long we keep things, in words: 730 -> "2 years", 180 -> "6 months", 90 -> "90 days".
+
+    Years when the days are whole years of 365 days; months when they are whole months of 30
+    days and at least six of them; days otherwise. So the words never say less than we keep:
+    N years are at least N x 365 days, and six or more calendar months are at least N x 30
+    days (shorter runs of months can be less, which is why they stay in days).
+    """
+    if days >= 365 and days % 365 == 0:
+        value, unit = days // 365, "duration-year"
+    elif days >= 30 * _MONTHS_FROM and days % 30 == 0:
+        value, unit = days // 30, "duration-month"
+    else:
+        value, unit = days, "duration-day"
+    return str(format_unit(value, unit, length="long", locale=_babel_locale(locale)))
+
+
+def place_of(zone: str, locale: str = "en") -> str:
+    """A time zone as the place people know it by: "Europe/London" -> "London", "UTC"."""
+    try:
+        place = get_timezone_location(zone, locale=_babel_locale(locale), return_city=True)
+    except LookupError:
+        place = None
+    return str(place) if place else zone.rsplit("/", 1)[-1].replace("_", " ")
+
+
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+
+
+def short_question(text: str, limit: int = 60) -> str:
+    """A question short enough for a list: the whole text if it fits, else its question.
+
+    "Sorry it has been a hard week. What made it hard? You can type…" -> "What made it hard?";
+    failing that its first sentence, or the text cut at a word with "…".
+    """
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    sentences = [s for s in _SENTENCE_END.split(text) if s]
+    for sentence in sentences:
+        if sentence.endswith("?") and len(sentence) <= limit:
+            return sentence
+    if sentences and len(sentences[0]) <= limit:
+        return sentences[0]
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:.")
+    return f"{cut or text[: limit - 1]}…"

@@ -144,6 +144,9 @@ class Prompt:
     total: int
     follow_up: bool = False
     selected: tuple[int, ...] = ()
+    total_exact: bool = True
+    """False when later questions depend on answers not given yet: ``total`` is then the most
+    this person can be asked (``number`` is always exact)."""
 
     @property
     def text(self) -> str:
@@ -179,6 +182,8 @@ class Record:
     kind: str
     value: Answer | None
     file_ref: str | None = None
+    seconds: int | None = None
+    """How long a voice note is, when Telegram said."""
 
     @property
     def skipped(self) -> bool:
@@ -256,7 +261,14 @@ def advance(checkin: CheckIn, state: State, event: Event) -> Transition:
         if isinstance(event, Voice):
             if not prompt.accepts_voice:
                 return again(Hint.NO_VOICE)
-            return _answer(checkin, state, prompt, event.file_ref, file_ref=event.file_ref)
+            return _answer(
+                checkin,
+                state,
+                prompt,
+                event.file_ref,
+                file_ref=event.file_ref,
+                seconds=event.duration or None,
+            )
         return again(Hint.NEED_TEXT)
 
     options = options_of(question)
@@ -313,12 +325,13 @@ def _answer(
     prompt: Prompt,
     value: Answer | None,
     file_ref: str | None = None,
+    seconds: int | None = None,
 ) -> Transition:
     question = prompt.question
     if prompt.follow_up:
-        record = Record(question.id + FOLLOW_UP_SUFFIX, "text", value, file_ref)
+        record = Record(question.id + FOLLOW_UP_SUFFIX, "text", value, file_ref, seconds)
     else:
-        record = Record(question.id, question.kind, value, file_ref)
+        record = Record(question.id, question.kind, value, file_ref, seconds)
     answers = dict(state.answers)
     if value is not None and not prompt.follow_up:
         answers[question.id] = value
@@ -362,14 +375,57 @@ def _move_to(
 
 
 def _prompt(checkin: CheckIn, state: State) -> Prompt:
+    number, total, exact = count_questions(checkin, state.index, state.answers)
     return Prompt(
         question=checkin.questions[state.index],
         step=state.step,
-        number=state.index + 1,
-        total=len(checkin.questions),
+        number=number,
+        total=total,
         follow_up=state.follow_up,
         selected=state.selected,
+        total_exact=exact,
     )
+
+
+def count_questions(
+    checkin: CheckIn, index: int, answers: dict[str, Answer]
+) -> tuple[int, int, bool]:
+    """(number, total, exact) for the question at ``index``, counting only what this person sees.
+
+    A question hidden by its ``show_if`` counts neither before nor after. ``number`` is always
+    exact: every earlier question's condition depends on answers already given (``show_if``
+    only points back). A later question whose condition depends on an answer not given yet
+    (the current question's, or a later one's) may or may not be asked: it counts towards
+    ``total``, which is then the most this person can be asked, and ``exact`` is False.
+    """
+    questions = checkin.questions
+    position = {question.id: i for i, question in enumerate(questions)}
+
+    def shown(question: Question) -> bool:
+        condition = question.show_if
+        return condition is None or condition.matches(answers.get(condition.question))
+
+    number = 1 + sum(1 for question in questions[:index] if shown(question))
+    # For each later question: True (asked), False (not asked) or None (depends on an answer
+    # still to come).
+    asked: dict[int, bool | None] = {}
+    for at in range(index + 1, len(questions)):
+        condition = questions[at].show_if
+        if condition is None:
+            asked[at] = True
+            continue
+        target = position.get(condition.question)
+        # Known: a condition on an earlier question, or on the current one once it is answered
+        # (while its follow-up is asked).
+        if target is None or not index <= target < at or condition.question in answers:
+            asked[at] = shown(questions[at])
+        elif target == index:
+            asked[at] = None
+        else:
+            # A question never asked has no answer, so nothing that depends on it is asked.
+            asked[at] = None if asked[target] is not False else False
+    total = number + sum(1 for value in asked.values() if value is not False)
+    return number, total, all(value is not None for value in asked.values())
 
 
 def display_value(record: Record) -> str | None:

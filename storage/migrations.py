@@ -289,4 +289,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX outbox_next ON outbox (status, next_at);
         """,
     ),
+    Migration(
+        8,
+        "voice notes: how long each one is",
+        """
+        -- Seconds, as Telegram reported them (NULL for older answers and anything not a voice
+        -- note), so /mydata can say "voice note (12 s)".
+        ALTER TABLE answers ADD COLUMN voice_seconds INTEGER;
+        """,
+    ),
 )

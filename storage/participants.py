@@ -95,6 +95,7 @@ class NewAnswer:
     kind: str
     value: Any
     file_path: str | None = None
+    voice_seconds: int | None = None
 
 
 _FIELDS = tuple(f.name for f in fields(Participant))
@@ -371,7 +372,8 @@ async def save_step(
             value = None if answer.value is None else json.dumps(answer.value, ensure_ascii=False)
             await tx.execute(
                 "INSERT INTO answers (participant_id, session_id, checkin_id, question_id, kind,"
-                " value, file_path, stage, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " value, file_path, stage, answered_at, voice_seconds)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (session_id, question_id) DO NOTHING",
                 (
                     current.participant_id,
@@ -383,6 +385,7 @@ async def save_step(
                     answer.file_path,
                     current.stage,
                     stamp,
+                    answer.voice_seconds,
                 ),
             )
         if new_state is None:
@@ -477,53 +480,88 @@ async def _remove_files(files_dir: Path, names: list[str]) -> None:
         await asyncio.to_thread(remove)
 
 
+# Every table with rows about a person (its ``participant_id``, or ``id`` for participants),
+# and the key that holds them in /mydata's file. tests/test_participant_words.py checks that no
+# table with a participant_id column is missing, so a new one cannot be forgotten.
+PERSONAL_TABLES = {
+    "participants": "you",
+    "answers": "answers",
+    "completions": "completed_checkins",
+    "sessions": "checkin_in_progress",
+    "quote_consent": "quote_consent",
+    "alerts": "support_alerts",
+    "occurrences": "nudges",
+    "outbox": "messages_to_you",
+    "send_attempts": "delivery_attempts",
+}
+# Left out: the internal participant id (it means nothing to the person), and which
+# coordinator took an alert (that is the staff member's name, not something about the person).
+_LEFT_OUT = {"participant_id", "taken_by"}
+
+
+def _visible(row: Any) -> dict[str, Any]:
+    return {key: value for key, value in dict(row).items() if key not in _LEFT_OUT}
+
+
 async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
-    """All stored data about one participant, for /mydata."""
+    """All stored data about one participant, for /mydata: every row of every table about them.
+
+    Answers keep ``voice_note`` (the file's name in the storage folder) and ``voice_seconds``;
+    the handler says where the recording itself is.
+    """
+    by_participant = (participant_id,)
     async with db.read() as tx:
-        person = await tx.one("SELECT * FROM participants WHERE id = ?", (participant_id,))
+        person = await tx.one("SELECT * FROM participants WHERE id = ?", by_participant)
         answers = await tx.all(
-            "SELECT checkin_id, question_id, kind, value, file_path, stage, answered_at"
-            " FROM answers WHERE participant_id = ? ORDER BY id",
-            (participant_id,),
+            "SELECT session_id, checkin_id, question_id, kind, value, file_path, voice_seconds,"
+            " stage, answered_at FROM answers WHERE participant_id = ? ORDER BY id",
+            by_participant,
         )
         completions = await tx.all(
-            "SELECT checkin_id, stage, completed_at, late FROM completions"
-            " WHERE participant_id = ? ORDER BY completed_at",
-            (participant_id,),
+            "SELECT * FROM completions WHERE participant_id = ? ORDER BY completed_at",
+            by_participant,
         )
-        current = await tx.one(
-            "SELECT checkin_id, stage, state, started_at, updated_at FROM sessions"
-            " WHERE participant_id = ?",
-            (participant_id,),
-        )
-        quote = await tx.one(
-            "SELECT may_quote, answered_at FROM quote_consent WHERE participant_id = ?",
-            (participant_id,),
-        )
+        current = await tx.one("SELECT * FROM sessions WHERE participant_id = ?", by_participant)
+        quote = await tx.one("SELECT * FROM quote_consent WHERE participant_id = ?", by_participant)
         alerts = await tx.all(
-            "SELECT checkin_id, question_id, category, shared_text, raised_at, taken_at"
-            " FROM alerts WHERE participant_id = ? ORDER BY raised_at",
-            (participant_id,),
+            "SELECT * FROM alerts WHERE participant_id = ? ORDER BY raised_at", by_participant
+        )
+        occurrences = await tx.all(
+            "SELECT * FROM occurrences WHERE participant_id = ? ORDER BY due_at, id",
+            by_participant,
+        )
+        outbox = await tx.all(
+            "SELECT * FROM outbox WHERE participant_id = ? ORDER BY id", by_participant
+        )
+        attempts = await tx.all(
+            "SELECT * FROM send_attempts WHERE participant_id = ? ORDER BY id", by_participant
         )
     assert person is not None
-    record = dict(person)
-    record.pop("id")  # internal; means nothing to the person
+    you = _visible(person)
+    you.pop("id")
+    in_progress = None
+    if current is not None:
+        in_progress = {**_visible(current), "state": json.loads(current["state"])}
+    may_quote = None if quote is None or quote["may_quote"] is None else quote["may_quote"] == 1
     return {
-        "you": record,
+        "you": you,
         "answers": [
             {
-                **{k: row[k] for k in ("checkin_id", "question_id", "kind", "stage")},
+                **{k: row[k] for k in ("session_id", "checkin_id", "question_id", "kind", "stage")},
                 "answer": None if row["value"] is None else json.loads(row["value"]),
                 "skipped": row["value"] is None,
                 "voice_note": row["file_path"],
+                "voice_seconds": row["voice_seconds"],
                 "answered_at": row["answered_at"],
             }
             for row in answers
         ],
-        "completed_checkins": [dict(row) for row in completions],
-        "may_quote_my_words": None if quote is None else quote["may_quote"] == 1,
-        "support_alerts": [dict(row) for row in alerts],
-        "checkin_in_progress": (
-            None if current is None else {**dict(current), "state": json.loads(current["state"])}
-        ),
+        "completed_checkins": [_visible(row) for row in completions],
+        "may_quote_my_words": may_quote,
+        "quote_consent": None if quote is None else _visible(quote),
+        "support_alerts": [_visible(row) for row in alerts],
+        "checkin_in_progress": in_progress,
+        "nudges": [_visible(row) for row in occurrences],
+        "messages_to_you": [_visible(row) for row in outbox],
+        "delivery_attempts": [_visible(row) for row in attempts],
     }

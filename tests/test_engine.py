@@ -9,7 +9,7 @@ import pytest
 
 from conversations import engine
 from conversations.engine import Choose, Done, Hint, Skip, State, Text, Toggle, Unsupported, Voice
-from conversations.model import CheckIn
+from conversations.model import CheckIn, options_of
 
 CHECKIN = CheckIn.model_validate(
     {
@@ -155,3 +155,95 @@ def test_engine_never_imports_telegram_or_sqlite(module: str) -> None:
         if isinstance(node, ast.ImportFrom) and node.module
     }
     assert not imported & {"telegram", "aiosqlite", "sqlite3", "bot", "storage"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Question numbers: what this person is actually asked.
+
+
+def numbering(moved: engine.Transition) -> tuple[int, int, bool]:
+    assert moved.prompt is not None
+    return moved.prompt.number, moved.prompt.total, moved.prompt.total_exact
+
+
+def test_a_hidden_question_is_not_counted() -> None:
+    start = engine.start(CHECKIN)
+    assert numbering(start) == (1, 6, False)  # "hard" depends on this answer: up to 6
+    good = engine.advance(CHECKIN, start.state, Choose(start.prompt.step, 4))
+    assert good.prompt.question.id == "used" and numbering(good) == (2, 5, True)
+    hard = engine.advance(CHECKIN, start.state, Choose(start.prompt.step, 0))
+    assert hard.prompt.question.id == "hard" and numbering(hard) == (2, 6, True)
+    skipped = engine.advance(CHECKIN, start.state, Skip(start.prompt.step))
+    assert numbering(skipped) == (2, 5, True)  # no answer: "hard" is not asked
+
+
+CHAINED = CheckIn.model_validate(
+    {
+        "id": "chained",
+        "title": "Chained",
+        "questions": [
+            {"id": "a", "kind": "scale", "text": "A", "min": 1, "max": 3},
+            {"id": "b", "kind": "yesno", "text": "B", "show_if": {"question": "a", "equals": 1}},
+            {"id": "c", "kind": "text", "text": "C", "show_if": {"question": "b", "equals": "yes"}},
+            {"id": "d", "kind": "choice", "text": "D", "options": ["x", "y"]},
+            {"id": "e", "kind": "text", "text": "E", "show_if": {"question": "d", "equals": "y"}},
+            {"id": "f", "kind": "reflection", "text": "F", "follow_up": "F2"},
+        ],
+    }
+)
+
+
+def test_a_question_that_depends_on_a_hidden_one_is_hidden_too() -> None:
+    start = engine.start(CHAINED)
+    assert numbering(start) == (1, 6, False)
+    a_is_2 = engine.advance(CHAINED, start.state, Choose(start.prompt.step, 1))
+    # b is not asked, so c (which depends on b) is not either; e still depends on d.
+    assert a_is_2.prompt.question.id == "d" and numbering(a_is_2) == (2, 4, False)
+    d_is_x = engine.advance(CHAINED, a_is_2.state, Choose(a_is_2.prompt.step, 0))
+    assert d_is_x.prompt.question.id == "f" and numbering(d_is_x) == (3, 3, True)
+
+
+def every_path(checkin: CheckIn) -> list[list[engine.Prompt]]:
+    """Every way through a check-in (each option, or skipping), as the prompts shown."""
+    paths: list[list[engine.Prompt]] = []
+
+    def walk_from(moved: engine.Transition, shown: list[engine.Prompt]) -> None:
+        if moved.finished:
+            paths.append(shown)
+            return
+        prompt = moved.prompt
+        assert prompt is not None and moved.state is not None
+        shown = [*shown, prompt]
+        step, state = prompt.step, moved.state
+        # (state, event) pairs: each way to leave this question.
+        ways: list[tuple[State, engine.Event]] = [(state, Skip(step))] if prompt.can_skip else []
+        options = options_of(prompt.question) if prompt.takes_buttons else None
+        if options is None:
+            ways.append((state, Text("words")))
+        elif prompt.question.kind == "multi":
+            ticked = engine.advance(checkin, state, Toggle(step, 0)).state
+            assert ticked is not None
+            ways.append((ticked, Done(step)))
+        else:
+            ways += [(state, Choose(step, i)) for i in range(len(options))]
+        for before, event in ways:
+            next_moved = engine.advance(checkin, before, event)
+            assert not next_moved.stale and next_moved.hint is None
+            walk_from(next_moved, shown)
+
+    walk_from(engine.start(checkin), [])
+    return paths
+
+
+@pytest.mark.parametrize("checkin", [CHECKIN, CHAINED], ids=["weekly", "chained"])
+def test_numbers_are_never_wrong_on_any_path(checkin: CheckIn) -> None:
+    paths = every_path(checkin)
+    assert len(paths) > 10
+    for shown in paths:
+        asked = [p for p in shown if not p.follow_up]
+        assert [p.number for p in asked] == list(range(1, len(asked) + 1))
+        for prompt in asked:
+            assert prompt.total >= len(asked)  # "up to" is an upper bound
+            if prompt.total_exact:
+                assert prompt.total == len(asked)
+        assert asked[-1].total_exact  # by the last question, the total is known

@@ -2,58 +2,84 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import io
 import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from telegram import InputFile, Update
 from telegram.error import TelegramError
 
+from bot.handlers import checkin
 from bot.handlers.common import chat_id_of
 from bot.keyboards import delete_keyboard, parse_callback
 from bot.services import BotContext
+from bot.settings import Settings
+from bot.texts import Texts, period_words, short_question
+from conversations.engine import FOLLOW_UP_SUFFIX
+from conversations.model import NO, YES, CheckIn, Question, ReflectionQuestion, ScaleQuestion
 from storage import alerts, involvement, participants
 from storage.db import parse_utc
 
 _RECENT = 5
 _SNIPPET = 200
+# Telegram takes uploads of up to 50 MB from bots; each zip of voice notes stays well under.
+ZIP_PART_BYTES = 45 * 1024 * 1024
+_UPLOAD_SECONDS = 300
 
 
 async def mydata(update: Update, context: BotContext) -> None:
-    """A readable summary and a JSON file of everything stored about the person."""
-    chat_id, texts = chat_id_of(update), context.texts
+    """A readable summary, a JSON file of everything stored, and the voice notes themselves.
+
+    The JSON file stays a plain JSON file (a phone opens it without unzipping anything); the
+    recordings follow it in a zip (more than one if they would pass Telegram's upload limit),
+    and the file says which recording is which answer.
+    """
+    chat_id, texts, settings = chat_id_of(update), context.texts, context.settings
     person = await participants.by_chat(context.db, chat_id)
     if person is None:
         await context.bot.send_message(chat_id, texts("mydata.none"))
         return
     data = await participants.everything_about(context.db, person.id)
-    minutes_of = {c.id: c.minutes for c in context.settings.checkins}
+    minutes_of = {c.id: c.minutes for c in settings.checkins}
     record = await involvement.record_of(context.db, person.id, minutes_of)
     if record is not None:
         data["involvement"] = record.as_dict()
+    given = [a for a in data["answers"] if not a["skipped"]]
     summary = texts(
         "mydata.summary",
         pseudonym=person.pseudonym,
         consented=person.consented_at[:10],
         status=texts(f"mydata.status_{person.status}"),
-        answers=sum(1 for a in data["answers"] if not a["skipped"]),
+        answers=len(given),
         completed=len(data["completed_checkins"]),
+        retention=period_words(settings.storage.retention_days, settings.project.locale),
     )
     if record is not None:
         summary = f"{summary}\n\n{_involvement_text(context, record)}"
-    recent = [a for a in data["answers"] if not a["skipped"]][-_RECENT:]
+    recent = given[-_RECENT:]
     if recent:
         lines = [texts("mydata.recent")]
         for answer in recent:
-            value = answer["answer"]
-            shown = (
-                "🎤"
-                if answer["voice_note"]
-                else (", ".join(value) if isinstance(value, list) else str(value))
+            words = question_words(settings, answer["checkin_id"], answer["question_id"])
+            lines.append(
+                texts(
+                    "mydata.answer",
+                    question=short_question(words) if words else answer["question_id"],
+                    answer=answer_words(context, answer),
+                )
             )
-            if len(shown) > _SNIPPET:
-                shown = shown[: _SNIPPET - 1] + "…"
-            lines.append(f"• {answer['question_id']}: {shown}")
         summary = f"{summary}\n\n" + "\n".join(lines)
+    for answer in data["answers"]:
+        answer["question"] = question_words(settings, answer["checkin_id"], answer["question_id"])
+    parts = await asyncio.to_thread(voice_parts, settings.storage.files_path, data["answers"])
+    if parts:
+        names = " / ".join(part.filename for part in parts)
+        data["about_voice_notes"] = texts("mydata.voice_where", files=names)
     await context.bot.send_message(chat_id, summary[:4096])
     payload = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
     await context.bot.send_document(
@@ -61,6 +87,131 @@ async def mydata(update: Update, context: BotContext) -> None:
         InputFile(payload, filename="everystage-my-data.json"),
         caption=texts("mydata.file_caption"),
     )
+    for number, part in enumerate(parts, start=1):
+        zipped = await asyncio.to_thread(part.build)
+        caption = (
+            texts("mydata.voice_caption")
+            if len(parts) == 1
+            else texts("mydata.voice_caption_part", part=number, parts=len(parts))
+        )
+        await context.bot.send_document(
+            chat_id,
+            InputFile(zipped, filename=part.filename),
+            caption=caption,
+            write_timeout=_UPLOAD_SECONDS,
+        )
+
+
+def question_words(settings: Settings, checkin_id: str, question_id: str) -> str | None:
+    """The question's text in the current config (a follow-up's own text); None if it is gone."""
+    checkin = settings.checkin(checkin_id)
+    if checkin is None:
+        return None
+    base = question_id.removesuffix(FOLLOW_UP_SUFFIX)
+    try:
+        question = checkin.question(base)
+    except KeyError:
+        return None
+    if base == question_id:
+        return question.text
+    return question.follow_up if isinstance(question, ReflectionQuestion) else None
+
+
+def answer_words(context: BotContext, answer: dict[str, Any]) -> str:
+    """An answer as the person gave it: "Yes", "5 (Really good)", "voice note (12 s)"."""
+    texts = context.texts
+    if answer["voice_note"]:
+        return voice_words(texts, answer.get("voice_seconds"))
+    value = answer["answer"]
+    if answer["kind"] == "yesno" and value in (YES, NO):
+        return texts("checkin.yes" if value == YES else "checkin.no")
+    if isinstance(value, list):
+        shown = ", ".join(str(v) for v in value)
+    else:
+        shown = str(value)
+        checkin = context.settings.checkin(answer["checkin_id"])
+        question = _find(checkin, answer["question_id"]) if checkin else None
+        if isinstance(question, ScaleQuestion) and isinstance(value, int):
+            label = {question.min: question.min_label, question.max: question.max_label}.get(value)
+            if label:
+                shown = f"{value} ({label})"
+    return shown if len(shown) <= _SNIPPET else shown[: _SNIPPET - 1] + "…"
+
+
+def voice_words(texts: Texts, seconds: int | None) -> str:
+    """ "voice note (12 s)", "voice note (1 min 5 s)", or "voice note" if Telegram did not say."""
+    if not seconds:
+        return texts("mydata.voice")
+    if seconds < 60:
+        return texts("mydata.voice_seconds", seconds=seconds)
+    minutes, rest = divmod(seconds, 60)
+    return texts("mydata.voice_minutes", minutes=minutes, seconds=rest)
+
+
+def _find(checkin: CheckIn, question_id: str) -> Question | None:
+    try:
+        return checkin.question(question_id)
+    except KeyError:
+        return None
+
+
+@dataclass
+class VoicePart:
+    """One zip of voice notes: (path on disk, name inside the zip) pairs."""
+
+    filename: str
+    files: list[tuple[Path, str]] = field(default_factory=list)
+    size: int = 0
+
+    def build(self) -> bytes:
+        buffer = io.BytesIO()
+        # Stored, not deflated: voice notes are compressed audio already.
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for path, name in self.files:
+                with contextlib.suppress(FileNotFoundError):  # erased meanwhile (retention)
+                    archive.write(path, name)
+        return buffer.getvalue()
+
+
+def voice_parts(
+    files_dir: Path, answers: list[dict[str, Any]], limit: int = ZIP_PART_BYTES
+) -> list[VoicePart]:
+    """Put every voice answer's recording in a zip, several if one would be too big to send.
+
+    Each answer's ``voice_note`` becomes where its recording is: the zip and the name in it
+    (``in`` is None if the file is no longer on disk).
+    """
+    parts: list[VoicePart] = []
+    number = 0
+    for answer in answers:
+        stored = answer["voice_note"]
+        if not stored:
+            continue
+        number += 1
+        path = files_dir / stored
+        day = str(answer["answered_at"])[:10]
+        name = f"{number:02d}-{answer['question_id']}-{day}{path.suffix or '.ogg'}"
+        try:
+            size = path.stat().st_size
+        except OSError:
+            answer["voice_note"] = {"file": None, "in": None, "seconds": answer["voice_seconds"]}
+            continue
+        if not parts or parts[-1].size + size > limit:
+            parts.append(VoicePart(""))
+        parts[-1].files.append((path, name))
+        parts[-1].size += size
+        answer["voice_note"] = {"file": name, "in": len(parts), "seconds": answer["voice_seconds"]}
+    for index, part in enumerate(parts, start=1):
+        part.filename = (
+            "everystage-my-voice-notes.zip"
+            if len(parts) == 1
+            else f"everystage-my-voice-notes-{index}-of-{len(parts)}.zip"
+        )
+    for answer in answers:
+        note = answer["voice_note"]
+        if isinstance(note, dict) and note["in"] is not None:
+            note["in"] = parts[note["in"] - 1].filename
+    return parts
 
 
 def _involvement_text(context: BotContext, record: involvement.Involvement) -> str:
@@ -137,8 +288,25 @@ async def pause(update: Update, context: BotContext) -> None:
 
 
 async def resume(update: Update, context: BotContext) -> None:
-    """/resume: carry on after /pause."""
-    await _set_status(update, context, "active", "status.resumed", "status.not_paused")
+    """/resume: carry on after /pause, with the open check-in's question if there is one."""
+    chat_id, texts, settings = chat_id_of(update), context.texts, context.settings
+    person = await participants.by_chat(context.db, chat_id)
+    if person is None:
+        await context.bot.send_message(chat_id, texts("consent.needed"))
+        return
+    if person.status == "stopped":
+        return  # stopped people are left alone until they send /start
+    was_paused = person.status == "paused"
+    if was_paused:
+        await participants.set_status(context.db, person.id, "active")
+    session = await participants.session(context.db, person.id)
+    if session is not None and person.consent_version == settings.consent.version:
+        header = texts("status.resumed_checkin" if was_paused else "status.not_paused_checkin")
+        if await checkin.resume(chat_id, context, session, header):
+            return
+    await context.bot.send_message(
+        chat_id, texts("status.resumed" if was_paused else "status.not_paused")
+    )
 
 
 async def stop(update: Update, context: BotContext) -> None:
@@ -169,13 +337,25 @@ async def help_command(update: Update, context: BotContext) -> None:
 
 
 async def privacy(update: Update, context: BotContext) -> None:
-    """/privacy: the consent text and how long answers are kept."""
-    settings = context.settings
+    """/privacy: the privacy notice (what is kept, why, who sees it, how long, rights, contact)."""
     await context.bot.send_message(
-        chat_id_of(update),
-        context.texts(
-            "privacy.text",
-            consent=settings.consent_text().strip(),
-            retention_days=settings.storage.retention_days,
-        )[:4096],
+        chat_id_of(update), privacy_notice(context.texts, context.settings)[:4096]
+    )
+
+
+def privacy_notice(texts: Texts, settings: Settings) -> str:
+    """The notice, filled in from ``[privacy]``, retention and safeguarding settings."""
+    safeguarding = settings.safeguarding
+    if not any(safeguarding.phrases.values()):
+        alerts_line = ""
+    elif safeguarding.share_text_in_alerts:
+        alerts_line = texts("privacy.safeguarding_words")
+    else:
+        alerts_line = texts("privacy.safeguarding")
+    return texts(
+        "privacy.notice",
+        organisation=settings.privacy.organisation or settings.project.display_name,
+        contact=settings.privacy.contact or texts("privacy.default_contact"),
+        retention=period_words(settings.storage.retention_days, settings.project.locale),
+        safeguarding=alerts_line,
     )

@@ -35,6 +35,7 @@ from bot.keyboards import (
 )
 from bot.services import BotContext, Services, services_of
 from bot.settings import Settings
+from bot.texts import Texts
 from conversations import engine
 from conversations.engine import Choose, Done, Event, Prompt, Skip, State, Text, Toggle, Voice
 from conversations.model import CheckIn
@@ -314,9 +315,19 @@ async def on_voice(update: Update, context: BotContext) -> None:
         hint = context.texts("hint.file_too_big", mb=f"{limit_mb:g}")
         await show_current(chat_id, context, session, header=hint)
         return
-    stored = await _apply(update, context, session, Voice(name))
+    stored = await _apply(update, context, session, Voice(name, _seconds(media)))
     if not stored:
         await asyncio.to_thread((context.settings.storage.files_path / name).unlink, True)
+
+
+def _seconds(media: Any) -> int:
+    """How long Telegram says a voice note is (0 if it does not).
+
+    Read from the serialised form: python-telegram-bot 22.2+ warns on ``duration`` (it becomes
+    a timedelta in a future version); the Bot API itself always sends whole seconds.
+    """
+    value = media.to_dict().get("duration")
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 async def on_other(update: Update, context: BotContext) -> None:
@@ -388,15 +399,27 @@ async def _apply(
         await _stale(update, context, session)
         return False
     if moved.hint is not None:
-        hint = texts(_HINT_KEYS[moved.hint])
+        assert moved.prompt is not None
+        hint = hint_text(texts, moved.hint, moved.prompt)
         if query:
             await query.answer(hint)
+            if query.message is not None:
+                # The hint stays on the question (a toast is gone in a second), and the edit
+                # redraws its buttons, so every one of them can be pressed again.
+                await delivery.quietly(
+                    query.edit_message_text(
+                        prompt_text(texts, moved.prompt, header=hint)[:4096],
+                        reply_markup=prompt_keyboard(texts, moved.prompt),
+                    ),
+                    "a hint",
+                )
         else:
-            assert moved.prompt is not None
             await _send_prompt(chat_id, context, session.session_id, moved.prompt, header=hint)
         return False
 
-    answers = [NewAnswer(r.question_id, r.kind, r.value, r.file_ref) for r in moved.records]
+    answers = [
+        NewAnswer(r.question_id, r.kind, r.value, r.file_ref, r.seconds) for r in moved.records
+    ]
     closing = (checkin.closing.strip() or texts("checkin.finished")) if moved.finished else None
     stored = await participants.save_step(
         db,
@@ -415,10 +438,22 @@ async def _apply(
         await query.answer()
 
     if moved.redraw:
-        assert moved.prompt is not None and query is not None
-        await delivery.quietly(
-            query.edit_message_reply_markup(prompt_keyboard(texts, moved.prompt)), "a redraw"
-        )
+        assert moved.prompt is not None
+        if query is not None:
+            await delivery.quietly(
+                query.edit_message_reply_markup(prompt_keyboard(texts, moved.prompt)), "a redraw"
+            )
+        else:
+            # A typed option ticked: the question again below it, with the tick, and the older
+            # copy's buttons taken away (only once the new one is there).
+            sent = await _send_prompt(chat_id, context, session.session_id, moved.prompt)
+            if sent is not None and session.message_id not in (None, sent.message_id):
+                await delivery.quietly(
+                    context.bot.edit_message_reply_markup(
+                        chat_id=chat_id, message_id=session.message_id, reply_markup=None
+                    ),
+                    "a redraw",
+                )
         return True
 
     if moved.answered is not None:
@@ -446,6 +481,12 @@ async def _apply(
     if moved.finished:
         await digest.ask_quote_once(chat_id, context)
     return True
+
+
+def hint_text(texts: Texts, hint: engine.Hint, prompt: Prompt) -> str:
+    """The kind words for a hint, naming the buttons as they read on this question."""
+    skip = texts("checkin.rather_not" if prompt.takes_buttons else "checkin.skip")
+    return texts(_HINT_KEYS[hint], done=texts("checkin.done"), skip=skip)
 
 
 async def _stale(update: Update, context: BotContext, session: Session | None) -> None:

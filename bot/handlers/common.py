@@ -27,7 +27,7 @@ async def show_consent(
     opening = (
         texts("welcome.consent_changed")
         if changed
-        else texts("welcome.new", project=settings.project.name)
+        else texts("welcome.new", project=settings.project.display_name)
     )
     await context.bot.send_message(
         chat_id,

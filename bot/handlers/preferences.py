@@ -12,6 +12,7 @@ from bot.handlers.common import chat_id_of, consented
 from bot.keyboards import parse_callback
 from bot.nudges import quiet_of
 from bot.services import BotContext
+from bot.texts import place_of
 from conversations.schedule import FREQUENCIES
 from storage import participants
 from storage.participants import Participant
@@ -27,7 +28,9 @@ def _summary(context: BotContext, person: Participant) -> str:
         "settings.summary",
         frequency=texts(f"settings.frequency_{person.frequency}"),
         quiet=(f"{quiet.start:%H:%M}–{quiet.end:%H:%M}" if quiet else texts("settings.quiet_off")),
-        timezone=person.timezone or context.settings.project.timezone,
+        timezone=place_of(
+            person.timezone or context.settings.project.timezone, context.settings.project.locale
+        ),
     )
 
 
@@ -68,7 +71,8 @@ def _choices(context: BotContext, which: str) -> tuple[str, InlineKeyboardMarkup
         prompt = texts("settings.pick_quiet")
     else:
         zones = context.settings.nudges.time_zones
-        rows = [(zone.replace("_", " "), f"{SETTINGS}:z:{i}") for i, zone in enumerate(zones)]
+        locale = context.settings.project.locale
+        rows = [(place_of(zone, locale), f"{SETTINGS}:z:{i}") for i, zone in enumerate(zones)]
         prompt = texts("settings.pick_zone")
     return prompt, InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=data)] for label, data in rows]

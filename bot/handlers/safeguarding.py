@@ -18,7 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MessageEntity,
+    Update,
+)
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -28,6 +34,7 @@ from bot.keyboards import parse_callback
 from bot.services import BotContext
 from bot.settings import Settings
 from bot.texts import Texts
+from conversations import engine
 from conversations.engine import State
 from conversations.safeguarding import Matcher, compile_phrases
 from storage import alerts, participants
@@ -156,13 +163,50 @@ async def _on_match(update: Update, context: BotContext, category: str, text: st
 
     reply = resources_text(texts, settings, "support.reached_out")
     reply += "\n\n" + texts("support.team_told")
-    if session is not None:
-        reply += "\n" + texts("support.carry_on")
+    carry_on = carry_on_key(update, settings, session)
+    if carry_on is not None:
+        reply += "\n" + texts(carry_on)
     try:
         await context.bot.send_message(chat_id, reply)
     except TelegramError as exc:
         log.warning("safeguarding: could not send support for alert %d: %s", alert.id, exc.message)
     await _post_alert(context, alert, now)
+
+
+def carry_on_key(update: Update, settings: Settings, session: Session | None) -> str | None:
+    """What to tell the person about their check-in, matching what this message does next.
+
+    The screen runs before the message is handled, so it asks the (pure) engine what the
+    message will do in the check-in: be the answer (then the next question follows, or the
+    check-in ends), or not (the same question comes again, with a hint). An edit, a command or
+    a voice note (which may be too big to keep) gets the way back that always works: /checkin.
+    None outside a check-in (or one the configuration no longer has, which the check-in
+    handler explains).
+    """
+    if session is None:
+        return None
+    checkin = settings.checkin(session.checkin_id)
+    try:
+        state = State.from_json(session.state)
+    except (ValueError, KeyError):
+        return None
+    if checkin is None or not 0 <= state.index < len(checkin.questions):
+        return None
+    message = update.message  # None for an edit
+    event: engine.Event
+    if message is None or message.voice or message.audio:
+        return "support.carry_on_later"
+    if message.text is not None:
+        first = message.entities[0] if message.entities else None
+        if first is not None and first.type == MessageEntity.BOT_COMMAND and first.offset == 0:
+            return "support.carry_on_later"
+        event = engine.Text(message.text)
+    else:
+        event = engine.Unsupported("attachment")  # a photo or a file with a caption
+    moved = engine.advance(checkin, state, event)
+    if moved.stale or moved.hint is not None or moved.redraw:
+        return "support.carry_on_same"
+    return "support.carry_on_done" if moved.finished else "support.carry_on_next"
 
 
 def _where(settings: Settings, session: Session | None) -> tuple[str | None, str | None]:
