@@ -60,6 +60,8 @@ def bench_config(questions: int) -> str:
         f"poll_timeout = {POLL_TIMEOUT}\nconcurrent_updates = {CONCURRENCY}\n",
         '[storage]\npath = "bench.db"\nretention_days = 730\n',
         '[logging]\nlevel = "WARNING"\n',
+        # Safeguarding phrases (the built-in ones) need somewhere to send people.
+        '[[safeguarding.resources]]\nname = "Samaritans"\ncontact = "116 123"\nhours = "24/7"\n',
         '[consent]\nversion = 1\ntext = """\nWe keep your answers for {retention_days} days.\n'
         'Is that OK with you?"""\n',
         '[[checkins]]\nid = "bench"\ntitle = "Benchmark check-in"\n'

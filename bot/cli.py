@@ -10,7 +10,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,6 +24,16 @@ EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
 BOT_USERNAME_ENV = "EVERYSTAGE_BOT_USERNAME"
 
 log = logging.getLogger("everystage")
+
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, as for `yes | head`: the reader stopped early
+EXPORT_FORMAT_HELP = {
+    "csv": "a table, one row per answer; Excel reads it as UTF-8; times ISO 8601 UTC",
+    "json": "an array of answers, one object per line; times ISO 8601 UTC",
+    "xlsx": "an Excel workbook: numbers as numbers, times as dates (UTC); needs --output",
+}
+EXPORT_FORMATS = "formats:\n" + "\n".join(
+    f"  {name:<6}{text}" for name, text in EXPORT_FORMAT_HELP.items()
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,15 +52,28 @@ def _parser() -> argparse.ArgumentParser:
     with_config(sub.add_parser("run", help="run the bot (long polling) until Ctrl-C or SIGTERM"))
     with_config(sub.add_parser("check-config", help="check a configuration file and summarise it"))
     export = with_config(
-        sub.add_parser("export", help="write pseudonymised answers as JSON or CSV")
+        sub.add_parser(
+            "export",
+            help="write pseudonymised answers as CSV, JSON or an Excel workbook",
+            description="Write every answer (one row each) under a pseudonym: never a name or"
+            " Telegram id.",
+            epilog=EXPORT_FORMATS,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
     )
-    export.add_argument("--format", choices=("json", "csv", "xlsx"), default="csv")
+    export.add_argument(
+        "--format",
+        choices=tuple(EXPORT_FORMAT_HELP),
+        default="csv",
+        help="csv (default), json or xlsx: see 'formats' below",
+    )
     export.add_argument(
         "--output", metavar="FILE", default="-", help="file to write, or - for stdout"
     )
     export.add_argument("--from", dest="since", metavar="DATE", help="first day (YYYY-MM-DD)")
     export.add_argument("--to", dest="until", metavar="DATE", help="last day, included")
     export.add_argument("--checkin", metavar="ID", help="only this check-in's answers")
+    export.add_argument("--question", metavar="ID", help="only this question's answers")
     digest = with_config(
         sub.add_parser("digest", help="write the weekly digest for an ISO week (HTML, MD, CSV)")
     )
@@ -84,7 +107,9 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="try the bot in a web chat page: local sandbox, no token, no network"
     )
     demo.add_argument(
-        "--config", metavar="FILE", help="the TOML configuration (default: config.example.toml)"
+        "--config",
+        metavar="FILE",
+        help="the TOML configuration (default: the example config shipped with Everystage)",
     )
     demo.add_argument("--port", type=int, default=8080, help="port of the page (default 8080)")
     demo.add_argument(
@@ -99,6 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     restrict_umask()  # every file the bot writes (database, voice notes, digests) is owner-only
     args = _parser().parse_args(argv)
+    if broken := _install_problems():
+        for problem in broken:
+            print(f"everystage: {problem}", file=sys.stderr)
+        from bot.install_check import ADVICE
+
+        print(ADVICE, file=sys.stderr)
+        return EXIT_ERROR
     if args.command == "demo":
         return _demo(args)
     try:
@@ -109,17 +141,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(exc.problems)} problem(s) found.", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "involvement":
-        return _involvement(settings, args.since, args.until, args.output)
+        return _to_stdout(lambda: _involvement(settings, args.since, args.until, args.output))
     if args.command == "invite":
         return _invite(settings, args.cohort, args.bot_username, args.qr)
     if args.command == "check-config":
         print(summary(settings, args.config))
         return EXIT_OK
     if args.command == "export":
-        return _export_command(settings, args)
+        return _to_stdout(lambda: _export_command(settings, args))
     if args.command == "digest":
-        return _digest_command(settings, args.week, args.format, args.output)
+        return _to_stdout(lambda: _digest_command(settings, args.week, args.format, args.output))
     return run(settings, Path(args.config or os.environ[CONFIG_ENV]))
+
+
+def _install_problems() -> list[str]:
+    """Another package sharing the names of Everystage's own (see bot/install_check.py)."""
+    from bot.install_check import problems
+
+    return problems()
+
+
+def _to_stdout(command: Callable[[], int]) -> int:
+    """Run a command that may write to stdout; quietly stop if the reader goes away.
+
+    ``everystage export | head``: when head exits, the next write fails with BrokenPipeError.
+    As Python's docs recommend, point stdout at /dev/null (so the interpreter's final flush
+    does not fail again) and exit as a process killed by SIGPIPE conventionally does.
+    """
+    try:
+        code = command()
+        sys.stdout.flush()  # inside the try: a pipe closed after the last write fails here
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+    return code
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -186,10 +243,16 @@ def summary(settings: Settings, path: str | None) -> str:
     lines.append(f"Coordinators: {len(team.user_ids)} listed; coordinators' chat {chat}")
     guard = settings.safeguarding
     phrases = sum(len(words) for words in guard.phrases.values())
+    # Phrases without support resources never get this far: check-config refuses them.
+    screening = (
+        f"{phrases} phrases in {len(guard.phrases)} groups"
+        if phrases
+        else "no phrases, so messages are not screened"
+    )
+    alerts = "shared in alerts" if guard.share_text_in_alerts else "never shown in alerts"
     lines.append(
-        f"Safeguarding: {phrases} phrases in {len(guard.phrases)} groups;"
-        f" {len(guard.resources)} support resources"
-        + ("; WARNING: no resources to offer" if not guard.resources else "")
+        f"Safeguarding: {screening}; {len(guard.resources)} support resources;"
+        f" people's words {alerts}"
     )
     digest = settings.digest
     lines.append(
@@ -306,7 +369,7 @@ def _export_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.format == "xlsx" and args.output == "-":
         print("--format xlsx needs --output FILE", file=sys.stderr)
         return EXIT_CONFIG
-    filters = Filters(since=start, until=end, checkin_id=args.checkin)
+    filters = Filters(since=start, until=end, checkin_id=args.checkin, question_id=args.question)
     return asyncio.run(_export(settings, args.format, args.output, filters))
 
 
@@ -318,18 +381,24 @@ async def _export(settings: Settings, fmt: str, output: str, filters=None) -> in
     if not await asyncio.to_thread(Path(settings.storage.path).exists):
         print(f"no database at {settings.storage.path}", file=sys.stderr)
         return EXIT_ERROR
+    labels = export.labels_of(settings.checkins)
     db = await Database.open(settings.storage.path)
     try:
+        if unknown := await export.unknown_filter(db, filters, labels):
+            print(unknown, file=sys.stderr)  # and no file written: nothing would match
+            return EXIT_CONFIG
         total = await export.count(db, filters)
         with progress("Exporting answers", total) as advance:
             if fmt == "xlsx":
-                count = await export.write_xlsx(db, Path(output), filters, advance)
+                count = await export.write_xlsx(db, Path(output), filters, advance, labels)
             else:
                 with _open_output(output) as out:
                     if fmt == "csv":
-                        count = await export.write_csv(db, out, filters, advance, bom=True)
+                        count = await export.write_csv(
+                            db, out, filters, advance, bom=True, labels=labels
+                        )
                     else:
-                        count = await export.write_json(db, out, filters, advance)
+                        count = await export.write_json(db, out, filters, advance, labels)
     finally:
         await db.close()
     if output != "-":
@@ -409,7 +478,7 @@ async def _write_involvement(
     finally:
         await db.close()
     with _open_output(output) as out:
-        count = involvement.write_csv(found, settings.project.stages, out)
+        count = involvement.write_csv(found, settings.project.stages, out, bom=True)
     if output != "-":
         print(f"wrote {count} people to {output}", file=sys.stderr)
     return EXIT_OK

@@ -8,17 +8,28 @@ is collected and raised together as a :class:`ConfigError` whose lines read
 
 from __future__ import annotations
 
+import difflib
 import glob
 import json
 import os
 import re
 import tomllib
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,11 +37,11 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from bot.texts import available
-from bot.toml_lines import key_lines, line_of
+from bot.texts import available, period_words
+from bot.toml_lines import key_lines, line_of, syntax_advice
 from conversations.checks import Problem, check_checkins, check_stages
-from conversations.model import QUESTION_KINDS, CheckIn
-from conversations.schedule import QuietHours, parse_clock
+from conversations.model import QUESTION_KINDS, CheckIn, Question
+from conversations.schedule import QuietHours, Schedule, parse_clock
 
 ENV_PREFIX = "EVERYSTAGE_"
 CONFIG_ENV = "EVERYSTAGE_CONFIG"
@@ -52,6 +63,9 @@ class ProjectSettings(_Section):
     """The project: its name, time zone and stages."""
 
     name: str = Field(min_length=1, max_length=120)
+    # What participants see in the welcome ("Hi, this is the Riverside Pathways bot"); by
+    # default the name up to its first ':' (or ' - ').
+    short_name: str | None = Field(default=None, min_length=1, max_length=60)
     timezone: str = "Europe/London"
     stages: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGES))
     current_stage: str | None = None
@@ -84,6 +98,14 @@ class ProjectSettings(_Section):
     def stage(self) -> str:
         """The stage the project is in now."""
         return self.current_stage or self.stages[0]
+
+    @property
+    def display_name(self) -> str:
+        """``short_name``, or the name before its subtitle: "Riverside Pathways: housing..."."""
+        if self.short_name:
+            return self.short_name.strip()
+        head = re.split(r":|\s[-–—]\s", self.name, maxsplit=1)[0].strip()
+        return head or self.name.strip()
 
 
 class TelegramSettings(_Section):
@@ -135,6 +157,16 @@ class ConsentSettings(_Section):
     version: int = Field(default=1, ge=1)
     text: str = Field(min_length=1, max_length=3500)
     more: str = Field(default="", max_length=3500)
+
+
+class PrivacySettings(_Section):
+    """Who is responsible for people's data, for the /privacy notice."""
+
+    # Who runs the project and decides what happens to the data; default: the project's name.
+    organisation: str | None = Field(default=None, min_length=1, max_length=200)
+    # How to reach them about data or to complain: a name, an email, a phone number; default:
+    # "the project team" (in the bot's language).
+    contact: str | None = Field(default=None, min_length=1, max_length=300)
 
 
 class NudgeSettings(_Section):
@@ -273,6 +305,7 @@ class Settings(BaseSettings):
     safeguarding: SafeguardingSettings = Field(default_factory=SafeguardingSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     checkins: list[CheckIn] = Field(min_length=1)
 
     @classmethod
@@ -303,8 +336,11 @@ class Settings(BaseSettings):
         return None
 
     def consent_text(self) -> str:
-        """The consent text with ``{retention_days}`` filled in."""
-        return self.consent.text.replace("{retention_days}", str(self.storage.retention_days))
+        """The consent text with ``{retention}`` ("2 years") and ``{retention_days}`` filled in."""
+        days = self.storage.retention_days
+        return self.consent.text.replace(
+            "{retention}", period_words(days, self.project.locale)
+        ).replace("{retention_days}", str(days))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,12 +412,8 @@ def _read_toml(path: Path, display: str) -> tuple[dict[str, Any], _Source]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        line = int(match.group(1)) if match else 1
-        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise ConfigError(
-            [ConfigProblem(display, line, "(syntax)", f"not valid TOML: {reason}")]
-        ) from None
+        line, advice = syntax_advice(text, exc)
+        raise ConfigError([ConfigProblem(display, line, "(syntax)", advice)]) from None
     except RecursionError:
         raise ConfigError(
             [ConfigProblem(display, 1, "(syntax)", "lists or tables are nested too deeply")]
@@ -390,9 +422,12 @@ def _read_toml(path: Path, display: str) -> tuple[dict[str, Any], _Source]:
 
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+Where = tuple[str | int, ...]
 
 
-def _path_text(path: tuple[str | int, ...]) -> str:
+def _path_text(path: Where) -> str:
     def part_text(part: str | int) -> str:
         if isinstance(part, int):
             return f"[{part}]"
@@ -402,30 +437,181 @@ def _path_text(path: tuple[str | int, ...]) -> str:
     return ".".join(part_text(part) for part in path).replace(".[", "[")
 
 
-_FRIENDLY = {
-    "missing": "is missing; add it",
-    "extra_forbidden": "is not a setting Everystage knows; check the spelling or remove it",
-    "union_tag_not_found": f"has no kind; add kind = one of {', '.join(QUESTION_KINDS)}",
-}
+def _usable_ids(entries: Any) -> dict[int, str]:
+    """Position -> id of the entries whose id is a proper id that no other entry has."""
+    if not isinstance(entries, list):
+        return {}
+    ids = [entry.get("id") if isinstance(entry, dict) else None for entry in entries]
+    return {
+        index: found
+        for index, found in enumerate(ids)
+        if isinstance(found, str) and _IDENTIFIER.fullmatch(found) and ids.count(found) == 1
+    }
+
+
+def _key_text(path: Where, checkins: list[Any]) -> str:
+    """How a problem's key reads: check-ins and questions by their id, other keys dotted.
+
+    ``check-in "weekly", question "week", min`` rather than ``checkins[0].questions[0].min``.
+    An entry without a usable id (none, one another entry also has, or not an id at all) goes
+    by its number, counted from 1 as people count.
+    """
+    if len(path) < 2 or path[0] != "checkins" or not isinstance(path[1], int):
+        return _path_text(path)
+    index = path[1]
+    named = _usable_ids(checkins)
+    parts = [f'check-in "{named[index]}"' if index in named else f"check-in number {index + 1}"]
+    checkin = checkins[index] if 0 <= index < len(checkins) else None
+    rest = path[2:]
+    if len(rest) >= 2 and rest[0] == "questions" and isinstance(rest[1], int):
+        named = _usable_ids(checkin.get("questions") if isinstance(checkin, dict) else None)
+        number = rest[1]
+        parts.append(
+            f'question "{named[number]}"' if number in named else f"question number {number + 1}"
+        )
+        rest = rest[2:]
+    elif len(rest) >= 2 and rest[0] == "schedule" and isinstance(rest[1], int):
+        parts.append(f"schedule number {rest[1] + 1}")
+        rest = rest[2:]
+    if rest:
+        parts.append(_path_text(rest))
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the settings model expects at a place in the file.
+
+
+def _types_of(annotation: Any) -> list[Any]:
+    """What a value of this annotation may be: Annotated and None dropped, unions spread."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _types_of(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return [kind for arg in get_args(annotation) for kind in _types_of(arg)]
+    return [] if annotation is type(None) else [annotation]
+
+
+def _is_model(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def _kind_names(model: type[BaseModel]) -> tuple[Any, ...]:
+    """The ``kind`` a question or schedule model is for ("scale"), or nothing."""
+    field = model.model_fields.get("kind")
+    return get_args(field.annotation) if field else ()
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _node_at(path: Where, data: Any) -> Any:
+    for part in path:
+        data = _child(data, part)
+    return data
+
+
+def _models_at(path: Where, data: dict[str, Any]) -> list[type[BaseModel]]:
+    """The models the table at ``path`` may be: a question's or schedule's own kind when the
+    file names a known one, every kind when it does not."""
+    kinds: list[Any] = [Settings]
+    node: Any = data
+    for part in path:
+        found: list[Any] = []
+        for kind in kinds:
+            origin = get_origin(kind)
+            if isinstance(part, int) and origin in (list, tuple):
+                found += [
+                    t for arg in get_args(kind) if arg is not Ellipsis for t in _types_of(arg)
+                ]
+            elif isinstance(part, str) and origin is dict:
+                found += _types_of(get_args(kind)[1])
+            elif isinstance(part, str) and _is_model(kind) and part in kind.model_fields:
+                found += _types_of(kind.model_fields[part].annotation)
+        node = _child(node, part)
+        named = node.get("kind") if isinstance(node, dict) else None
+        chosen = [kind for kind in found if _is_model(kind) and named in _kind_names(kind)]
+        kinds = chosen or found
+    return [kind for kind in kinds if _is_model(kind)]
+
+
+def _field_at(path: Where, data: dict[str, Any]) -> FieldInfo | None:
+    if not path or not isinstance(path[-1], str):
+        return None
+    for model in _models_at(path[:-1], data):
+        if path[-1] in model.model_fields:
+            return model.model_fields[path[-1]]
+    return None
+
+
+def _family(model: type[BaseModel]) -> tuple[str, list[type[BaseModel]]] | None:
+    """For one kind of question or schedule: "question" or "schedule", and all their kinds."""
+    for noun, union in (("question", Question), ("schedule", Schedule)):
+        members = [kind for kind in _types_of(union) if _is_model(kind)]
+        if model in members:
+            return noun, members
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages.
+
+_UNKNOWN = "is not a setting Everystage knows; check the spelling or remove it"
+_NO_CHECKINS = "there are no check-ins; add at least one [[checkins]]"
 _SCHEDULE_KINDS = "weekly, after_joining, stage_entry, random_daily"
 _TAGS = {*QUESTION_KINDS, *_SCHEDULE_KINDS.split(", ")}
 
-# Values of the wrong type: what they should be, and an example after "like key".
+# Values of the wrong type: what they should be, and an example value.
 _TYPES = {
-    "string_type": ("text in quotes", ' = "..."'),
-    "int_type": ("a whole number", " = 3"),
-    "int_parsing": ("a whole number", " = 3"),
-    "int_from_float": ("a whole number", " = 3"),
-    "float_type": ("a number", " = 24"),
-    "float_parsing": ("a number", " = 24"),
-    "bool_type": ("true or false", " = true"),
-    "bool_parsing": ("true or false", " = true"),
-    "list_type": ("a list in square brackets", " = [...]"),
-    "tuple_type": ("a list in square brackets", " = [...]"),
-    "path_type": ("a file path in quotes", ' = "..."'),
-    "dict_type": ("a table", " = { ... }"),
-    "model_type": ("a table", " = { ... }"),
-    "model_attributes_type": ("a table", " = { ... }"),
+    "string_type": ("text in quotes", '"..."'),
+    "int_type": ("a whole number", "3"),
+    "int_parsing": ("a whole number", "3"),
+    "int_from_float": ("a whole number", "3"),
+    "float_type": ("a number", "24"),
+    "float_parsing": ("a number", "24"),
+    "bool_type": ("true or false", "true"),
+    "bool_parsing": ("true or false", "true"),
+    "list_type": ("a list in square brackets", "[...]"),
+    "tuple_type": ("a list in square brackets", "[...]"),
+    "path_type": ("a file path in quotes", '"..."'),
+    "dict_type": ("a table", "{ ... }"),
+    "model_type": ("a table", "{ ... }"),
+    "model_attributes_type": ("a table", "{ ... }"),
+}
+_CONTAINERS = {"list_type", "tuple_type", "dict_type", "model_type", "model_attributes_type"}
+# The Python values each kind of value accepts, to tell whether a default is a fit example.
+_PYTHON = {"int": int, "float": (int, float), "bool": bool, "string": str, "path": (str, Path)}
+# Lists and tables: what each one holds, and an example.
+_EXAMPLES = {
+    "reminders_after_hours": ("a list of hours", "[24]"),
+    "quiet_hours": ("two times of day", '["21:00", "09:00"]'),
+    "window": ("two times of day", '["10:00", "18:00"]'),
+    "time_zones": ("a list of time zone names", '["Europe/London", "UTC"]'),
+    "stages": ("a list of stage names", '["design", "delivery"]'),
+    "options": ("a list of options", '["Yes", "No"]'),
+    "include": ("a list of file names", '["prompts/*.toml"]'),
+    "user_ids": ("a list of Telegram user ids (numbers)", "[111111111]"),
+    "days": ("a list of days", '["mon", "thu"]'),
+    "any_of": ("a list of answers", "[1, 2]"),
+    "schedule": ("a list of schedules", '[{ kind = "weekly", days = ["mon"], time = "10:00" }]'),
+    "phrases": ("a table of phrase lists", '{ suicide = ["kill myself", "end it all"] }'),
+    "stage_messages": ("a table with a message for each stage", '{ design = "..." }'),
+    "show_if": ("a table", '{ question = "week", any_of = [1, 2] }'),
+}
+# Examples for single values without a default.
+_VALUES = {
+    "days": "3",
+    "chat_id": "-1001234567890",
+    "question": '"week"',
+    "current_stage": '"design"',
+    "time": '"10:00"',
+    "files_dir": '"files"',
+    "short_name": '"Riverside Pathways"',
 }
 # What the entries of these lists are, for an entry of the wrong type.
 _ENTRIES = {
@@ -439,6 +625,138 @@ _ENTRIES = {
     "resources": "each support resource is a [[safeguarding.resources]] table",
 }
 _TABLE_LISTS = {"checkins", "questions", "schedule", "resources"}
+# A model's own check names a key: point at that key rather than at the whole table.
+_CHECK_KEYS = (
+    ("min (", "max"),
+    ("a scale can have", "max"),
+    ("the window", "window"),
+    ("is not a time of day", "window"),
+    ("is not a day", "days"),
+)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _example(kind: str, where: Where, data: dict[str, Any]) -> str:
+    """An example value for the key at ``where``, of the kind of value the error wants."""
+    name = where[-1] if where else ""
+    if kind in _CONTAINERS:
+        return _EXAMPLES[name][1] if name in _EXAMPLES else _TYPES[kind][1]
+    field = _field_at(where, data)
+    default = None if field is None else field.get_default(call_default_factory=True)
+    python = _PYTHON.get(kind.split("_")[0])
+    if (
+        python is not None
+        and isinstance(default, python)
+        and isinstance(default, bool) == (python is bool)
+        and default != ""
+    ):
+        return _toml_value(default)
+    if name in _VALUES:
+        return _VALUES[name]
+    return _TYPES[kind][1] if kind in _TYPES else '"..."'
+
+
+def _wrong_type(kinds: list[str], where: Where, data: dict[str, Any]) -> str:
+    """What the value at ``where`` should be; several kinds when it may be one of several."""
+    whats = list(dict.fromkeys(_TYPES[kind][0] for kind in kinds))
+    what = " or ".join(whats)
+    name = where[-1] if where else ""
+    if isinstance(name, int):
+        parent = where[-2] if len(where) >= 2 else ""
+        if parent in _ENTRIES and (whats == ["a table"]) == (parent in _TABLE_LISTS):
+            return _ENTRIES[parent]
+        return f"each entry must be {what}"
+    if len(where) == 1 and whats == ["a table"]:
+        return f"must be a [{name}] table"
+    if len(whats) > 1:
+        return f"must be {what}"
+    if kinds[0] in _CONTAINERS and name in _EXAMPLES:
+        what = _EXAMPLES[name][0]
+    return f"must be {what}, like {_path_text((name,))} = {_example(kinds[0], where, data)}"
+
+
+def _unknown_key(where: Where, data: dict[str, Any]) -> str:
+    """An unknown key, with the known key it is probably a misspelling of."""
+    name = where[-1] if where else ""
+    models = _models_at(where[:-1], data)
+    if not isinstance(name, str) or not models:
+        return _UNKNOWN
+    known = sorted({field for model in models for field in model.model_fields})
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"is not a setting Everystage knows; did you mean {close[0]}?"
+    family = _family(models[0]) if len(models) == 1 else None
+    if family:
+        noun, members = family
+        owners: dict[str, list[str]] = {}
+        for member in members:
+            for key in member.model_fields:
+                if key not in known:
+                    owners.setdefault(key, []).extend(map(str, _kind_names(member)))
+        close = difflib.get_close_matches(name, sorted(owners), n=1, cutoff=0.6)
+        if close:
+            this = _kind_names(models[0])[0]
+            return (
+                f"is not used by a {this} {noun}; {close[0]} is only for "
+                f"{' and '.join(owners[close[0]])} {noun}s"
+            )
+    if len(models) == 1 and len(models[0].model_fields) <= 8:
+        fields = [field for field in models[0].model_fields if field != "kind"]
+        return f"is not a setting Everystage knows; the settings here are {_listed(fields)}"
+    return _UNKNOWN
+
+
+def _listed(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else "".join(words)
+
+
+def _placement(parent: Where, data: dict[str, Any]) -> str:
+    """Where a missing key goes, after "add key = value"."""
+    if len(parent) == 1 and isinstance(parent[0], str):
+        if isinstance(data.get(parent[0]), dict):
+            return f" under [{parent[0]}]"
+        return f" in a [{parent[0]}] table"
+    if len(parent) == 2 and parent[0] == "checkins":
+        return " under [[checkins]]"
+    if len(parent) == 3 and parent[:2] == ("safeguarding", "resources"):
+        return " under [[safeguarding.resources]]"
+    if len(parent) >= 2 and parent[-2] == "questions":
+        return " under [[checkins.questions]]"
+    if len(parent) >= 2 and parent[-2] == "schedule":
+        return " inside its { }"
+    if parent and parent[-1] == "show_if":
+        return " inside show_if = { }"
+    return ""
+
+
+def _missing(where: Where, data: dict[str, Any]) -> str:
+    name = where[-1] if where else ""
+    if name == "checkins":
+        return _NO_CHECKINS
+    if name == "questions":
+        return "has no questions; add at least one [[checkins.questions]]"
+    if where == ("consent", "text"):
+        example = '"""..."""'
+    else:
+        field = _field_at(where, data)
+        annotation = _types_of(field.annotation) if field else []
+        origin = get_origin(annotation[0]) if annotation else None
+        if origin in (list, tuple):
+            example = _example("list_type", where, data)
+        elif annotation and annotation[0] is int:
+            example = _example("int_type", where, data)
+        else:
+            example = _example("string_type", where, data)
+    return f"is missing; add {_path_text((name,))} = {example}{_placement(where[:-1], data)}"
 
 
 def _kind_not_text(error: dict[str, Any]) -> bool:
@@ -451,46 +769,44 @@ def _kind_not_text(error: dict[str, Any]) -> bool:
     )
 
 
-def _wrong_type(kinds: list[str], where: tuple[str | int, ...]) -> str:
-    """What the value at ``where`` should be; several kinds when it may be one of several."""
-    whats = list(dict.fromkeys(_TYPES[kind][0] for kind in kinds))
-    what = " or ".join(whats)
-    name = where[-1] if where else ""
-    if isinstance(name, int):
-        parent = where[-2] if len(where) >= 2 else ""
-        if parent in _ENTRIES and (whats == ["a table"]) == (parent in _TABLE_LISTS):
-            return _ENTRIES[parent]
-        return f"each entry must be {what}"
-    if len(where) == 1 and whats == ["a table"]:
-        return f"must be a [{name}] table"
-    return (
-        f"must be {what}, like {_path_text((name,))}{_TYPES[kinds[0]][1]}"
-        if len(whats) == 1
-        else f"must be {what}"
-    )
+def _unknown_kind(tag: str, noun: str, kinds: str) -> str:
+    close = difflib.get_close_matches(tag, kinds.split(", "), n=1, cutoff=0.6)
+    if close:
+        return f"unknown {noun} kind '{tag}'; did you mean {close[0]}? The kinds are {kinds}"
+    return f"unknown {noun} kind '{tag}'; use one of {kinds}"
 
 
-def _friendly(error: dict[str, Any], where: tuple[str | int, ...]) -> str:
+def _friendly(error: dict[str, Any], where: Where, data: dict[str, Any]) -> str:
     kind = error["type"]
     last = where[-1] if where else None
-    if kind == "union_tag_not_found" and "schedule" in where:
-        return f"has no kind; add kind = one of {_SCHEDULE_KINDS}"
-    if kind in _FRIENDLY:
-        return _FRIENDLY[kind]
+    ctx = error.get("ctx", {})
+    if kind == "union_tag_not_found":
+        kinds = _SCHEDULE_KINDS if "schedule" in where else ", ".join(QUESTION_KINDS)
+        return f"has no kind; add kind = one of {kinds}"
+    if kind == "missing":
+        return _missing(where, data)
+    if kind == "extra_forbidden":
+        return _unknown_key(where, data)
     if kind in _TYPES:
-        return _wrong_type([kind], where)
+        return _wrong_type([kind], where, data)
     if kind == "union_tag_invalid":
-        tag = error.get("ctx", {}).get("tag", "?")
+        tag = str(ctx.get("tag", "?"))
         if "schedule" in where:
             if _kind_not_text(error):
                 return 'must be text, like kind = "weekly"'
-            return f"unknown schedule kind '{tag}'; use one of {_SCHEDULE_KINDS}"
+            return _unknown_kind(tag, "schedule", _SCHEDULE_KINDS)
         if _kind_not_text(error):
             return 'must be text, like kind = "choice"'
-        return f"unknown question kind '{tag}'; use one of {', '.join(QUESTION_KINDS)}"
-    if kind == "literal_error" and "expected" in error.get("ctx", {}):
-        return f"must be {error['ctx']['expected']}"
-    if kind == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
+        return _unknown_kind(tag, "question", ", ".join(QUESTION_KINDS))
+    if kind == "literal_error" and "expected" in ctx:
+        given = error.get("input")
+        close = (
+            difflib.get_close_matches(given, re.findall(r"'([^']*)'", ctx["expected"]), n=1)
+            if isinstance(given, str)
+            else []
+        )
+        return f"must be {ctx['expected']}" + (f"; did you mean '{close[0]}'?" if close else "")
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
         return "must not be empty"
     if kind == "string_pattern_mismatch":
         return (
@@ -502,11 +818,23 @@ def _friendly(error: dict[str, Any], where: tuple[str | int, ...]) -> str:
     if kind == "too_short" and last == "questions":
         return "has no questions; add at least one [[checkins.questions]]"
     if kind == "too_short" and last == "checkins":
-        return "there are no check-ins; add at least one [[checkins]]"
+        return _NO_CHECKINS
     if kind in ("too_short", "too_long") and last in ("quiet_hours", "window"):
-        return 'must be two times of day, like ["21:00", "09:00"]'
-    if kind == "too_short" and error.get("ctx", {}).get("min_length") == 1:
+        return f"must be two times of day, like {last} = {_EXAMPLES[last][1]}"
+    if kind == "too_short" and ctx.get("min_length") == 1:
         return "is empty; give at least one"
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "greater_than": ("more than", "gt"),
+        "less_than_equal": ("at most", "le"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds and bounds[kind][1] in ctx:
+        return f"must be {bounds[kind][0]} {_toml_value(ctx[bounds[kind][1]])}"
+    if kind == "string_too_long" and "max_length" in ctx:
+        return f"is too long; write at most {ctx['max_length']} characters"
+    if kind == "too_long" and "max_length" in ctx:
+        return f"has too many entries; give at most {ctx['max_length']}"
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
     return str(error["msg"]).lower()
@@ -515,7 +843,7 @@ def _friendly(error: dict[str, Any], where: tuple[str | int, ...]) -> str:
 _UNION_MEMBER = re.compile(r"^(str|int|float|bool|[a-z-]+\[.*\])$")
 
 
-def _clean_loc(loc: tuple[Any, ...], data: Any = None) -> tuple[str | int, ...]:
+def _clean_loc(loc: tuple[Any, ...], data: Any = None) -> Where:
     """An error's location as a key path into the file's ``data``.
 
     pydantic's locations also name the union member they tried: the kind of a question or
@@ -534,40 +862,137 @@ def _clean_loc(loc: tuple[Any, ...], data: Any = None) -> tuple[str | int, ...]:
         ):
             continue  # a union member's name after the value it did not accept
         path.append(part)
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = None
+        node = _child(node, part)
     return tuple(path)
 
 
-def _validation_problems(
-    errors: list[Any], data: dict[str, Any]
-) -> list[tuple[tuple[str | int, ...], str]]:
+def _place(error: dict[str, Any], data: dict[str, Any]) -> Where:
+    """Where to report an error: the key it is about, as far as the file shows it."""
+    where = _clean_loc(error["loc"], data)
+    if error["type"] == "union_tag_invalid":
+        return (*where, "kind")  # an unknown kind, or a kind that is not text
+    if error["type"] == "value_error" and where and isinstance(where[-1], int):
+        node = _node_at(where, data)
+        message = str(error.get("msg", ""))
+        for words, key in _CHECK_KEYS:
+            if words in message and isinstance(node, dict) and key in node:
+                return (*where, key)
+    return where
+
+
+def _validation_problems(errors: list[Any], data: dict[str, Any]) -> list[tuple[Where, str]]:
     """Key path and message for each of pydantic's errors.
 
     A value of the wrong type for a union (text or a number) gives one error per member; they
-    become one message.
+    become one message. A missing table is reported as its missing keys.
     """
-    by_place: dict[tuple[str | int, ...], list[Any]] = {}
+    by_place: dict[Where, list[Any]] = {}
     for error in errors:
-        where = _clean_loc(error["loc"], data)
-        by_place.setdefault((*where, "kind") if _kind_not_text(error) else where, []).append(error)
-    found = []
+        by_place.setdefault(_place(error, data), []).append(error)
+    found: list[tuple[Where, str]] = []
     for where, group in by_place.items():
         kinds = [error["type"] for error in group]
         if len(group) > 1 and all(kind in _TYPES for kind in kinds):
-            found.append((where, _wrong_type(kinds, where)))
-        else:
-            found += [(where, _friendly(error, where)) for error in group]
+            found.append((where, _wrong_type(kinds, where, data)))
+            continue
+        for error in group:
+            field = _field_at(where, data) if error["type"] == "missing" else None
+            models = (
+                [kind for kind in _types_of(field.annotation) if _is_model(kind)] if field else []
+            )
+            required = (
+                [name for name, f in models[0].model_fields.items() if f.is_required()]
+                if len(models) == 1
+                else []
+            )
+            if required:  # a whole table is missing: say which keys it needs
+                found += [((*where, name), _missing((*where, name), data)) for name in required]
+            else:
+                found.append((where, _friendly(error, where, data)))
     return found
 
 
-def _env_name(path: tuple[str | int, ...]) -> str | None:
+# ---------------------------------------------------------------------------------------------
+# Numbers and true/false must not be in quotes in the file. The environment only has text, so
+# its values are read as numbers where numbers are wanted; the file's values are checked again
+# here, strictly.
+
+_STRICT = {"int_type", "float_type", "bool_type"}
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+
+
+def _strict_problems(
+    data: dict[str, Any], reported: set[Where], from_environment: Any
+) -> list[tuple[Where, str]]:
+    """Numbers and true/false given as text (or as each other) in the file's ``data``.
+
+    Places already ``reported`` (or below them), and values the environment overrides, are left
+    alone.
+    """
+    found: list[tuple[Where, str]] = []
+    for name, info in Settings.model_fields.items():
+        if name not in data:
+            continue
+        adapter = _ADAPTERS.get(name)
+        if adapter is None:
+            adapter = _ADAPTERS[name] = TypeAdapter(info.annotation)
+        try:
+            adapter.validate_python(data[name], strict=True)
+        except ValidationError as exc:
+            by_place: dict[Where, list[Any]] = {}
+            for error in exc.errors():
+                where = _clean_loc((name, *error["loc"]), data)
+                by_place.setdefault(where, []).append(error)
+            for where, group in by_place.items():
+                if not any(error["type"] in _STRICT for error in group):
+                    continue
+                if any(place[: len(where)] == where for place in reported):
+                    continue
+                if from_environment(where):
+                    continue
+                kinds = [error["type"] for error in group if error["type"] in _TYPES]
+                found.append((where, _not_strict(kinds, where, data, group[0]["input"])))
+    return found
+
+
+def _not_strict(kinds: list[str], where: Where, data: dict[str, Any], given: Any) -> str:
+    whats = {_TYPES[kind][0] for kind in kinds}
+    if len(whats) != 1 or not isinstance(given, str):
+        return _wrong_type(kinds, where, data)
+    kind = kinds[0]
+    wanted = {"int_type": int, "float_type": float, "bool_type": bool}.get(kind)
+    try:
+        value = _toml_value(TypeAdapter(wanted).validate_python(given))
+    except ValidationError:
+        return _wrong_type(kinds, where, data)
+    what = _TYPES[kind][0]
+    name = where[-1] if where else ""
+    if isinstance(name, int):
+        return f"each entry must be {what} without quotes, like {value}"
+    return f"must be {what} without quotes, like {_path_text((name,))} = {value}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Safeguarding: phrases without anywhere to send people.
+
+_NO_RESOURCES = (
+    "none are listed, so a person whose message matches a safeguarding phrase would be "
+    "offered no helpline; add at least one under [safeguarding], like [[safeguarding.resources]] "
+    'with name = "Samaritans", contact = "116 123" and hours = "24/7"'
+)
+
+
+def _without_resources(phrases: Any, resources: Any) -> bool:
+    """Phrases to screen for, and no support resource to offer."""
+    screening = isinstance(phrases, dict) and any(
+        isinstance(words, list) and words for words in phrases.values()
+    )
+    return screening and isinstance(resources, list) and not resources
+
+
+def _env_name(path: tuple[str | int, ...], shortest: int = 2) -> str | None:
     """The environment variable that set the value at ``path``, or the list or table holding it."""
-    for end in range(len(path), 1, -1):
+    for end in range(len(path), shortest - 1, -1):
         keys = path[:end]
         if all(isinstance(key, str) for key in keys):
             name = ENV_PREFIX + "__".join(str(key).upper() for key in keys)
@@ -588,13 +1013,16 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     located = _Located(main)
     problems: list[ConfigProblem] = []
 
-    def report(path_: tuple[str | int, ...], message: str) -> None:
-        file, line = located.where(path_)
+    def report(path_: Where, message: str, at: Where | None = None) -> None:
+        """A problem with the key at ``path_``, on the line of ``at`` (by default the key's)."""
+        file, line = located.where(path_ if at is None else at)
+        checkins = data.get("checkins")
+        key = _key_text(path_, checkins if isinstance(checkins, list) else [])
         env = _env_name(path_)
         if env:
-            problems.append(ConfigProblem(f"environment {env}", 0, _path_text(path_), message))
+            problems.append(ConfigProblem(f"environment {env}", 0, key, message))
         else:
-            problems.append(ConfigProblem(str(file), line, _path_text(path_), message))
+            problems.append(ConfigProblem(str(file), line, key, message))
 
     telegram = data.get("telegram")
     if isinstance(telegram, dict) and "token" in telegram:
@@ -609,7 +1037,7 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     for key in [key for key in data if key not in Settings.model_fields]:
         # Reported here and left out: pydantic-settings would take a key like _env_file or
         # _secrets_dir as an option of its own instead of a setting.
-        report((key,), _FRIENDLY["extra_forbidden"])
+        report((key,), _unknown_key((key,), data))
         del data[key]
 
     checkins = data.get("checkins", [])
@@ -684,10 +1112,12 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         report(problem.path, problem.message)
 
     settings: Settings | None = None
+    reported: set[Where] = set()
     try:
         settings = Settings(**data)
     except ValidationError as exc:
         for where, message in _validation_problems(exc.errors(), data):
+            reported.add(where)
             report(where, message)
     except SettingsError as exc:  # a list or table in the environment that is not JSON
         found = re.search(r'field "([^"]+)"', str(exc))
@@ -702,6 +1132,23 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
                 'cannot be read; write a list or table as JSON, like ["a", "b"] or {"a": 1}',
             )
         )
+
+    for where, message in _strict_problems(data, reported, lambda at: _env_name(at, 1)):
+        report(where, message)
+
+    guard = data.get("safeguarding", {})
+    if settings is not None:
+        guard = settings.safeguarding.model_dump()
+    elif _env_name(("safeguarding", "resources"), 1) or _env_name(("safeguarding", "phrases"), 1):
+        guard = None  # what the environment says is only known once everything is valid
+    if isinstance(guard, dict) and _without_resources(
+        guard.get("phrases", DEFAULT_PHRASES), guard.get("resources", [])
+    ):
+        in_file = data.get("safeguarding")
+        at: Where = ("safeguarding",)
+        if isinstance(in_file, dict) and "phrases" in in_file:
+            at = ("safeguarding", "phrases")
+        report(("safeguarding", "resources"), _NO_RESOURCES, at)
 
     if problems:
         raise ConfigError(_dedupe(problems))

@@ -162,7 +162,7 @@ def _check_clocks(path: tuple[str | int, ...], schedule: list[Any]) -> list[Prob
         if kind in ("weekly", "after_joining") and isinstance(clock, str):
             found.append(((*path, index, "time"), clock))
         if kind == "random_daily" and isinstance(window, list):
-            found += [((*path, index), value) for value in _texts(window)]
+            found += [((*path, index, "window"), value) for value in _texts(window)]
         problems += [
             Problem(where, f"'{value}' is not a time of day like '09:30'")
             for where, value in found

@@ -335,6 +335,61 @@ def test_check_config_exits_0_or_2(
                 assert line.split(":", 1)[0] in written, line
 
 
+# Typing mistakes: characters that matter to TOML put in, taken out or doubled anywhere in the
+# text, so most of these files are not valid TOML at all.
+
+EXAMPLE_TEXT = EXAMPLE.read_text(encoding="utf-8")
+TOML_CHARACTERS = [
+    '"',
+    "'",
+    '"""',
+    "[",
+    "]",
+    "[[",
+    "{",
+    "}",
+    "=",
+    ",",
+    "#",
+    ".",
+    ":",
+    "\n",
+    " ",
+    "x",
+]
+
+
+@st.composite
+def typed(draw: st.DrawFn) -> str:
+    text = EXAMPLE_TEXT
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(text)))
+        action = draw(st.sampled_from(["insert", "delete", "double"]))
+        if action == "insert":
+            text = text[:at] + draw(st.sampled_from(TOML_CHARACTERS)) + text[at:]
+        elif action == "delete":
+            text = text[:at] + text[at + draw(st.integers(1, 3)) :]
+        else:
+            start = text.rfind("\n", 0, at) + 1
+            end = text.find("\n", at)
+            end = len(text) if end < 0 else end
+            text = text[:end] + "\n" + text[start:end] + text[end:]
+    return text
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(text=typed())
+def test_typing_mistakes_give_located_problems(text: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "config.toml")
+        path.write_text(text, encoding="utf-8")
+        try:
+            load_settings(path)
+        except ConfigError as exc:
+            assert_located(exc.problems, {str(path): len(text.split("\n"))})
+            assert all("\n" not in str(problem) for problem in exc.problems)
+
+
 # ---------------------------------------------------------------------------------------------
 # Shapes that used to crash, and a locale that does not exist.
 
@@ -370,26 +425,26 @@ def only(problems: list[Any], key: str) -> Any:
 
 def test_a_list_as_a_question_kind(tmp_path: Path) -> None:
     problems = problems_for(tmp_path, edited(('kind = "yesno"', 'kind = ["yesno"]')))
-    problem = only(problems, "checkins[0].questions[3].kind")
+    problem = only(problems, 'check-in "weekly", question "listened", kind')
     assert problem.message == 'must be text, like kind = "choice"'
     assert problem.line == line_with(tmp_path / "config.toml", 'kind = ["yesno"]')
 
 
 def test_a_list_as_a_schedule_kind(tmp_path: Path) -> None:
     problems = problems_for(tmp_path, edited(('{ kind = "weekly"', '{ kind = ["weekly"]')))
-    assert only(problems, "checkins[0].schedule[0].kind").message == (
+    assert only(problems, 'check-in "weekly", schedule number 1, kind').message == (
         'must be text, like kind = "weekly"'
     )
 
 
 def test_a_list_as_the_kind_of_a_question_show_if_depends_on(tmp_path: Path) -> None:
     problems = problems_for(tmp_path, edited(('kind = "scale"', "kind = [1]")))
-    assert [p.key for p in problems] == ["checkins[0].questions[0].kind"]
+    assert [p.key for p in problems] == ['check-in "weekly", question "week", kind']
 
 
 def test_nested_lists_in_options(tmp_path: Path) -> None:
     problems = problems_for(tmp_path, edited(('"Drop-in", "Key worker"', '["Drop-in"], "Key"')))
-    problem = only(problems, "checkins[0].questions[2].options[0]")
+    problem = only(problems, 'check-in "weekly", question "used", options[0]')
     assert problem.message == 'each option is text in quotes, like "Yes"'
     assert problem.line == line_with(tmp_path / "config.toml", '["Drop-in"], "Key"')
 
@@ -402,10 +457,15 @@ def test_nested_lists_and_tables_in_stages(tmp_path: Path) -> None:
             ('stages = ["design"]', 'stages = [["design"], ["design"], { name = "x" }]'),
         ),
     )
-    for key in ("project.stages[0]", "project.stages[1]", "checkins[1].stages[0]"):
+    for key in (
+        "project.stages[0]",
+        "project.stages[1]",
+        'check-in "design-reflection", stages[0]',
+    ):
         assert only(problems, key).message == 'each stage is a name in quotes, like "design"'
     config = tmp_path / "config.toml"
-    assert only(problems, "checkins[1].stages[2]").line == line_with(config, '{ name = "x" }')
+    problem = only(problems, 'check-in "design-reflection", stages[2]')
+    assert problem.line == line_with(config, '{ name = "x" }')
 
 
 def test_a_table_as_the_current_stage_and_a_stage_message(tmp_path: Path) -> None:
@@ -484,14 +544,16 @@ def test_a_pattern_that_matches_the_config_itself_and_a_file_twice(tmp_path: Pat
 
 def test_a_huge_scale_that_show_if_depends_on(tmp_path: Path) -> None:
     problems = problems_for(tmp_path, edited(("max = 5", "max = 100000000000000000000000")))
-    assert "at most 11 points" in only(problems, "checkins[0].questions[0]").message
+    problem = only(problems, 'check-in "weekly", question "week", max')
+    assert "at most 11 points" in problem.message
+    assert problem.line == line_with(tmp_path / "config.toml", "max = 1000")
 
 
 @pytest.mark.parametrize(
     ("old", "key"),
     [
-        ('time = "10:00"', "checkins[0].schedule[0].time"),
-        ('window = ["10:00"', "checkins[2].schedule[0]"),
+        ('time = "10:00"', 'check-in "weekly", schedule number 1, time'),
+        ('window = ["10:00"', 'check-in "pulse", schedule number 1, window'),
         ('time = "09:00"', "digest.time"),
         ('quiet_hours = ["21:00"', "nudges.quiet_hours"),
     ],
@@ -543,11 +605,10 @@ def test_line_separators_inside_strings_do_not_shift_line_numbers(tmp_path: Path
             ('kind = "multi"', 'kind = "slider"'),
         ),
     )
-    problem = only(problems, "checkins[0].questions[2]")
-    # The question's [[checkins.questions]] line, counting only real line breaks.
+    problem = only(problems, 'check-in "weekly", question "used", kind')
+    # The question's kind = line, counting only real line breaks.
     lines = (tmp_path / "config.toml").read_text().split("\n")
-    assert lines[problem.line - 1].strip() == "[[checkins.questions]]"
-    assert lines[problem.line + 1].strip() == 'kind = "slider"'
+    assert lines[problem.line - 1].strip() == 'kind = "slider"'
 
 
 def test_a_list_in_the_environment_that_is_not_json(
