@@ -40,7 +40,8 @@ from pydantic_settings import (
 from bot.texts import available, period_words
 from bot.toml_lines import key_lines, line_of, syntax_advice
 from conversations.checks import Problem, check_checkins, check_stages
-from conversations.model import QUESTION_KINDS, CheckIn, Question
+from conversations.kinds import KINDS, QUESTION_KINDS, Question
+from conversations.model import CheckIn
 from conversations.schedule import QuietHours, Schedule, parse_clock
 
 ENV_PREFIX = "EVERYSTAGE_"
@@ -627,8 +628,7 @@ _ENTRIES = {
 _TABLE_LISTS = {"checkins", "questions", "schedule", "resources"}
 # A model's own check names a key: point at that key rather than at the whole table.
 _CHECK_KEYS = (
-    ("min (", "max"),
-    ("a scale can have", "max"),
+    *(pair for kind in KINDS.values() for pair in kind.check_keys),
     ("the window", "window"),
     ("is not a time of day", "window"),
     ("is not a day", "days"),
@@ -796,7 +796,7 @@ def _friendly(error: dict[str, Any], where: Where, data: dict[str, Any]) -> str:
                 return 'must be text, like kind = "weekly"'
             return _unknown_kind(tag, "schedule", _SCHEDULE_KINDS)
         if _kind_not_text(error):
-            return 'must be text, like kind = "choice"'
+            return f'must be text, like kind = "{QUESTION_KINDS[0]}"'
         return _unknown_kind(tag, "question", ", ".join(QUESTION_KINDS))
     if kind == "literal_error" and "expected" in ctx:
         given = error.get("input")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import time
 from typing import Any
 
-from conversations.model import NO, QUESTION_KINDS, YES
+from conversations.kinds import KINDS, QUESTION_KINDS
 
 
 @dataclass(frozen=True)
@@ -21,12 +21,9 @@ class Problem:
     message: str
 
 
-_BUTTON_KINDS = {"choice", "multi", "scale", "yesno"}
-# The widest scale the model accepts (min to max); wider ones are reported there.
-_MAX_SCALE_SPAN = 10
-
 # Any value can be anywhere in the raw TOML: these checks only look at values of the right
-# type and leave wrong types to the model's validation, which names them.
+# type and leave wrong types to the model's validation, which names them. What a question of
+# each kind can be answered with (and what else only its kind can see) its class says.
 
 
 def _texts(values: list[Any]) -> list[str]:
@@ -43,21 +40,6 @@ def _is_answer_like(value: Any) -> bool:
 def _kind(question: dict[str, Any]) -> str | None:
     kind = question.get("kind")
     return kind if isinstance(kind, str) else None
-
-
-def _allowed_values(question: dict[str, Any]) -> list[Any] | None:
-    kind = _kind(question)
-    if kind in ("choice", "multi"):
-        options = question.get("options")
-        return _texts(options) if isinstance(options, list) else None
-    if kind == "scale":
-        low, high = question.get("min", 1), question.get("max", 5)
-        if isinstance(low, int) and isinstance(high, int) and 0 < high - low <= _MAX_SCALE_SPAN:
-            return list(range(low, high + 1))
-        return None
-    if kind == "yesno":
-        return [YES, NO]
-    return None
 
 
 def check_stages(project: dict[str, Any]) -> list[Problem]:
@@ -179,13 +161,9 @@ def _check_questions(base: tuple[str | int, ...], questions: list[Any]) -> list[
             continue
         path = (*base, "questions", q_index)
         question_id = question.get("id")
-        if _kind(question) in ("choice", "multi"):
-            options = question.get("options")
-            options = _texts(options) if isinstance(options, list) else []
-            if len(set(options)) != len(options):
-                problems.append(
-                    Problem((*path, "options"), "lists the same option twice; each once")
-                )
+        kind = KINDS.get(_kind(question) or "")
+        if kind is not None:
+            problems += [Problem((*path, key), text) for key, text in kind.raw_problems(question)]
         show_if = question.get("show_if")
         if isinstance(show_if, dict):
             problems.extend(_check_show_if((*path, "show_if"), show_if, earlier, questions))
@@ -223,19 +201,20 @@ def _check_show_if(
                 "show_if can only depend on an earlier question",
             )
         ]
-    kind = _kind(target)
-    if kind not in QUESTION_KINDS:
+    name = _kind(target) or ""
+    kind = KINDS.get(name)
+    if kind is None:
         return []  # the target's kind is reported as unknown or not text
-    if kind not in _BUTTON_KINDS:
-        kinds = ", ".join(k for k in QUESTION_KINDS if k in _BUTTON_KINDS)
+    if not kind.takes_buttons:
+        kinds = ", ".join(k for k in QUESTION_KINDS if KINDS[k].takes_buttons)
         return [
             Problem(
                 (*path, "question"),
-                f"names '{target_id}', a {kind} question; "
+                f"names '{target_id}', a {name} question; "
                 f"show_if can only depend on a {kinds} question",
             )
         ]
-    allowed = _allowed_values(target)
+    allowed = kind.raw_answers(target)
     if allowed is None:
         return []
     problems: list[Problem] = []

@@ -3,24 +3,19 @@
 No Telegram, no SQL, no clock. The bot edge turns updates into events, stores the records a
 transition carries, then renders its prompt. Each prompt carries a ``step`` number; an event
 for another step (a double tap, a button on an old message) is reported as stale and changes
-nothing, so nothing is ever recorded twice.
+nothing, so nothing is ever recorded twice. What an input records depends on the question's
+kind, and the engine asks the kind (:mod:`conversations.kinds`): a press, a typed answer or
+"Done" becomes an answer to record, a tick, a hint, or nothing (an old button).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
-from conversations.model import (
-    Answer,
-    CheckIn,
-    MultiQuestion,
-    Question,
-    ReflectionQuestion,
-    YesNoQuestion,
-    options_of,
-)
+from conversations.kinds import FOLLOW_UP_KIND, Question
+from conversations.model import CheckIn
+from conversations.questions import Answer, Hint, Outcome, Refuse, Take, Tick, answer_text
 
 FOLLOW_UP_SUFFIX = ".follow_up"
 
@@ -84,16 +79,6 @@ class Unsupported:
 Event = Choose | Toggle | Done | Skip | Text | Voice | Unsupported
 
 
-class Hint(StrEnum):
-    """Why an input was not taken; the edge turns these into kind locale text."""
-
-    USE_BUTTONS = "use_buttons"
-    NEED_TEXT = "need_text"
-    NO_VOICE = "no_voice"
-    REQUIRED = "required"
-    PICK_ONE = "pick_one"
-
-
 # ---------------------------------------------------------------------------------------------
 # State, prompts and records.
 
@@ -152,21 +137,20 @@ class Prompt:
     def text(self) -> str:
         """What to ask: the question, or its follow-up."""
         if self.follow_up:
-            assert isinstance(self.question, ReflectionQuestion) and self.question.follow_up
-            return self.question.follow_up
+            follow_up = self.question.follow_up_text
+            assert follow_up is not None
+            return follow_up
         return self.question.text
 
     @property
     def takes_buttons(self) -> bool:
         """True when the answer is a button press rather than text."""
-        return not self.follow_up and options_of(self.question) is not None
+        return not self.follow_up and self.question.takes_buttons
 
     @property
     def accepts_voice(self) -> bool:
         """True when a voice note is a valid answer here."""
-        if self.takes_buttons:
-            return False
-        return bool(getattr(self.question, "allow_voice", False))
+        return not self.takes_buttons and self.question.takes_voice
 
     @property
     def can_skip(self) -> bool:
@@ -199,14 +183,15 @@ class Transition:
     next prompt is shown. ``answered`` is the record that closed the previous prompt (so the
     edge can show the choice on that message); ``redraw`` means the same prompt changed in
     place (a multi toggle); ``hint`` means the input was not taken and the prompt is asked
-    again; ``stale`` means the event was for an old prompt and nothing changed.
+    again (a :class:`Hint`, or a kind's own hint name); ``stale`` means the event was for an
+    old prompt and nothing changed.
     """
 
     state: State | None
     prompt: Prompt | None
     records: tuple[Record, ...] = ()
     answered: Record | None = None
-    hint: Hint | None = None
+    hint: str | None = None
     redraw: bool = False
     stale: bool = False
 
@@ -244,7 +229,7 @@ def advance(checkin: CheckIn, state: State, event: Event) -> Transition:
     if step != state.step:
         return Transition(state=state, prompt=prompt, stale=True)
 
-    def again(hint: Hint) -> Transition:
+    def again(hint: str) -> Transition:
         return Transition(state=state, prompt=prompt, hint=hint)
 
     if isinstance(event, Skip):
@@ -255,50 +240,38 @@ def advance(checkin: CheckIn, state: State, event: Event) -> Transition:
     if isinstance(event, Unsupported):
         return again(Hint.USE_BUTTONS if prompt.takes_buttons else Hint.NEED_TEXT)
 
-    if not prompt.takes_buttons:
-        if isinstance(event, Text):
-            return _answer(checkin, state, prompt, event.text)
-        if isinstance(event, Voice):
-            if not prompt.accepts_voice:
-                return again(Hint.NO_VOICE)
-            return _answer(
-                checkin,
-                state,
-                prompt,
-                event.file_ref,
-                file_ref=event.file_ref,
-                seconds=event.duration or None,
-            )
-        return again(Hint.NEED_TEXT)
-
-    options = options_of(question)
-    assert options is not None
     if isinstance(event, Voice):
-        return again(Hint.USE_BUTTONS)
-    if isinstance(event, Text):
-        option = _match_typed_option(question, options, event.text)
-        if option is None:
+        if prompt.takes_buttons:
             return again(Hint.USE_BUTTONS)
-        if isinstance(question, MultiQuestion):
-            return _toggle(checkin, state, option)
-        return _answer(checkin, state, prompt, options[option])
+        if not prompt.accepts_voice:
+            return again(Hint.NO_VOICE)
+        return _answer(
+            checkin,
+            state,
+            prompt,
+            event.file_ref,
+            file_ref=event.file_ref,
+            seconds=event.duration or None,
+        )
 
-    if isinstance(event, Choose | Toggle):
-        if not 0 <= event.option < len(options):
-            return Transition(state=state, prompt=prompt, stale=True)
-        if isinstance(question, MultiQuestion):
-            return _toggle(checkin, state, event.option)
-        return _answer(checkin, state, prompt, options[event.option])
+    # The question's kind says what the input records; a follow-up is answered in words.
+    outcome: Outcome
+    if isinstance(event, Text):
+        outcome = Take(event.text) if prompt.follow_up else question.typed(event.text)
+    elif isinstance(event, Choose | Toggle):
+        outcome = Refuse(Hint.NEED_TEXT) if prompt.follow_up else question.pressed(event.option)
+    elif isinstance(event, Done):
+        outcome = Refuse(Hint.NEED_TEXT) if prompt.follow_up else question.done(state.selected)
+    else:  # pragma: no cover - exhaustive above
+        raise TypeError(f"unknown event {event!r}")
 
-    if isinstance(event, Done):
-        if not isinstance(question, MultiQuestion):
-            return Transition(state=state, prompt=prompt, stale=True)
-        if not state.selected:
-            return again(Hint.REQUIRED if question.required else Hint.PICK_ONE)
-        chosen = [question.options[i] for i in sorted(state.selected)]
-        return _answer(checkin, state, prompt, chosen)
-
-    raise TypeError(f"unknown event {event!r}")  # pragma: no cover - exhaustive above
+    if outcome is None:
+        return Transition(state=state, prompt=prompt, stale=True)
+    if isinstance(outcome, Refuse):
+        return again(outcome.hint)
+    if isinstance(outcome, Tick):
+        return _toggle(checkin, state, outcome.option)
+    return _answer(checkin, state, prompt, outcome.value)
 
 
 def _toggle(checkin: CheckIn, state: State, option: int) -> Transition:
@@ -306,17 +279,6 @@ def _toggle(checkin: CheckIn, state: State, option: int) -> Transition:
     selected ^= {option}
     new_state = replace(state, selected=tuple(sorted(selected)))
     return Transition(state=new_state, prompt=_prompt(checkin, new_state), redraw=True)
-
-
-def _match_typed_option(question: Question, options: list, typed: str) -> int | None:
-    """Accept a typed answer that names a button exactly ('3', 'yes', 'Housing')."""
-    wanted = typed.strip().casefold()
-    for index, option in enumerate(options):
-        if str(option).casefold() == wanted:
-            return index
-    if isinstance(question, YesNoQuestion) and wanted in {"y", "n"}:
-        return 0 if wanted == "y" else 1
-    return None
 
 
 def _answer(
@@ -329,19 +291,14 @@ def _answer(
 ) -> Transition:
     question = prompt.question
     if prompt.follow_up:
-        record = Record(question.id + FOLLOW_UP_SUFFIX, "text", value, file_ref, seconds)
+        record = Record(question.id + FOLLOW_UP_SUFFIX, FOLLOW_UP_KIND, value, file_ref, seconds)
     else:
         record = Record(question.id, question.kind, value, file_ref, seconds)
     answers = dict(state.answers)
     if value is not None and not prompt.follow_up:
         answers[question.id] = value
     state = replace(state, answers=answers, selected=())
-    if (
-        isinstance(question, ReflectionQuestion)
-        and question.follow_up
-        and not prompt.follow_up
-        and value is not None
-    ):
+    if question.follow_up_text and not prompt.follow_up and value is not None:
         new_state = replace(state, step=state.step + 1, follow_up=True)
         return Transition(
             state=new_state,
@@ -435,6 +392,4 @@ def display_value(record: Record) -> str | None:
         return None
     if record.file_ref is not None:
         return None
-    if isinstance(value, list):
-        return ", ".join(value)
-    return str(value)
+    return answer_text(value)

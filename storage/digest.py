@@ -13,8 +13,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from conversations.kinds import KINDS
+from conversations.questions import Aggregate
 from storage.admin import ANSWERED_BY, ASKED_BY
 from storage.db import Database, utc_text
+
+
+def _kind_in(names: list[str]) -> str:
+    """SQL: the answer is of one of these kinds (names are lower-case words: see kinds.py)."""
+    return "kind IN (" + ", ".join(f"'{name}'" for name in names) + ")"
+
+
+# The kinds whose answers the digest counts, and those whose typed words it may quote: as
+# each kind says (conversations/kinds.py).
+COUNTED = _kind_in([name for name, kind in KINDS.items() if kind.aggregate is not Aggregate.NONE])
+QUOTED = _kind_in([name for name, kind in KINDS.items() if kind.quotable])
 
 
 @dataclass(frozen=True)
@@ -135,7 +148,7 @@ async def gather(
         # Two weeks of answers (through the time index): distributions of both weeks.
         week_flag = "CASE WHEN answered_at >= :s THEN 0 ELSE 1 END"
         window = "answered_at >= :p AND answered_at < :e AND value IS NOT NULL"
-        counted = "kind IN ('scale', 'choice', 'yesno')"
+        counted = COUNTED
         args = {"s": s, "p": p, "e": e}
         for row in await tx.all(
             f"SELECT {week_flag} AS week, checkin_id, question_id,"
@@ -243,7 +256,7 @@ async def gather(
             "SELECT a.checkin_id, a.question_id, a.value FROM answers a"
             " JOIN quote_consent q ON q.participant_id = a.participant_id"
             " WHERE q.may_quote = 1 AND a.answered_at >= ? AND a.answered_at < ?"
-            " AND a.kind IN ('text', 'reflection') AND a.value IS NOT NULL"
+            f" AND a.{QUOTED} AND a.value IS NOT NULL"
             " AND a.file_path IS NULL ORDER BY a.answered_at, a.id",
             (s, e),
         ):

@@ -5,7 +5,8 @@ are. Filters: a period (``since`` included, ``until`` excluded), one check-in, o
 Each row carries the check-in's title and the question's text from the current config
 (:class:`Labels`; empty once no longer configured). CSV can start with a BOM so Excel reads it
 as UTF-8, and times are ISO 8601 text in UTC; XLSX is written in openpyxl's streaming
-(write-only) mode, with numbers as numbers and times as date cells (UTC).
+(write-only) mode, with times as date cells (UTC) and each answer typed as its question kind
+says (``Cell``: a scale's number as a number, a multi's choices as one text).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from conversations.kinds import kind_of
+from conversations.questions import Cell
 from storage.db import Database, parse_utc, utc_text
 
 if TYPE_CHECKING:
@@ -65,7 +68,7 @@ def labels_of(checkins: Iterable[CheckIn]) -> Labels:
         titles[checkin.id] = checkin.title
         for question in checkin.questions:
             questions[checkin.id, question.id] = question.text
-            follow_up = getattr(question, "follow_up", None)
+            follow_up = question.follow_up_text
             if follow_up:
                 questions[checkin.id, question.id + FOLLOW_UP_SUFFIX] = follow_up
     return Labels(titles, questions)
@@ -333,7 +336,7 @@ async def write_xlsx(
                     _excel_safe(row["question_id"]),
                     _excel_safe(row["question"]),
                     row["kind"],
-                    _excel_value(row["answer"]),
+                    _excel_value(row["answer"], row["kind"]),
                     int(row["skipped"]),
                     _excel_safe(row["voice_note"] or ""),
                     _excel_safe(row["stage"]),
@@ -347,10 +350,14 @@ async def write_xlsx(
     return written
 
 
-def _excel_value(answer: Any) -> Any:
-    """A number stays a number (a scale answer); anything else is safe text."""
-    if isinstance(answer, int | float) and not isinstance(answer, bool):
+def _excel_value(answer: Any, kind: str) -> Any:
+    """An answer as its kind says (``Cell``): a number stays a number (a scale's), a list is
+    one text joined with '; ' (a multi's); anything else is safe text."""
+    cell = kind_of(kind).cell
+    if cell is Cell.NUMBER and isinstance(answer, int | float) and not isinstance(answer, bool):
         return answer
+    if cell is Cell.LIST and isinstance(answer, list):
+        return _excel_safe("; ".join(str(v) for v in answer))
     return _excel_safe(_answer_text(answer))
 
 

@@ -141,7 +141,9 @@ def test_state_round_trips_through_json_and_resume_bumps_the_step() -> None:
     assert stale.stale
 
 
-@pytest.mark.parametrize("module", ["engine.py", "model.py", "checks.py"])
+@pytest.mark.parametrize(
+    "module", ["engine.py", "model.py", "checks.py", "kinds.py", "questions.py"]
+)
 def test_engine_never_imports_telegram_or_sqlite(module: str) -> None:
     tree = ast.parse((Path(engine.__file__).parent / module).read_text())
     imported = {

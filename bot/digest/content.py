@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 from bot.digest import weeks
 from bot.digest.redact import redact
 from bot.settings import Settings
-from conversations.model import NO, YES, ChoiceQuestion, ScaleQuestion, YesNoQuestion
+from conversations.kinds import kind_of
+from conversations.questions import YES, Aggregate, QuestionKind
 from storage import digest as queries
 from storage.db import Database
 
@@ -108,7 +108,7 @@ class BucketFigures:
 
 @dataclass(frozen=True)
 class QuestionFigures:
-    """A scale, choice or yes/no question's distribution this week."""
+    """The distribution of a question's answers this week (a kind the digest aggregates)."""
 
     checkin_id: str
     checkin_title: str
@@ -117,8 +117,13 @@ class QuestionFigures:
     kind: str
     people: int | None  # None: fewer than the minimum answered; then nothing else is shown
     buckets: list[BucketFigures]
-    mean: float | None  # scale: the mean; yes/no: percent yes; choice: None
+    mean: float | None  # the kind's summary figure: the mean, or percent yes; else None
     previous_mean: float | None
+
+    @property
+    def aggregate(self) -> Aggregate:
+        """How its kind is summed up (what ``mean`` is)."""
+        return kind_of(self.kind).aggregate
 
     @property
     def hidden(self) -> bool:
@@ -250,7 +255,7 @@ def build(raw: queries.RawWeek, settings: Settings, week: str, reached: list[str
     questions = []
     for checkin in settings.checkins:
         for question in checkin.questions:
-            if not isinstance(question, ScaleQuestion | ChoiceQuestion | YesNoQuestion):
+            if question.aggregate is Aggregate.NONE:
                 continue
             now = raw.questions.get((checkin.id, question.id))
             if now is None:
@@ -306,18 +311,10 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_QUOTE_CHARS else text[: MAX_QUOTE_CHARS - 1].rstrip() + "…"
 
 
-def _options(question: Any) -> list[tuple[Any, str]]:
-    if isinstance(question, ScaleQuestion):
-        return [(v, str(v)) for v in question.values]
-    if isinstance(question, YesNoQuestion):
-        return [(YES, "Yes"), (NO, "No")]
-    return [(option, option) for option in question.options]
-
-
 def _question(
     checkin_id: str,
     title: str,
-    question: Any,
+    question: QuestionKind,
     now: queries.QuestionCounts,
     before: queries.QuestionCounts | None,
     k: int,
@@ -326,7 +323,7 @@ def _question(
         return QuestionFigures(
             checkin_id, title, question.id, question.text, question.kind, None, [], None, None
         )
-    options = _options(question)
+    options = question.buckets()
     known = {value for value, _ in options}
     options += [(value, str(value)) for value in now.buckets if value not in known]
     shown = _suppress([now.buckets.get(v, queries.Bucket(0, 0)) for v, _ in options], k)
@@ -348,9 +345,11 @@ def _question(
                 percent(prev, before.answers) if before is not None and previous_ok else None,
             )
         )
-    mean = _mean(question, now)
-    previous_mean = _mean(question, before) if previous_ok and before is not None else None
-    if isinstance(question, YesNoQuestion):
+    mean = _mean(question.aggregate, now)
+    previous_mean = (
+        _mean(question.aggregate, before) if previous_ok and before is not None else None
+    )
+    if question.aggregate is Aggregate.SHARE_YES:
         # The share of yes *is* a cell: hide it with the cells.
         if any(v is None for v in shown):
             mean = None
@@ -369,15 +368,16 @@ def _question(
     )
 
 
-def _mean(question: Any, counts: queries.QuestionCounts) -> float | None:
+def _mean(aggregate: Aggregate, counts: queries.QuestionCounts) -> float | None:
+    """The summary figure: the mean answer, or the percent who said yes (None: neither)."""
     if counts.answers == 0:
         return None
-    if isinstance(question, ScaleQuestion):
+    if aggregate is Aggregate.MEAN:
         total = sum(
             value * b.answers for value, b in counts.buckets.items() if isinstance(value, int)
         )
         return total / counts.answers
-    if isinstance(question, YesNoQuestion):
+    if aggregate is Aggregate.SHARE_YES:
         yes = counts.buckets.get(YES)
         return 100.0 * (yes.answers if yes else 0) / counts.answers
     return None

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
-from bot.digest.content import Digest
+from typing import NamedTuple
+
+from bot.digest.content import Digest, QuestionFigures
+from conversations.questions import Aggregate
+
+
+class Summary(NamedTuple):
+    """How a summary figure reads."""
+
+    word: str  # before the figure
+    form: str  # the figure
+    unit: str  # of its change against last week
+    name: str  # in the CSV
+
+
+# The aggregates with a summary figure besides their distribution (QuestionFigures.mean).
+SUMMARIES = {
+    Aggregate.MEAN: Summary("average", "{:.1f}", "", "mean"),
+    Aggregate.SHARE_YES: Summary("said", "{:.0f}% yes", " pts", "percent_yes"),
+}
 
 
 def count(d: Digest, n: int | None) -> str:
@@ -25,11 +44,24 @@ def change(value: float | None, unit: str = " pts") -> str:
     return f"{sign}{abs(value):.1f}".rstrip("0").rstrip(".") + unit
 
 
-def mean(kind: str, value: float | None) -> str:
-    """A scale's mean ('3.4') or a yes/no's share of yes ('62% yes')."""
-    if value is None:
-        return "–"
-    return f"{value:.0f}% yes" if kind == "yesno" else f"{value:.1f}"
+def mean(q: QuestionFigures) -> str:
+    """A question's summary figure in words: 'average 3.4', 'said 62% yes' ('' if none)."""
+    summary = SUMMARIES.get(q.aggregate)
+    if q.mean is None or summary is None:
+        return ""
+    return f"{summary.word} {summary.form.format(q.mean)}"
+
+
+def mean_change(q: QuestionFigures) -> str:
+    """The summary figure's change on last week: '+0.4', '−5 pts' ('' if nothing to compare)."""
+    summary = SUMMARIES.get(q.aggregate)
+    return change(q.change, summary.unit) if summary else ""
+
+
+def mean_name(q: QuestionFigures) -> str:
+    """What the CSV calls a question's summary figure ('mean', 'percent_yes')."""
+    summary = SUMMARIES.get(q.aggregate)
+    return summary.name if summary else q.aggregate.value
 
 
 def period(d: Digest) -> str:

@@ -157,9 +157,8 @@ def render(d: Digest, with_charts: bool = True) -> str:
                 continue
             out.append(f" · {q.people} people")
             if q.mean is not None:
-                word = "average" if q.kind == "scale" else "said"
-                delta = fmt.change(q.change, "" if q.kind == "scale" else " pts")
-                out.append(f" · {word} {e(fmt.mean(q.kind, q.mean))}")
+                delta = fmt.mean_change(q)
+                out.append(f" · {e(fmt.mean(q))}")
                 out.append(f" ({e(delta)} on last week)" if delta else "")
             out.append("</p>")
             if with_charts:

@@ -40,10 +40,8 @@ def render(d: Digest) -> str:
                 continue
             summary = f"- {q.people} people"
             if q.mean is not None:
-                summary += (
-                    f"; {'average' if q.kind == 'scale' else 'said'} {fmt.mean(q.kind, q.mean)}"
-                )
-                delta = fmt.change(q.change, "" if q.kind == "scale" else " pts")
+                summary += f"; {fmt.mean(q)}"
+                delta = fmt.mean_change(q)
                 summary += f" ({delta} on last week)" if delta else ""
             lines.append(summary)
             cells = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from bot.digest import fmt
 from bot.digest.content import Digest
 
 COLUMNS = ("week", "section", "item", "detail", "value", "share_percent", "change")
@@ -51,14 +52,7 @@ def rows(d: Digest) -> list[dict[str, str]]:
         if q.hidden:
             continue
         if q.mean is not None:
-            add(
-                "question",
-                item,
-                "mean" if q.kind == "scale" else "percent_yes",
-                q.mean,
-                None,
-                q.change,
-            )
+            add("question", item, fmt.mean_name(q), q.mean, None, q.change)
         for b in q.buckets:
             add("question", item, f"answer={b.label}", b.count, b.share, b.change)
     for s in d.stages:
