@@ -32,9 +32,9 @@ The policy:
   on an inline message...) never reach participant or coordinator features: the guard stops
   everything that is not a message, an edited message or a button pressed in a chat.
 
-A handler added for a new command or button must be added to :data:`COMMANDS` or
-:data:`BUTTONS` too; a test checks every ``CommandHandler`` and ``CallbackQueryHandler`` of the
-built Application against them.
+A new command must be added to :data:`COMMANDS`; a new kind of button is a member of
+:class:`bot.callbacks.Button`, which carries its audience. A test checks every
+``CommandHandler`` and ``CallbackQueryHandler`` of the built Application against them.
 """
 
 from __future__ import annotations
@@ -42,14 +42,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from bot.callbacks import Audience, Button
 from bot.settings import CoordinatorSettings, Settings
 
-
-class Audience(Enum):
-    """Who a command or button is for."""
-
-    PARTICIPANT = "participant"
-    COORDINATOR = "coordinator"
+__all__ = ["Audience", "Decision", "Kind", "decide", "entry", "is_coordinator_here"]
 
 
 class Kind(Enum):
@@ -98,13 +94,9 @@ COMMANDS: dict[str, Entry] = {
     },
 }
 
-# Callback data prefixes (up to the first ':'). The audit names match ``coordinator_only``'s.
-BUTTONS: dict[str, Entry] = {
-    **{name: _participant() for name in ("consent", "a", "delete", "n", "set", "quote")},
-    "stage": _coordinator("stage-change"),
-    "upd": _coordinator("update"),
-    "alert": _coordinator("alert-take"),
-}
+# Callback data prefixes (up to the first ':'), from the one table of buttons. The audit names
+# match ``coordinator_only``'s.
+BUTTONS: dict[str, Entry] = {b.prefix: Entry(b.audience, b.audit) for b in Button}
 
 PRIVATE = "private"
 GROUP_NOTE = "hint.group"

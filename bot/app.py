@@ -16,11 +16,7 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    CallbackQueryHandler,
-    CommandHandler,
     ContextTypes,
-    MessageHandler,
-    filters,
 )
 
 from bot import nudges
@@ -96,59 +92,26 @@ def build_application(
     return application
 
 
+# Every feature, in the order its handlers are tried (python-telegram-bot takes the first match
+# in each handler group). Each module's ``register(app)`` adds its own handlers.
+FEATURES = (
+    guard,  # group -100: who may use which command or button, where (bot.access)
+    updates,  # /update; a coordinator's draft text in group -2, before anything else
+    safeguarding,  # screens every private message in group -1; /support, /alerts
+    coordinators,  # /stats, /stage, /ask, /reload (also in the coordinators' chat)
+    digest,  # /digest, the quote-consent buttons, the weekly job
+    consent,  # /start and the consent buttons
+    account,  # /mydata, /delete, /pause, /resume, /stop, /help, /privacy
+    preferences,  # /settings
+    nudge,  # the buttons on a nudge
+    checkin,  # /checkin, answer buttons, typed and spoken answers
+    other,  # last: groups, edits, unknown commands, stale buttons, errors
+)
+
+
 def _register(app: Everystage) -> None:
-    private = filters.ChatType.PRIVATE
-    new = filters.UpdateType.MESSAGE
-    groups = filters.ChatType.GROUPS
-
-    # The guard first (group -100): who may use which command or button where (bot.access).
-    guard.register(app)
-    # Coordinators' features next: their commands also work in the coordinators' group chat.
-    # Safeguarding screens every private message in group -1, before it is handled as usual.
-    for feature in (coordinators, safeguarding, updates, digest):
+    for feature in FEATURES:
         feature.register(app)
-
-    # Groups: a short note for commands and mentions (not mentions in the coordinators' chat),
-    # nothing stored, nothing else.
-    app.add_handler(
-        MessageHandler(
-            groups & new & (filters.COMMAND | filters.Entity("mention")), other.group_note
-        )
-    )
-    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, other.edited))
-
-    app.add_handler(CommandHandler("start", consent.start, filters=private & new))
-    app.add_handler(CommandHandler("checkin", checkin.checkin_command, filters=private & new))
-    app.add_handler(CommandHandler("settings", preferences.settings_command, filters=private & new))
-    for name, callback in (
-        ("mydata", account.mydata),
-        ("delete", account.delete),
-        ("pause", account.pause),
-        ("resume", account.resume),
-        ("stop", account.stop),
-        ("help", account.help_command),
-        ("privacy", account.privacy),
-    ):
-        app.add_handler(CommandHandler(name, callback, filters=private & new))
-
-    app.add_handler(
-        CallbackQueryHandler(
-            consent.on_consent, pattern=r"^consent:(yes|no|more):\d+(:[A-Za-z0-9_-]{1,64})?$"
-        )
-    )
-    app.add_handler(CallbackQueryHandler(checkin.on_button, pattern=r"^a:"))
-    app.add_handler(CallbackQueryHandler(account.on_delete, pattern=r"^delete:(yes|no)$"))
-    app.add_handler(CallbackQueryHandler(nudge.on_nudge, pattern=r"^n:"))
-    app.add_handler(CallbackQueryHandler(preferences.on_settings, pattern=r"^set:"))
-    app.add_handler(CallbackQueryHandler(other.stale_button))
-
-    app.add_handler(MessageHandler(private & new & filters.COMMAND, other.unknown_command))
-    app.add_handler(MessageHandler(private & new & filters.TEXT, checkin.on_text))
-    app.add_handler(
-        MessageHandler(private & new & (filters.VOICE | filters.AUDIO), checkin.on_voice)
-    )
-    app.add_handler(MessageHandler(private & new, checkin.on_other))
-    app.add_error_handler(other.on_error)  # type: ignore[arg-type]
 
 
 async def _post_init(app: Everystage) -> None:

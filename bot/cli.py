@@ -378,12 +378,10 @@ async def _export(settings: Settings, fmt: str, output: str, filters=None) -> in
     from storage import export
     from storage.db import Database
 
-    if not await asyncio.to_thread(Path(settings.storage.path).exists):
-        print(f"no database at {settings.storage.path}", file=sys.stderr)
+    if await _no_database(settings):
         return EXIT_ERROR
     labels = export.labels_of(settings.checkins)
-    db = await Database.open(settings.storage.path)
-    try:
+    async with Database.opened(settings.storage.path) as db:
         if unknown := await export.unknown_filter(db, filters, labels):
             print(unknown, file=sys.stderr)  # and no file written: nothing would match
             return EXIT_CONFIG
@@ -399,11 +397,17 @@ async def _export(settings: Settings, fmt: str, output: str, filters=None) -> in
                         )
                     else:
                         count = await export.write_json(db, out, filters, advance, labels)
-    finally:
-        await db.close()
     if output != "-":
         print(f"wrote {count} answers to {output}", file=sys.stderr)
     return EXIT_OK
+
+
+async def _no_database(settings: Settings) -> bool:
+    """True (and says so) when there is no database to read."""
+    if await asyncio.to_thread(Path(settings.storage.path).exists):
+        return False
+    print(f"no database at {settings.storage.path}", file=sys.stderr)
+    return True
 
 
 def _digest_command(settings: Settings, week: str | None, fmt: str, output: str) -> int:
@@ -426,15 +430,11 @@ async def _digest(settings: Settings, week: str, fmt: str, output: str) -> int:
     from bot.digest.progress import progress
     from storage.db import Database
 
-    if not await asyncio.to_thread(Path(settings.storage.path).exists):
-        print(f"no database at {settings.storage.path}", file=sys.stderr)
+    if await _no_database(settings):
         return EXIT_ERROR
     with progress(f"Digest {week}", 2) as advance:
-        db = await Database.open(settings.storage.path)
-        try:
+        async with Database.opened(settings.storage.path) as db:
             digest = await content.compute(db, settings, week)
-        finally:
-            await db.close()
         advance(1)
         renderer = {"html": html.render, "md": markdown.render, "csv": tables.render}[fmt]
         text = await asyncio.to_thread(renderer, digest)
@@ -468,15 +468,11 @@ async def _write_involvement(
     from storage import involvement
     from storage.db import Database
 
-    if not await asyncio.to_thread(Path(settings.storage.path).exists):
-        print(f"no database at {settings.storage.path}", file=sys.stderr)
+    if await _no_database(settings):
         return EXIT_ERROR
-    db = await Database.open(settings.storage.path)
-    try:
+    async with Database.opened(settings.storage.path) as db:
         minutes_of = {c.id: c.minutes for c in settings.checkins}
         found = await involvement.records(db, minutes_of, since, until)
-    finally:
-        await db.close()
     with _open_output(output) as out:
         count = involvement.write_csv(found, settings.project.stages, out, bom=True)
     if output != "-":
@@ -503,11 +499,8 @@ def _invite(settings: Settings, cohort: str, username: str | None, qr: str | Non
     async def create() -> str:
         from storage.db import Database
 
-        db = await Database.open(settings.storage.path)
-        try:
+        async with Database.opened(settings.storage.path) as db:
             return await invites.create(db, cohort, datetime.now(UTC))
-        finally:
-            await db.close()
 
     code = asyncio.run(create())
     link = invites.link(username, code)

@@ -10,18 +10,14 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.callbacks import MAX_DATA, Button
+from bot.renderers import Press, renderer_for
 from bot.texts import Texts
-from conversations.engine import Prompt, Record, display_value
-from conversations.model import (
-    ChoiceQuestion,
-    MultiQuestion,
-    ScaleQuestion,
-    YesNoQuestion,
-)
+from conversations.engine import Choose, Done, Prompt, Record, Skip, Toggle
 
-ANSWER, CONSENT, DELETE = "a", "consent", "delete"
+ANSWER = Button.ANSWER.prefix
 CHOOSE, TOGGLE, DONE, SKIP = "c", "t", "d", "s"
-SCALE_ROW = 6  # buttons a phone shows comfortably side by side
+_ACTIONS: dict[type, str] = {Choose: CHOOSE, Toggle: TOGGLE, Done: DONE, Skip: SKIP}
 
 
 @dataclass(frozen=True)
@@ -52,69 +48,33 @@ def prompt_text(texts: Texts, prompt: Prompt, header: str = "") -> str:
         # "of up to 6" when later questions depend on answers not given yet: never wrong.
         key = "checkin.progress" if prompt.total_exact else "checkin.progress_up_to"
         parts.append(texts(key, number=prompt.number, total=prompt.total))
-    body = prompt.text
-    question = prompt.question
-    if (
-        isinstance(question, ScaleQuestion)
-        and not prompt.follow_up
-        and (question.min_label or question.max_label)
-    ):
-        body += "\n" + texts(
-            "checkin.scale_ends",
-            min=question.min,
-            max=question.max,
-            min_label=question.min_label,
-            max_label=question.max_label,
-        )
-    parts.append(body)
+    body, question = prompt.text, prompt.question
+    note = "" if prompt.follow_up else renderer_for(question.kind).note(texts, question)
+    parts.append(f"{body}\n{note}" if note else body)
     return "\n\n".join(parts)
 
 
 def prompt_keyboard(texts: Texts, prompt: Prompt) -> InlineKeyboardMarkup | None:
-    """Big buttons for the question, with Skip unless it is required."""
-    step = prompt.step
-    question = prompt.question
+    """Big buttons for the question (as its kind's renderer lays them out), with Skip unless
+    it is required."""
     rows: list[list[InlineKeyboardButton]] = []
     if prompt.takes_buttons:
-        if isinstance(question, ScaleQuestion):
-            buttons = [
-                InlineKeyboardButton(str(v), callback_data=answer_data(step, CHOOSE, i))
-                for i, v in enumerate(question.values)
-            ]
-            rows = [buttons[i : i + SCALE_ROW] for i in range(0, len(buttons), SCALE_ROW)]
-        elif isinstance(question, YesNoQuestion):
-            rows = [
-                [
-                    InlineKeyboardButton(
-                        texts("checkin.yes"), callback_data=answer_data(step, CHOOSE, 0)
-                    ),
-                    InlineKeyboardButton(
-                        texts("checkin.no"), callback_data=answer_data(step, CHOOSE, 1)
-                    ),
-                ]
-            ]
-        elif isinstance(question, ChoiceQuestion):
-            rows = [
-                [InlineKeyboardButton(option, callback_data=answer_data(step, CHOOSE, i))]
-                for i, option in enumerate(question.options)
-            ]
-        elif isinstance(question, MultiQuestion):
-            rows = [
-                [
-                    InlineKeyboardButton(
-                        ("☑ " if i in prompt.selected else "☐ ") + option,
-                        callback_data=answer_data(step, TOGGLE, i),
-                    )
-                ]
-                for i, option in enumerate(question.options)
-            ]
-            rows.append(
-                [InlineKeyboardButton(texts("checkin.done"), callback_data=answer_data(step, DONE))]
-            )
+        rows = [
+            [_button(label, event) for label, event in row]
+            for row in renderer_for(prompt.question.kind).buttons(texts, prompt)
+        ]
     if prompt.can_skip:
         label = texts("checkin.rather_not" if prompt.takes_buttons else "checkin.skip")
-        rows.append([InlineKeyboardButton(label, callback_data=answer_data(step, SKIP))])
+        rows.append([_button(label, Skip(prompt.step))])
     return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _button(label: str, event: Press | Skip) -> InlineKeyboardButton:
+    """A question button whose press is ``event``."""
+    option = event.option if isinstance(event, Choose | Toggle) else None
+    return InlineKeyboardButton(
+        label, callback_data=answer_data(event.step, _ACTIONS[type(event)], option)
+    )
 
 
 def answered_text(texts: Texts, question_text: str, record: Record) -> str:
@@ -123,13 +83,8 @@ def answered_text(texts: Texts, question_text: str, record: Record) -> str:
         mark = texts("checkin.skipped")
     elif record.file_ref is not None:
         mark = texts("checkin.voice_received")
-    elif record.kind in ("text", "reflection"):
-        mark = texts("checkin.text_received")
     else:
-        shown = display_value(record) or ""
-        if record.kind == "yesno":
-            shown = texts("checkin.yes" if record.value == "yes" else "checkin.no")
-        mark = texts("checkin.chosen", answer=shown)
+        mark = renderer_for(record.kind).mark(texts, record.value)
     return f"{question_text}\n\n{mark}"
 
 
@@ -137,14 +92,15 @@ def consent_keyboard(
     texts: Texts, version: int, more: bool = True, code: str | None = None
 ) -> InlineKeyboardMarkup:
     """Yes / No / Tell me more; an invite code rides along until the person says yes."""
-    suffix = f":{code}" if code and len(f"{CONSENT}:more:{version}:{code}") <= 64 else ""
+    fits = code and len(Button.CONSENT.data("more", version, code).encode()) <= MAX_DATA
+    extra = (code,) if fits else ()
     choices = ["yes", "no", "more"] if more else ["yes", "no"]
     return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
                     texts(f"consent.{choice}"),
-                    callback_data=f"{CONSENT}:{choice}:{version}{suffix}",
+                    callback_data=Button.CONSENT.data(choice, version, *extra),
                 )
             ]
             for choice in choices
@@ -156,7 +112,7 @@ def delete_keyboard(texts: Texts) -> InlineKeyboardMarkup:
     """Confirm or cancel erasure."""
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(texts("delete.yes"), callback_data=f"{DELETE}:yes")],
-            [InlineKeyboardButton(texts("delete.no"), callback_data=f"{DELETE}:no")],
+            [InlineKeyboardButton(texts("delete.yes"), callback_data=Button.DELETE.data("yes"))],
+            [InlineKeyboardButton(texts("delete.no"), callback_data=Button.DELETE.data("no"))],
         ]
     )

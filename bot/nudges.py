@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import RetryAfter, TelegramError
 
+from bot.callbacks import Button
 from bot.delivery import Outcome, outcome_of, retry_after_seconds
 from bot.services import Services, services_of
 from conversations.schedule import Person, Planner, QuietHours, StageNow
@@ -33,7 +34,6 @@ from storage.nudges import DueMessage, NewOccurrence
 
 log = logging.getLogger(__name__)
 
-NUDGE = "n"
 START, HOUR, TOMORROW = "start", "hour", "tomorrow"
 SEND_CONCURRENCY = 32
 # Seconds between tries inside one tick for a message certainly not sent (nothing can be
@@ -82,15 +82,16 @@ def nudge_keyboard(services: Services, occurrence_id: int) -> InlineKeyboardMark
         [
             [
                 InlineKeyboardButton(
-                    texts("nudge.start"), callback_data=f"{NUDGE}:{occurrence_id}:{START}"
+                    texts("nudge.start"), callback_data=Button.NUDGE.data(occurrence_id, START)
                 )
             ],
             [
                 InlineKeyboardButton(
-                    texts("nudge.in_an_hour"), callback_data=f"{NUDGE}:{occurrence_id}:{HOUR}"
+                    texts("nudge.in_an_hour"), callback_data=Button.NUDGE.data(occurrence_id, HOUR)
                 ),
                 InlineKeyboardButton(
-                    texts("nudge.tomorrow"), callback_data=f"{NUDGE}:{occurrence_id}:{TOMORROW}"
+                    texts("nudge.tomorrow"),
+                    callback_data=Button.NUDGE.data(occurrence_id, TOMORROW),
                 ),
             ],
         ]

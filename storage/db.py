@@ -54,6 +54,16 @@ class Database:
             raise
         return db
 
+    @classmethod
+    @asynccontextmanager
+    async def opened(cls, path: Path | str) -> AsyncIterator[Database]:
+        """``async with Database.opened(path) as db``: open (see :meth:`open`), then close."""
+        db = await cls.open(path)
+        try:
+            yield db
+        finally:
+            await db.close()
+
     async def close(self) -> None:
         """Checkpoint the WAL into the main file and close."""
         async with self._lock:

@@ -41,6 +41,26 @@ async def sandbox() -> AsyncIterator[Sandbox]:
         LEDGER.methods |= {r["method"] for r in server.requests}
         LEDGER.violations.extend(server.violations)
         assert not server.violations, server.violations
+        if any(r["method"] == "setMyCommands" for r in server.requests):  # Everystage ran
+            assert unknown_buttons(server) == [], "buttons not in bot/callbacks.py's table"
+
+
+def unknown_buttons(server: Sandbox) -> list[str]:
+    """Callback data on the bot's messages that bot.callbacks.parse does not recognise."""
+    from bot.callbacks import parse
+
+    found = []
+    for chat in server.world.chats.values():
+        for message in chat.messages.values():
+            if not message.get("from", {}).get("is_bot"):
+                continue
+            for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+                found += [
+                    b["callback_data"]
+                    for b in row
+                    if "callback_data" in b and parse(b["callback_data"]) is None
+                ]
+    return found
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from bot import access
 from bot.access import Audience, Decision, Kind, decide
 from bot.app import COMMANDS as PUBLISHED_COMMANDS
 from bot.app import build_application
+from bot.callbacks import Button
 from bot.clock import FakeClock
 from bot.handlers import other
 from bot.handlers.guard import GUARD_GROUP, button_of, command_of, guard
@@ -246,11 +247,12 @@ def test_every_handler_of_the_built_application_is_in_the_registry(
                     catch_all.append(handler.callback)
                     continue
                 assert isinstance(handler.pattern, re.Pattern), handler.pattern
-                prefix = re.match(r"\^([A-Za-z0-9_-]+):", handler.pattern.pattern)
-                assert prefix, f"{handler.pattern.pattern}: start it with ^PREFIX:"
-                prefixes.add(prefix.group(1))
+                # Registered through the one table of buttons, never a regex of its own.
+                by_pattern = {b.pattern: b for b in Button}
+                assert handler.pattern.pattern in by_pattern, handler.pattern.pattern
+                prefixes.add(by_pattern[handler.pattern.pattern].prefix)
     assert commands == set(access.COMMANDS)
-    assert prefixes == set(access.BUTTONS)
+    assert prefixes == set(access.BUTTONS) == {b.prefix for b in Button}
     assert catch_all == [other.stale_button]
 
 

@@ -32,6 +32,9 @@ class ConfigWatch:
     generation: int = 0
     errors: list[str] = field(default_factory=list)
     reloaded_at: float | None = None
+    # The watcher and the page's Reload button may look at the same moment: one at a time,
+    # so one edit is one reload (one generation), never two.
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     def state(self) -> dict[str, Any]:
         """What the page shows: ok, FILE:LINE errors, and how many reloads happened."""
@@ -67,13 +70,14 @@ class ConfigWatch:
         self.mtime = await self._mtime()
 
     async def check(self, force: bool = False) -> bool:
-        """Reload if the file changed (or ``force``); return whether anything was attempted."""
-        mtime = await self._mtime()
-        if not force and mtime == self.mtime:
-            return False
-        self.mtime = mtime
-        await self.reload()
-        return True
+        """Reload if the files changed (or ``force``); return whether anything was attempted."""
+        async with self._lock:
+            mtime = await self._mtime()
+            if not force and mtime == self.mtime:
+                return False
+            self.mtime = mtime
+            await self.reload()
+            return True
 
     async def reload(self) -> None:
         """Validate the file; on success swap settings, on failure keep the old ones."""

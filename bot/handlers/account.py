@@ -13,15 +13,18 @@ from typing import Any
 
 from telegram import InputFile, Update
 from telegram.error import TelegramError
+from telegram.ext import CommandHandler
 
+from bot.callbacks import Button, parse
 from bot.handlers import checkin
-from bot.handlers.common import chat_id_of
-from bot.keyboards import delete_keyboard, parse_callback
+from bot.handlers.common import PRIVATE_NEW, chat_id_of
+from bot.keyboards import delete_keyboard
+from bot.renderers import renderer_for
 from bot.services import BotContext
 from bot.settings import Settings
 from bot.texts import Texts, period_words, short_question
 from conversations.engine import FOLLOW_UP_SUFFIX
-from conversations.model import NO, YES, CheckIn, Question, ReflectionQuestion, ScaleQuestion
+from conversations.model import CheckIn, Question
 from storage import alerts, involvement, participants
 from storage.db import parse_utc
 
@@ -114,7 +117,7 @@ def question_words(settings: Settings, checkin_id: str, question_id: str) -> str
         return None
     if base == question_id:
         return question.text
-    return question.follow_up if isinstance(question, ReflectionQuestion) else None
+    return question.follow_up_text
 
 
 def answer_words(context: BotContext, answer: dict[str, Any]) -> str:
@@ -122,19 +125,11 @@ def answer_words(context: BotContext, answer: dict[str, Any]) -> str:
     texts = context.texts
     if answer["voice_note"]:
         return voice_words(texts, answer.get("voice_seconds"))
-    value = answer["answer"]
-    if answer["kind"] == "yesno" and value in (YES, NO):
-        return texts("checkin.yes" if value == YES else "checkin.no")
-    if isinstance(value, list):
-        shown = ", ".join(str(v) for v in value)
-    else:
-        shown = str(value)
-        checkin = context.settings.checkin(answer["checkin_id"])
-        question = _find(checkin, answer["question_id"]) if checkin else None
-        if isinstance(question, ScaleQuestion) and isinstance(value, int):
-            label = {question.min: question.min_label, question.max: question.max_label}.get(value)
-            if label:
-                shown = f"{value} ({label})"
+    checkin = context.settings.checkin(answer["checkin_id"])
+    question = _find(checkin, answer["question_id"]) if checkin else None
+    if question is not None and question.kind != answer["kind"]:
+        question = None  # the config has since made it another kind of question
+    shown = renderer_for(answer["kind"]).words(texts, answer["answer"], question)
     return shown if len(shown) <= _SNIPPET else shown[: _SNIPPET - 1] + "…"
 
 
@@ -249,8 +244,8 @@ async def on_delete(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     texts = context.texts
-    parsed = parse_callback(query.data)
-    choice = parsed.args[0] if parsed and parsed.args else "no"
+    pressed = parse(query.data)
+    choice = pressed.arg(0, "no") if pressed else "no"
     await query.answer()
     if choice != "yes":
         await query.edit_message_text(texts("delete.kept"))
@@ -359,3 +354,18 @@ def privacy_notice(texts: Texts, settings: Settings) -> str:
         retention=period_words(settings.storage.retention_days, settings.project.locale),
         safeguarding=alerts_line,
     )
+
+
+def register(app: Any) -> None:
+    """A person's own data and choices (private chats only: see bot/access.py)."""
+    for name, callback in (
+        ("mydata", mydata),
+        ("delete", delete),
+        ("pause", pause),
+        ("resume", resume),
+        ("stop", stop),
+        ("help", help_command),
+        ("privacy", privacy),
+    ):
+        app.add_handler(CommandHandler(name, callback, filters=PRIVATE_NEW))
+    app.add_handler(Button.DELETE.handler(on_delete))

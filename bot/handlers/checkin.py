@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from telegram import Message, Update
+from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot import delivery
 from bot import nudges as nudges_out
+from bot.callbacks import Button
 from bot.handlers import digest
-from bot.handlers.common import answering, chat_id_of, consented
+from bot.handlers.common import PRIVATE_NEW, answering, chat_id_of, consented
 from bot.keyboards import (
     CHOOSE,
     DONE,
@@ -44,13 +46,6 @@ from storage.participants import NewAnswer, Participant, Session, SessionPlan
 
 log = logging.getLogger(__name__)
 
-_HINT_KEYS = {
-    engine.Hint.USE_BUTTONS: "hint.use_buttons",
-    engine.Hint.NEED_TEXT: "hint.need_text",
-    engine.Hint.NO_VOICE: "hint.no_voice",
-    engine.Hint.REQUIRED: "hint.required",
-    engine.Hint.PICK_ONE: "hint.pick_one",
-}
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
 RESEND_CONCURRENCY = 16
 
@@ -483,10 +478,11 @@ async def _apply(
     return True
 
 
-def hint_text(texts: Texts, hint: engine.Hint, prompt: Prompt) -> str:
-    """The kind words for a hint, naming the buttons as they read on this question."""
+def hint_text(texts: Texts, hint: str, prompt: Prompt) -> str:
+    """The kind words for a hint (``hint.<name>``: an engine.Hint, or a question kind's own),
+    naming the buttons as they read on this question."""
     skip = texts("checkin.rather_not" if prompt.takes_buttons else "checkin.skip")
-    return texts(_HINT_KEYS[hint], done=texts("checkin.done"), skip=skip)
+    return texts(f"hint.{hint}", done=texts("checkin.done"), skip=skip)
 
 
 async def _stale(update: Update, context: BotContext, session: Session | None) -> None:
@@ -500,3 +496,14 @@ async def _stale(update: Update, context: BotContext, session: Session | None) -
     if session.delivered and pressed is not None and pressed == session.message_id:
         return  # they are looking at the current question already
     await resume(chat_id_of(update), context, session, context.texts("checkin.current"))
+
+
+def register(app: Any) -> None:
+    """/checkin, the answer buttons, and typed or spoken answers (private chats only)."""
+    app.add_handler(CommandHandler("checkin", checkin_command, filters=PRIVATE_NEW))
+    app.add_handler(Button.ANSWER.handler(on_button))
+    # Commands are never answers: an unknown one gets its own reply (bot/handlers/other.py).
+    typed = PRIVATE_NEW & ~filters.COMMAND
+    app.add_handler(MessageHandler(typed & filters.TEXT, on_text))
+    app.add_handler(MessageHandler(PRIVATE_NEW & (filters.VOICE | filters.AUDIO), on_voice))
+    app.add_handler(MessageHandler(typed, on_other))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from telegram import Update
+from telegram.ext import filters
 
 from bot.keyboards import consent_keyboard
 from bot.services import BotContext
 from storage import participants
 from storage.participants import Participant, Session
+
+# New messages in private chats: where participants' commands and answers are handled.
+PRIVATE_NEW = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
 
 def chat_id_of(update: Update) -> int:

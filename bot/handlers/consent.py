@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import logging
+import re
+from typing import Any
 
 from telegram import Update
 from telegram.error import BadRequest, TelegramError
+from telegram.ext import CommandHandler
 
 from bot import delivery
+from bot.callbacks import Button, parse
 from bot.handlers import checkin
-from bot.handlers.common import chat_id_of, show_consent
-from bot.keyboards import consent_keyboard, parse_callback
+from bot.handlers.common import PRIVATE_NEW, chat_id_of, show_consent
+from bot.keyboards import consent_keyboard
 from bot.services import BotContext
 from storage import inbox, invites, participants
 
 log = logging.getLogger(__name__)
+
+_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # an invite code
+
+
+def register(app: Any) -> None:
+    """/start and the consent buttons (private chats only: see bot/access.py)."""
+    app.add_handler(CommandHandler("start", start, filters=PRIVATE_NEW))
+    app.add_handler(Button.CONSENT.handler(on_consent))
 
 
 async def start(update: Update, context: BotContext) -> None:
@@ -44,10 +56,13 @@ async def on_consent(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None and query.message is not None
     texts, settings = context.texts, context.settings
-    parsed = parse_callback(query.data)
-    assert parsed is not None
-    choice, version = parsed.args[0], int(parsed.args[1])
-    code = parsed.args[2] if len(parsed.args) > 2 else None
+    pressed = parse(query.data)
+    args = pressed.args if pressed else ()
+    if len(args) not in (2, 3) or args[0] not in ("yes", "no", "more") or not args[1].isdigit():
+        await query.answer(texts("hint.stale"))  # not a consent button we ever sent
+        return
+    choice, version = args[0], int(args[1])
+    code = args[2] if len(args) > 2 and _CODE.fullmatch(args[2]) else None
     chat_id = chat_id_of(update)
     if version != settings.consent.version:
         await query.answer(texts("consent.outdated"))

@@ -13,21 +13,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CommandHandler, filters
 
 from bot import nudges
+from bot.callbacks import Button, parse
 from bot.commands import register_commands
 from bot.handlers.admin import actor_of, coordinator_only
 from bot.handlers.common import chat_id_of
-from bot.keyboards import parse_callback
 from bot.services import BotContext, Services
 from bot.settings import ConfigError, load_settings
 from bot.texts import Texts
 from storage import admin
 from storage import nudges as nudge_store
 from storage.nudges import NewOccurrence
-
-STAGE = "stage"
 
 
 def register(app: Any) -> None:
@@ -37,7 +35,7 @@ def register(app: Any) -> None:
     app.add_handler(CommandHandler("stage", stage, filters=where))
     app.add_handler(CommandHandler("ask", ask, filters=where))
     app.add_handler(CommandHandler("reload", reload, filters=where))
-    app.add_handler(CallbackQueryHandler(on_stage, pattern=rf"^{STAGE}:"))
+    app.add_handler(Button.STAGE.handler(on_stage))
 
 
 def week_start(now: datetime, zone: ZoneInfo) -> datetime:
@@ -100,7 +98,7 @@ async def stats(update: Update, context: BotContext) -> None:
 def _stage_keyboard(texts: Texts, stages: list[str], current: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(f"→ {name}", callback_data=f"{STAGE}:to:{index}")]
+            [InlineKeyboardButton(f"→ {name}", callback_data=Button.STAGE.data("to", index))]
             for index, name in enumerate(stages)
             if name != current
         ]
@@ -115,10 +113,15 @@ async def _confirm(services: Services, target: str) -> tuple[str, InlineKeyboard
         [
             [
                 InlineKeyboardButton(
-                    texts("coord.stage_yes", stage=target), callback_data=f"{STAGE}:yes:{index}"
+                    texts("coord.stage_yes", stage=target),
+                    callback_data=Button.STAGE.data("yes", index),
                 )
             ],
-            [InlineKeyboardButton(texts("coord.cancel"), callback_data=f"{STAGE}:no:-")],
+            [
+                InlineKeyboardButton(
+                    texts("coord.cancel"), callback_data=Button.STAGE.data("no", "-")
+                )
+            ],
         ]
     )
     return texts("coord.stage_confirm", stage=target, people=people), keyboard
@@ -164,7 +167,7 @@ async def on_stage(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     services, texts = context.services, context.texts
-    parsed = parse_callback(query.data)
+    parsed = parse(query.data)
     stages = context.settings.project.stages
     if parsed is None or len(parsed.args) != 2:
         await query.answer(texts("hint.stale"))

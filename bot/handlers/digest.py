@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CommandHandler, filters
 
+from bot.callbacks import Button, parse
 from bot.digest import charts, content, html, markdown, tables, weeks
 from bot.digest.files import output_dir, write_files  # the files on disk; re-exported here
 from bot.handlers.admin import coordinator_only
@@ -36,13 +37,12 @@ CATCH_UP_JOB = "digest-catch-up"
 # After a restart, a digest due less than this long ago (and not yet claimed) is sent.
 CATCH_UP = timedelta(days=2)
 CATCH_UP_DELAY = 60.0  # seconds after start-up
-QUOTE = "quote"
 
 
 def register(app: Any) -> None:
     """Add /digest, the quote-consent buttons, and the weekly job."""
     app.add_handler(CommandHandler("digest", digest_command, filters=filters.UpdateType.MESSAGE))
-    app.add_handler(CallbackQueryHandler(on_quote, pattern=rf"^{QUOTE}:(yes|no)$"))
+    app.add_handler(Button.QUOTE.handler(on_quote))
     if app.job_queue is None:  # pragma: no cover - the job-queue extra is a dependency
         return
     settings = services_of(app).settings
@@ -196,8 +196,8 @@ def quote_keyboard(context: BotContext) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(texts("quote.yes"), callback_data=f"{QUOTE}:yes"),
-                InlineKeyboardButton(texts("quote.no"), callback_data=f"{QUOTE}:no"),
+                InlineKeyboardButton(texts("quote.yes"), callback_data=Button.QUOTE.data("yes")),
+                InlineKeyboardButton(texts("quote.no"), callback_data=Button.QUOTE.data("no")),
             ]
         ]
     )
@@ -225,7 +225,11 @@ async def on_quote(update: Update, context: BotContext) -> None:
     """``quote:yes`` / ``quote:no``, from the question after a check-in or from /settings."""
     query = update.callback_query
     assert query is not None
-    allowed = query.data == f"{QUOTE}:yes"
+    pressed = parse(query.data)
+    if pressed is None or pressed.args not in (("yes",), ("no",)):
+        await query.answer(context.texts("hint.stale"))
+        return
+    allowed = pressed.args == ("yes",)
     stored = await queries.set_may_quote(
         context.db, chat_id_of(update), allowed, context.services.clock.now()
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from datetime import timedelta
+from typing import Any
 
 from telegram import Update
 from telegram.error import TelegramError
 
+from bot.callbacks import Button, parse
 from bot.handlers import checkin
 from bot.handlers.common import chat_id_of, consented
-from bot.keyboards import parse_callback
 from bot.nudges import HOUR, START, TOMORROW, quiet_of, zone_of
 from bot.services import BotContext
 from storage import nudges
@@ -21,7 +22,7 @@ async def on_nudge(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     texts, services = context.texts, context.services
-    parsed = parse_callback(query.data)
+    parsed = parse(query.data)
     person = await consented(update, context)
     if person is None or parsed is None or len(parsed.args) != 2 or not parsed.args[0].isdigit():
         await query.answer(texts("hint.stale"))
@@ -61,3 +62,8 @@ async def _close(query, note: str) -> None:  # type: ignore[no-untyped-def]
     text = query.message.text or ""
     with contextlib.suppress(TelegramError):  # cosmetic: the choice is made either way
         await query.edit_message_text(f"{text}\n\n{note}".strip()[:4096])
+
+
+def register(app: Any) -> None:
+    """The buttons on a nudge."""
+    app.add_handler(Button.NUDGE.handler(on_nudge))

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from telegram import Message, MessageEntity, Update
 from telegram.error import TelegramError
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.delivery import TROUBLE, Outcome, outcome_of
-from bot.handlers.common import chat_id_of
+from bot.handlers.common import PRIVATE_NEW, chat_id_of
 from bot.services import BotContext
 from storage.inbox import HANDLING
 
 log = logging.getLogger(__name__)
+PRIVATE = filters.ChatType.PRIVATE
 
 
 async def group_note(update: Update, context: BotContext) -> None:
@@ -89,3 +92,16 @@ async def on_error(update: object, context: BotContext) -> None:
                 )
         except Exception:  # the error may be that Telegram is unreachable
             log.warning("could not tell the person about the error")
+
+
+def register(app: Any) -> None:
+    """Last, after every feature: what no feature took (see bot/app.py for the order)."""
+    groups, new = filters.ChatType.GROUPS, filters.UpdateType.MESSAGE
+    # Groups: a short note for commands and mentions, nothing stored, nothing else.
+    app.add_handler(
+        MessageHandler(groups & new & (filters.COMMAND | filters.Entity("mention")), group_note)
+    )
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & PRIVATE, edited))
+    app.add_handler(MessageHandler(PRIVATE_NEW & filters.COMMAND, unknown_command))
+    app.add_handler(CallbackQueryHandler(stale_button))  # a button no feature knows
+    app.add_error_handler(on_error)  # type: ignore[arg-type]

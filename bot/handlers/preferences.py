@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
+from telegram.ext import CommandHandler
 
+from bot.callbacks import Button, parse
 from bot.handlers import digest
-from bot.handlers.common import chat_id_of, consented
-from bot.keyboards import parse_callback
+from bot.handlers.common import PRIVATE_NEW, chat_id_of, consented
 from bot.nudges import quiet_of
 from bot.services import BotContext
 from bot.texts import place_of
@@ -17,7 +19,6 @@ from conversations.schedule import FREQUENCIES
 from storage import participants
 from storage.participants import Participant
 
-SETTINGS = "set"
 QUIET_CHOICES = ("21:00-09:00", "22:00-08:00", "20:00-10:00", "off")
 
 
@@ -38,19 +39,31 @@ def _menu(context: BotContext) -> InlineKeyboardMarkup:
     texts = context.texts
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(texts("settings.how_often"), callback_data=f"{SETTINGS}:menu:f")],
             [
                 InlineKeyboardButton(
-                    texts("settings.quiet_hours"), callback_data=f"{SETTINGS}:menu:q"
+                    texts("settings.how_often"), callback_data=Button.SETTINGS.data("menu", "f")
                 )
             ],
-            [InlineKeyboardButton(texts("settings.time_zone"), callback_data=f"{SETTINGS}:menu:z")],
             [
                 InlineKeyboardButton(
-                    texts("quote.settings_button"), callback_data=f"{SETTINGS}:menu:m"
+                    texts("settings.quiet_hours"), callback_data=Button.SETTINGS.data("menu", "q")
                 )
             ],
-            [InlineKeyboardButton(texts("settings.close"), callback_data=f"{SETTINGS}:close:-")],
+            [
+                InlineKeyboardButton(
+                    texts("settings.time_zone"), callback_data=Button.SETTINGS.data("menu", "z")
+                )
+            ],
+            [
+                InlineKeyboardButton(
+                    texts("quote.settings_button"), callback_data=Button.SETTINGS.data("menu", "m")
+                )
+            ],
+            [
+                InlineKeyboardButton(
+                    texts("settings.close"), callback_data=Button.SETTINGS.data("close", "-")
+                )
+            ],
         ]
     )
 
@@ -58,13 +71,15 @@ def _menu(context: BotContext) -> InlineKeyboardMarkup:
 def _choices(context: BotContext, which: str) -> tuple[str, InlineKeyboardMarkup]:
     texts = context.texts
     if which == "f":
-        rows = [(texts(f"settings.frequency_{f}"), f"{SETTINGS}:f:{f}") for f in FREQUENCIES]
+        rows = [
+            (texts(f"settings.frequency_{f}"), Button.SETTINGS.data("f", f)) for f in FREQUENCIES
+        ]
         prompt = texts("settings.pick_frequency")
     elif which == "q":
         rows = [
             (
                 texts("settings.quiet_off") if q == "off" else q.replace("-", "–"),
-                f"{SETTINGS}:q:{i}",
+                Button.SETTINGS.data("q", i),
             )
             for i, q in enumerate(QUIET_CHOICES)
         ]
@@ -72,7 +87,9 @@ def _choices(context: BotContext, which: str) -> tuple[str, InlineKeyboardMarkup
     else:
         zones = context.settings.nudges.time_zones
         locale = context.settings.project.locale
-        rows = [(place_of(zone, locale), f"{SETTINGS}:z:{i}") for i, zone in enumerate(zones)]
+        rows = [
+            (place_of(zone, locale), Button.SETTINGS.data("z", i)) for i, zone in enumerate(zones)
+        ]
         prompt = texts("settings.pick_zone")
     return prompt, InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=data)] for label, data in rows]
@@ -92,7 +109,7 @@ async def on_settings(update: Update, context: BotContext) -> None:
     """``set:menu:<f|q|z>``, ``set:<f|q|z>:<value>``, ``set:close:-``."""
     query = update.callback_query
     assert query is not None
-    parsed = parse_callback(query.data)
+    parsed = parse(query.data)
     person = await consented(update, context)
     if person is None or parsed is None or len(parsed.args) != 2:
         await query.answer(context.texts("hint.stale"))
@@ -138,3 +155,9 @@ async def _edit(query, text: str, keyboard: InlineKeyboardMarkup | None) -> None
     # Choosing what is already set leaves the message unchanged, which Telegram refuses.
     with contextlib.suppress(BadRequest):
         await query.edit_message_text(text, reply_markup=keyboard)
+
+
+def register(app: Any) -> None:
+    """/settings and its buttons (private chats only: see bot/access.py)."""
+    app.add_handler(CommandHandler("settings", settings_command, filters=PRIVATE_NEW))
+    app.add_handler(Button.SETTINGS.handler(on_settings))

@@ -26,11 +26,11 @@ from telegram import (
     Update,
 )
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import CommandHandler, MessageHandler, filters
 
+from bot.callbacks import Button, parse
 from bot.handlers.admin import coordinator_only
 from bot.handlers.common import chat_id_of
-from bot.keyboards import parse_callback
 from bot.services import BotContext
 from bot.settings import Settings
 from bot.texts import Texts
@@ -45,7 +45,6 @@ from storage.participants import Session
 log = logging.getLogger(__name__)
 
 SCREEN_GROUP = -1
-ALERT = "alert"
 TAKE, FROM_LIST = "take", "list"
 # Outside a check-in, support is offered again only after this long.
 OFFER_EVERY_HOURS = 24.0
@@ -66,7 +65,7 @@ def register(app: Any) -> None:
         CommandHandler("support", support_command, filters=private & filters.UpdateType.MESSAGE)
     )
     app.add_handler(CommandHandler("alerts", alerts_command, filters=filters.UpdateType.MESSAGE))
-    app.add_handler(CallbackQueryHandler(on_take, pattern=rf"^{ALERT}:\d+:({TAKE}|{FROM_LIST})$"))
+    app.add_handler(Button.ALERT.handler(on_take))
 
 
 def matcher(context: BotContext) -> Matcher:
@@ -265,7 +264,13 @@ def _take_keyboard(texts: Texts, alert: Alert) -> InlineKeyboardMarkup | None:
     if alert.taken_at is not None:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(texts("alerts.take"), callback_data=f"{ALERT}:{alert.id}:{TAKE}")]]
+        [
+            [
+                InlineKeyboardButton(
+                    texts("alerts.take"), callback_data=Button.ALERT.data(alert.id, TAKE)
+                )
+            ]
+        ]
     )
 
 
@@ -327,7 +332,7 @@ async def _open_list(context: BotContext) -> tuple[str, InlineKeyboardMarkup | N
             [
                 InlineKeyboardButton(
                     texts("alerts.take_named", pseudonym=alert.pseudonym),
-                    callback_data=f"{ALERT}:{alert.id}:{FROM_LIST}",
+                    callback_data=Button.ALERT.data(alert.id, FROM_LIST),
                 )
             ]
             for alert in found
@@ -349,9 +354,12 @@ async def on_take(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     texts = context.texts
-    parsed = parse_callback(query.data)
-    assert parsed is not None
-    alert_id, source = int(parsed.args[0]), parsed.args[1]
+    parsed = parse(query.data)
+    args = parsed.args if parsed else ()
+    if len(args) != 2 or not args[0].isdigit() or args[1] not in (TAKE, FROM_LIST):
+        await query.answer(texts("hint.stale"))
+        return
+    alert_id, source = int(args[0]), args[1]
     user = update.effective_user
     who = (user.full_name or (user.username and f"@{user.username}") or "?") if user else "?"
     taken, alert = await alerts.take(context.db, alert_id, who, context.services.clock.now())

@@ -22,23 +22,21 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import (
     ApplicationHandlerStop,
-    CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
     filters,
 )
 
 from bot import nudges
+from bot.callbacks import Button, parse
 from bot.handlers.admin import actor_of, coordinator_only, is_coordinator
 from bot.handlers.common import chat_id_of
-from bot.keyboards import parse_callback
 from bot.services import BotContext
 from conversations.model import CheckIn
 from storage import admin
 from storage import updates as store
 from storage.updates import Link
 
-PREFIX = "upd"
 DRAFT_GROUP = -2  # before safeguarding (-1) and the participants' handlers (0)
 MESSAGE_LIMIT = 4096
 _LABEL = 40  # characters of a question shown on its button
@@ -66,7 +64,7 @@ def register(app: Any) -> None:
         MessageHandler(new & filters.TEXT & ~filters.COMMAND, on_draft_text),
         group=DRAFT_GROUP,
     )
-    app.add_handler(CallbackQueryHandler(on_button, pattern=rf"^{PREFIX}:"))
+    app.add_handler(Button.UPDATE.handler(on_button))
 
 
 def _key(user_id: int) -> str:
@@ -90,7 +88,7 @@ def _drop(update: Update, context: BotContext) -> Draft | None:
 
 
 def _button(text: str, *args: object) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text, callback_data=":".join((PREFIX, *map(str, args))))
+    return InlineKeyboardButton(text, callback_data=Button.UPDATE.data(*args))
 
 
 def _done_keyboard(context: BotContext) -> InlineKeyboardMarkup:
@@ -149,7 +147,7 @@ async def on_button(update: Update, context: BotContext) -> None:
     assert query is not None
     texts = context.texts
     # The guard refused (and audited) everyone else; without a draft nothing happens anyway.
-    parsed = parse_callback(query.data)
+    parsed = parse(query.data)
     args = parsed.args if parsed else ()
     draft = _draft(update, context)
     if draft is None or not args:

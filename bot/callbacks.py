@@ -1,0 +1,88 @@
+"""Every kind of inline button, in one table: its callback prefix, who it is for, how its data is
+built and parsed, and the handler pattern that routes it.
+
+Callback data is ``"<prefix>:<arg>:<arg>..."``, at most 64 bytes (Telegram's limit), and never
+holds content: ids, indexes and short words only. Buttons are built with :meth:`Button.data`,
+handlers registered with :meth:`Button.handler`, and a press read back with :func:`parse`; the
+guard (``bot/access.py``) takes each button's audience from here, so a new button cannot skip
+it. Like Ultimate Pollbot's ``CallbackType``: one enum, used for both directions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Any
+
+from telegram.ext import CallbackQueryHandler
+
+MAX_DATA = 64  # bytes of UTF-8, Telegram's limit
+
+
+class Audience(StrEnum):
+    """Who a command or button is for."""
+
+    PARTICIPANT = "participant"
+    COORDINATOR = "coordinator"
+
+
+class Button(Enum):
+    """A kind of button: (prefix, audience, what the audit log calls a coordinator's use)."""
+
+    CONSENT = ("consent", Audience.PARTICIPANT, "")  # consent:<yes|no|more>:<version>[:<code>]
+    ANSWER = ("a", Audience.PARTICIPANT, "")  # a:<step>:<c|t|d|s>[:<option>]
+    DELETE = ("delete", Audience.PARTICIPANT, "")  # delete:<yes|no>
+    NUDGE = ("n", Audience.PARTICIPANT, "")  # n:<occurrence>:<start|hour|tomorrow>
+    SETTINGS = ("set", Audience.PARTICIPANT, "")  # set:<menu|f|q|z|close>:<value>
+    QUOTE = ("quote", Audience.PARTICIPANT, "")  # quote:<yes|no>
+    STAGE = ("stage", Audience.COORDINATOR, "stage-change")  # stage:<to|yes|no>:<index>
+    UPDATE = ("upd", Audience.COORDINATOR, "update")  # upd:<action>[:<index>[:<n>]]
+    ALERT = ("alert", Audience.COORDINATOR, "alert-take")  # alert:<id>:<take|list>
+
+    def __init__(self, prefix: str, audience: Audience, audit: str) -> None:
+        self.prefix = prefix
+        self.audience = audience
+        self.audit = audit
+
+    def data(self, *args: object) -> str:
+        """The callback data for a button of this kind carrying ``args``."""
+        data = ":".join((self.prefix, *map(str, args)))
+        if len(data.encode()) > MAX_DATA:
+            raise ValueError(f"callback data over {MAX_DATA} bytes for {self.name}")
+        return data
+
+    @property
+    def pattern(self) -> str:
+        """The handler pattern: this prefix, then nothing or ':'."""
+        return rf"^{self.prefix}(:|$)"
+
+    def handler(
+        self, callback: Callable[..., Coroutine[Any, Any, Any]]
+    ) -> CallbackQueryHandler[Any, Any]:
+        """A CallbackQueryHandler for presses of this kind of button."""
+        return CallbackQueryHandler(callback, pattern=self.pattern)
+
+
+BY_PREFIX: dict[str, Button] = {button.prefix: button for button in Button}
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """A press read back: which kind of button, and its arguments."""
+
+    button: Button
+    args: tuple[str, ...]
+
+    def arg(self, index: int, default: str = "") -> str:
+        """The argument at ``index``, or ``default`` when the data is shorter."""
+        return self.args[index] if index < len(self.args) else default
+
+
+def parse(data: str | None) -> Pressed | None:
+    """Split callback data; None for anything that is not one of our buttons."""
+    if not data:
+        return None
+    prefix, *args = data.split(":")
+    button = BY_PREFIX.get(prefix)
+    return Pressed(button, tuple(args)) if button is not None else None
