@@ -158,6 +158,8 @@ class QuestionKind(Content):
     cell: ClassVar[Cell] = Cell.TEXT
     example: ClassVar[dict[str, Any]] = {}
     """A smallest table of this kind, as a coordinator writes it in TOML (tests use it)."""
+    example_answer: ClassVar[str] = "in my own words"
+    """Something a person might type that answers it, if it is answered in words (tests)."""
     check_keys: ClassVar[tuple[tuple[str, str], ...]] = ()
     """(words in one of its model's own error messages, the key check-config points at)."""
 

@@ -44,7 +44,8 @@ def answered(name: str) -> tuple[QuestionKind, engine.Record]:
     assert moved.prompt is not None and moved.state is not None
     prompt = moved.prompt
     if not prompt.takes_buttons:
-        moved = engine.advance(checkin, moved.state, engine.Text("in my own words"))
+        typed = KINDS[name].example_answer
+        moved = engine.advance(checkin, moved.state, engine.Text(typed))
     else:
         rows = renderer_for(name).buttons(Texts.load(), prompt)
         for _, event in (button for row in rows for button in row):
