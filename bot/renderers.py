@@ -16,6 +16,7 @@ from conversations.engine import Choose, Done, Prompt, Toggle
 from conversations.kinds import (
     ChoiceQuestion,
     MultiQuestion,
+    NumberQuestion,
     Question,
     ScaleQuestion,
 )
@@ -127,6 +128,19 @@ class Typed(Renderer):
         return texts("checkin.text_received")
 
 
+class Count(Renderer):
+    """A number, typed: no buttons, its range under the question, the answer repeated."""
+
+    keys: ClassVar[tuple[str, ...]] = ("checkin.chosen", "checkin.number_range")
+
+    def note(self, texts: Texts, question: Question) -> str:
+        assert isinstance(question, NumberQuestion)
+        return texts("checkin.number_range", min=question.min, max=question.max)
+
+    def mark(self, texts: Texts, value: Answer) -> str:
+        return texts("checkin.chosen", answer=value)
+
+
 RENDERERS: dict[str, Renderer] = {
     "choice": OneOf(),
     "multi": Ticks(),
@@ -134,6 +148,7 @@ RENDERERS: dict[str, Renderer] = {
     "yesno": YesNo(),
     "text": Typed(),
     "reflection": Typed(),
+    "number": Count(),
 }
 _PLAIN = Renderer()
 

@@ -217,6 +217,37 @@ class ReflectionQuestion(QuestionKind):
         return self.follow_up
 
 
+@register
+class NumberQuestion(QuestionKind):
+    """A whole number the person types: nights slept outside, visits to the drop-in."""
+
+    kind: Literal["number"]
+    min: int = 0
+    max: int = 1000
+    unit: str = Field(default="", max_length=30)  # read after the answer: "3 nights"
+
+    aggregate: ClassVar[Aggregate] = Aggregate.MEAN
+    cell: ClassVar[Cell] = Cell.NUMBER
+    example: ClassVar[dict[str, Any]] = {"min": 0, "max": 7}
+    example_answer: ClassVar[str] = "3"
+    check_keys: ClassVar[tuple[tuple[str, str], ...]] = (("min (", "max"),)
+
+    @model_validator(mode="after")
+    def _range(self) -> NumberQuestion:
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be smaller than max ({self.max})")
+        return self
+
+    def typed(self, text: str) -> Outcome:
+        found = re.fullmatch(r"\s*(-?\d{1,9})\s*", text)
+        if found and self.min <= int(found.group(1)) <= self.max:
+            return Take(int(found.group(1)))
+        return Refuse("need_number")
+
+    def describe(self, value: Answer) -> str:
+        return f"{value} {self.unit}".strip()
+
+
 # ---------------------------------------------------------------------------------------------
 # Built from the registry.
 
