@@ -140,3 +140,31 @@ def test_check_config_accepts_every_kind_and_lists_them(
     assert f"unknown question kind 'nonsense'; use one of {', '.join(NAMES)}" in err
     for name in NAMES:
         assert f'question "q-{name}", colour: is not a setting' in err, (name, err)
+
+
+async def test_a_number_question_end_to_end(
+    sandbox: Any, client: Any, make_settings: Any, tmp_path: Path
+) -> None:
+    from tests.conftest import EXAMPLE, join, rows, running
+
+    config = tmp_path / "numbers.toml"
+    config.write_text(
+        EXAMPLE.read_text()
+        + '\n[[checkins]]\nid = "nights"\ntitle = "Nights"\n\n  [[checkins.questions]]\n'
+        '  id = "outside"\n  kind = "number"\n  text = "How many nights outside this week?"\n'
+        '  min = 0\n  max = 7\n  unit = "nights"\n'
+    )
+    settings = make_settings(config)
+    user = await client.user(5901)
+    async with running(settings):
+        await join(user)
+        await user.send("/checkin nights")
+        asked = await user.expect("How many nights outside this week?")
+        assert "Type a number from 0 to 7." in asked.text
+        await user.send("a few")
+        await user.expect("Please type the number, like 3.")
+        await user.send("9")  # out of range: asked again
+        await user.expect("Please type the number, like 3.")
+        await user.send(" 3 ")
+        await user.expect("✔ 3")
+    assert rows(settings, "SELECT value FROM answers WHERE question_id = 'outside'") == [("3",)]
