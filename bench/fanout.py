@@ -8,15 +8,15 @@ one, so each mode's peak RSS is its own:
 
 1. limits ON: the sandbox enforces Telegram's limits (30 msg/s overall, about 1/s per chat); the
    real Everystage Application (``build_application`` + ``serving``, ``rate_limit = true``, so
-   PTB's AIORateLimiter) runs one ``nudges.tick`` with a fake clock at the weekly check-in's due
+   PTB's AIORateLimiter) runs one ``outreach.tick`` with a fake clock at the weekly check-in's due
    time (Monday 10:00 Europe/London). Measured: messages/s on the sandbox's clock over the run
    (sent - 1) / (last send - first send), 429s that reached Everystage's code (RetryAfter raised
    out of ``bot.send_message``; AIORateLimiter retries the ones it can, counted separately),
    duplicates and lost (the sandbox's per-chat counts against the participants), peak RSS.
 2. limits OFF: the same tick with ``rate_limit = false``, and in the same run, against the same
    sandbox, a bare python-telegram-bot loop (a ``telegram.Bot`` sending the same N messages with
-   the same concurrency, ``bot.nudges.SEND_CONCURRENCY``, and nothing else). Ratio of the two.
-3. planning: ``nudges.plan`` over N participants with nothing recorded yet (it records N
+   the same concurrency, ``bot.outreach.SEND_CONCURRENCY``, and nothing else). Ratio of the two.
+3. planning: ``outreach.plan`` over N participants with nothing recorded yet (it records N
    occurrences), and again with everything recorded (what every tick costs in steady state).
 
 Participants are written straight into SQLite (consented a week before "now"); the project is
@@ -150,7 +150,7 @@ async def _tick_worker(args: argparse.Namespace) -> dict[str, Any]:
     from telegram.error import RetryAfter, TelegramError
     from telegram.ext import ExtBot
 
-    from bot import nudges
+    from bot import outreach
     from bot.app import NUDGE_JOB, RETENTION_JOB, build_application, serving
     from bot.clock import FakeClock
     from bot.settings import load_settings
@@ -185,7 +185,7 @@ async def _tick_worker(args: argparse.Namespace) -> dict[str, Any]:
         rss_serving = peak_rss_mb()
         start()
         started, cpu = time.perf_counter(), cpu_seconds()
-        report = await nudges.tick(running)
+        report = await outreach.tick(running)
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
         profile = report_profile()
     return {
@@ -214,7 +214,7 @@ async def _bare_worker(args: argparse.Namespace) -> dict[str, Any]:
     from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
     from telegram.error import TelegramError
 
-    from bot.nudges import SEND_CONCURRENCY
+    from bot.outreach import SEND_CONCURRENCY
     from bot.settings import load_settings
     from bot.texts import Texts
 
@@ -226,7 +226,7 @@ async def _bare_worker(args: argparse.Namespace) -> dict[str, Any]:
     text = texts("nudge.opening", title=checkin.title, minutes=checkin.minutes)
     labels = [texts("nudge.start"), texts("nudge.in_an_hour"), texts("nudge.tomorrow")]
 
-    def keyboard(n: int) -> InlineKeyboardMarkup:  # the same shape as bot.nudges.nudge_keyboard
+    def keyboard(n: int) -> InlineKeyboardMarkup:  # the same shape as bot.outreach.nudge_keyboard
         start, hour, tomorrow = (
             InlineKeyboardButton(label, callback_data=f"n:{n}:{what}")
             for label, what in zip(labels, ("start", "hour", "tomorrow"), strict=True)
@@ -266,13 +266,13 @@ async def _bare_worker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _plan_worker(args: argparse.Namespace) -> dict[str, Any]:
-    """Time nudges.plan with nothing recorded (repeated on an emptied table) and all recorded."""
-    from bot import nudges
+    """Time outreach.plan with nothing recorded (repeated on an emptied table) and all recorded."""
+    from bot import outreach
     from bot.app import build_application
     from bot.clock import FakeClock
     from bot.services import services_of
     from bot.settings import load_settings
-    from storage import nudges as queries
+    from storage import outbox
     from storage.db import Database
 
     logging.basicConfig(level=logging.WARNING, format="worker %(name)s %(levelname)s %(message)s")
@@ -283,7 +283,7 @@ async def _plan_worker(args: argparse.Namespace) -> dict[str, Any]:
     services.attach(db)
     start, report_profile = _profiled(args.profile)
     try:
-        await nudges.sync_stage(app)  # as at start-up: the stage begins "now"
+        await outreach.sync_stage(app)  # as at start-up: the stage begins "now"
         cold: list[float] = []
         planned = 0
         for repeat in range(3):
@@ -293,18 +293,18 @@ async def _plan_worker(args: argparse.Namespace) -> dict[str, Any]:
             if repeat == 2:
                 start()
             started = time.perf_counter()
-            planned = await nudges.plan(services, NOW)
+            planned = await outreach.plan(services, NOW)
             cold.append(time.perf_counter() - started)
         steady: list[float] = []
         for _ in range(5):
             started = time.perf_counter()
-            again = await nudges.plan(services, NOW)
+            again = await outreach.plan(services, NOW)
             steady.append(time.perf_counter() - started)
             assert again == 0, "a second plan recorded something"
         due: list[float] = []
         for _ in range(3):
             started = time.perf_counter()
-            found = await queries.due(db, NOW)
+            found = await outbox.due(db, NOW)
             due.append(time.perf_counter() - started)
         profile = report_profile()
         async with db.read() as tx:
@@ -317,7 +317,7 @@ async def _plan_worker(args: argparse.Namespace) -> dict[str, Any]:
         history: list[float] = []
         for _ in range(5):
             started = time.perf_counter()
-            again = await nudges.plan(services, NOW)
+            again = await outreach.plan(services, NOW)
             history.append(time.perf_counter() - started)
             assert again == 0, "a plan with history recorded something"
     finally:

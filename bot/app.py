@@ -19,7 +19,7 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot import nudges
+from bot import outreach
 from bot.clock import Clock, SystemClock
 from bot.commands import COMMANDS as COMMANDS  # the participants' menu, re-exported
 from bot.commands import register_commands
@@ -29,13 +29,13 @@ from bot.handlers import (
     checkin,
     consent,
     coordinators,
-    digest,
     guard,
     nudge,
     other,
     preferences,
     safeguarding,
-    updates,
+    weekly_digest,
+    you_said,
 )
 from bot.inbox import Inbox
 from bot.polling import WAITS, Poller, token_problem, unreachable_line
@@ -96,10 +96,10 @@ def build_application(
 # in each handler group). Each module's ``register(app)`` adds its own handlers.
 FEATURES = (
     guard,  # group -100: who may use which command or button, where (bot.access)
-    updates,  # /update; a coordinator's draft text in group -2, before anything else
+    you_said,  # /update; a coordinator's draft text in group -2, before anything else
     safeguarding,  # screens every private message in group -1; /support, /alerts
     coordinators,  # /stats, /stage, /ask, /reload (also in the coordinators' chat)
-    digest,  # /digest, the quote-consent buttons, the weekly job
+    weekly_digest,  # /digest, the quote-consent buttons, the weekly job
     consent,  # /start and the consent buttons
     account,  # /mydata, /delete, /pause, /resume, /stop, /help, /privacy
     preferences,  # /settings
@@ -120,9 +120,9 @@ async def _post_init(app: Everystage) -> None:
     services.attach(await Database.open(settings.storage.path))
     await secure_files(app)
     await apply_retention(app)
-    await nudges.sync_stage(app)
+    await outreach.sync_stage(app)
     # Sends a previous run started and never heard back about: each goes out once more.
-    await nudges.recover_in_flight(app)
+    await outreach.recover_in_flight(app)
     if app.job_queue is not None:
         once = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         app.job_queue.run_repeating(
@@ -178,7 +178,7 @@ async def _retention_job(context: BotContext) -> None:
 
 
 async def _nudge_job(context: BotContext) -> None:
-    await nudges.tick(context.application)
+    await outreach.tick(context.application)
 
 
 async def _prompt_job(context: BotContext) -> None:

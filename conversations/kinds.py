@@ -42,7 +42,7 @@ _Kind = TypeVar("_Kind", bound=type[QuestionKind])
 def register(cls: _Kind) -> _Kind:
     """Register a question kind under the name its ``kind`` field takes."""
     (name,) = get_args(cls.model_fields["kind"].annotation)
-    if not re.fullmatch(r"[a-z][a-z_]*", name):  # it is written into SQL (storage.digest)
+    if not re.fullmatch(r"[a-z][a-z_]*", name):  # it is written into SQL (storage.figures)
         raise ValueError(f"a question kind's name is lower-case letters and '_': {name!r}")
     KINDS[name] = cls
     return cls

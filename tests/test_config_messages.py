@@ -13,6 +13,7 @@ import pytest
 
 from bot.cli import main
 from bot.settings import load_settings
+from conversations.model import QUESTION_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -190,7 +191,7 @@ def test_a_misspelt_kind_suggests_the_right_one(check) -> None:  # type: ignore[
         found.at(
             'kind = "mutli"',
             'check-in "weekly", question "used", kind: unknown question kind \'mutli\'; '
-            "did you mean multi? The kinds are choice, multi, scale, yesno, text, reflection",
+            f"did you mean multi? The kinds are {', '.join(QUESTION_KINDS)}",
         )
     ]
 

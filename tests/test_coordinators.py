@@ -105,9 +105,9 @@ async def test_a_stage_change_reaches_every_active_participant_once_and_survives
         for person in people[:2]:
             await person.expect("moved to the delivery stage")
     async with running(team_settings) as app:
-        from bot import nudges
+        from bot import outreach
 
-        await nudges.tick(app)
+        await outreach.tick(app)
         assert app.bot_data["everystage.services"].stage.name == "delivery"
     for person in people[:2]:
         said = [m for m in await person.messages() if "delivery stage" in (m.text or "")]

@@ -19,7 +19,7 @@ from bot.clock import FakeClock
 from bot.digest import content, html, markdown, tables, weeks
 from bot.digest.content import Digest
 from bot.digest.redact import redact
-from bot.handlers import digest as delivery
+from bot.handlers import weekly_digest as delivery
 from bot.settings import Settings, load_settings
 from storage.db import Database, utc_text
 from tests.conftest import EXAMPLE, ROOT, join, running

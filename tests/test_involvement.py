@@ -14,7 +14,7 @@ import pytest
 from bot.cli import main
 from bot.sandbox import SandboxClient
 from bot.settings import Settings, load_settings
-from storage import involvement, nudges, participants, updates
+from storage import involvement, outbox, participants, you_said
 from storage.db import Database
 from storage.participants import NewAnswer
 from tests.conftest import EXAMPLE, join, rows, tap
@@ -67,22 +67,22 @@ async def build(path: Path) -> dict[str, str]:
         )
         await complete(db, ben.id, "weekly", "design", at(1, 5), week)
         # An update to both weekly contributors and a stage message; only Ana's update is sent.
-        published = await updates.publish(
+        published = await you_said.publish(
             db,
             author="9001",
-            link=updates.Link(checkin_id="weekly"),
+            link=you_said.Link(checkin_id="weekly"),
             text="We changed it",
             message="📣 We changed it",
             consent_version=1,
             now=at(4, 10),
         )
         assert (published.contributors, published.queued) == (2, 2)
-        await nudges.queue_outbox(db, [ana.id], "stage:delivery", "News", at(4, 10))
-        for message in await nudges.due(db, at(4, 10)):
+        await outbox.queue_outbox(db, [ana.id], "stage:delivery", "News", at(4, 10))
+        for message in await outbox.due(db, at(4, 10)):
             if message.participant_id == ana.id:
-                attempt = await nudges.claim(db, message, at(4, 10))
+                attempt = await outbox.claim(db, message, at(4, 10))
                 assert attempt is not None
-                await nudges.settle(db, message, attempt, nudges.SENT, at(4, 10))
+                await outbox.settle(db, message, attempt, outbox.SENT, at(4, 10))
         return {"ana": ana.pseudonym, "ben": ben.pseudonym, "cat": cat.pseudonym}
     finally:
         await db.close()

@@ -25,7 +25,7 @@ from conversations import engine
 from conversations.kinds import KINDS, QUESTION_KINDS, Question, kind_of
 from conversations.model import CheckIn
 from conversations.questions import Aggregate, Cell, QuestionKind
-from storage import digest as digest_queries
+from storage import figures
 from tests.conftest import EXAMPLE
 
 NAMES = list(KINDS)
@@ -97,9 +97,9 @@ def test_each_kind_is_asked_answered_and_shown_in_every_locale(name: str) -> Non
 def test_the_digest_and_exports_know_each_kind(name: str) -> None:
     cls = KINDS[name]
     assert isinstance(cls.aggregate, Aggregate) and isinstance(cls.cell, Cell)
-    counted = f"'{name}'" in digest_queries.COUNTED
+    counted = f"'{name}'" in figures.COUNTED
     assert counted == (cls.aggregate is not Aggregate.NONE)
-    assert (f"'{name}'" in digest_queries.QUOTED) == cls.quotable
+    assert (f"'{name}'" in figures.QUOTED) == cls.quotable
     if cls.aggregate not in (Aggregate.NONE, Aggregate.DISTRIBUTION):
         assert cls.aggregate in fmt.SUMMARIES, f"the digest cannot show {cls.aggregate}"
     question = TypeAdapter(Question).validate_python(example(name))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot import nudges
+from bot import outreach
 from bot.clock import FakeClock
 from bot.sandbox import Sandbox, SandboxClient, SandboxUser
 from bot.sandbox.errors import ApiError
@@ -140,7 +140,7 @@ async def test_weekly_nudge_goes_once_in_local_time_across_the_clock_change(
             (utc(2026, 10, 26, 10, 0), 2),
         ]:
             clock.set(moment)
-            await nudges.tick(app)
+            await outreach.tick(app)
             assert count(await user.messages(), OPENING) == expected, moment
     weekly = "SELECT count(*) FROM occurrences WHERE checkin_id = 'weekly'"
     assert rows(nudge_settings, weekly) == [(2,)]
@@ -158,7 +158,7 @@ async def test_reminders_only_for_people_who_have_not_answered(
             await user.send("/start")  # ...and come back (still consented)
             await user.expect("taking part again")
         clock.set(utc(2026, 11, 16, 10))
-        await nudges.tick(app)
+        await outreach.tick(app)
         await keen.expect(OPENING)
         await keen.press("▶ Start now")
         await keen.expect("How has your week been?")
@@ -176,7 +176,7 @@ async def test_reminders_only_for_people_who_have_not_answered(
         await keen.expect("Your answers go to the team")
 
         clock.set(utc(2026, 11, 17, 10, 1))  # 24 hours later
-        report = await nudges.tick(app)
+        report = await outreach.tick(app)
         assert report.sent == 1
         await busy.expect(REMINDER)
     assert count(await keen.messages(), REMINDER) == 0
@@ -207,22 +207,22 @@ async def test_quiet_hours_snooze_expiry_and_late_answers(
         await user.expect("20:00–10:00")
 
         clock.set(utc(2026, 11, 16, 10))
-        await nudges.tick(app)
+        await outreach.tick(app)
         await user.expect(OPENING)
         await user.press("In an hour")
         await user.expect("OK, I'll remind you at 11:00")
         clock.set(utc(2026, 11, 16, 11, 0))
-        await nudges.tick(app)
+        await outreach.tick(app)
         await user.expect(REMINDER)
         # The remaining reminder (48 h later) lands in quiet hours and waits for them to end.
         clock.set(utc(2026, 11, 18, 21, 0))
-        report = await nudges.tick(app)
+        report = await outreach.tick(app)
         assert report.deferred == 1 and report.sent == 0
         clock.set(utc(2026, 11, 19, 10, 0))
-        assert (await nudges.tick(app)).sent == 1
+        assert (await outreach.tick(app)).sent == 1
 
         clock.set(utc(2026, 11, 20, 11))  # past the 96-hour expiry
-        assert (await nudges.tick(app)).expired == 1
+        assert (await outreach.tick(app)).expired == 1
         await user.press("▶ Start now")  # a late answer is still welcome
         await user.expect("How has your week been?")
         for next_question in ("Which parts", "Did staff listen", "change one thing", "Anything"):
@@ -247,7 +247,7 @@ async def test_downtime_past_expiry_records_a_missed_nudge_and_sends_nothing(
         await join(user)
     clock.set(utc(2026, 11, 21, 12))  # the bot was down past the 96-hour window
     async with running(settings, clock=clock) as app:
-        assert (await nudges.tick(app)).sent == 0
+        assert (await outreach.tick(app)).sent == 0
     assert rows(settings, "SELECT status FROM occurrences") == [("missed",)]
 
 
@@ -263,7 +263,7 @@ async def test_catch_up_skip_records_late_nudges_as_missed(
         await join(user)
     clock.set(utc(2026, 11, 16, 14))  # four hours after it was due, but still open
     async with running(settings, clock=clock) as app:
-        assert (await nudges.tick(app)).sent == 0
+        assert (await outreach.tick(app)).sent == 0
     assert rows(settings, "SELECT status FROM occurrences") == [("missed",)]
 
 
@@ -277,11 +277,11 @@ async def test_pause_stops_nudges_until_resume(
         await user.send("/pause")
         await user.expect("I've paused")
         clock.set(utc(2026, 11, 16, 10))
-        await nudges.tick(app)
+        await outreach.tick(app)
         assert count(await user.messages(), OPENING) == 0
         await user.send("/resume")
         await user.expect("you're back")
-        await nudges.tick(app)
+        await outreach.tick(app)
         await user.expect(OPENING)
 
 
@@ -299,7 +299,7 @@ async def test_a_stage_change_reaches_every_active_person_once(
     delivery = make_settings(project__current_stage="delivery")
     for _restart in range(2):
         async with running(delivery, clock=clock) as app:
-            await nudges.tick(app)
+            await outreach.tick(app)
     for user in users[:2]:
         assert count(await user.messages(), "moved to the delivery stage") == 1
         assert count(await user.messages(), "Tell us how it is working") == 1
@@ -317,10 +317,10 @@ async def test_blocked_people_become_unreachable_and_keep_their_data(
         await user.expect("Which parts")
         await user.block()
         clock.set(utc(2026, 11, 16, 10))
-        report = await nudges.tick(app)
+        report = await outreach.tick(app)
         assert report.unreachable == 1
         clock.set(utc(2026, 11, 23, 10))
-        assert (await nudges.tick(app)).sent == 0
+        assert (await outreach.tick(app)).sent == 0
     assert rows(nudge_settings, "SELECT unreachable_since IS NOT NULL FROM participants") == [(1,)]
     assert rows(nudge_settings, "SELECT count(*) FROM answers") == [(1,)]
 
@@ -353,7 +353,7 @@ async def test_a_restart_mid_broadcast_delivers_each_nudge_exactly_once(
     clock.set(utc(2026, 11, 16, 10))
 
     async def broadcast(context: Any) -> None:
-        await nudges.tick(context.application)
+        await outreach.tick(context.application)
 
     async with running(nudge_settings, clock=clock) as app:
         app.job_queue.run_once(broadcast, 0)  # as the real job runs it
@@ -361,7 +361,7 @@ async def test_a_restart_mid_broadcast_delivers_each_nudge_exactly_once(
     first_wave = sum([count(await u.messages(), OPENING) for u in users])
     assert 0 < first_wave < len(users)
     async with running(nudge_settings, clock=clock) as app:
-        await nudges.tick(app)
+        await outreach.tick(app)
     for user in users:
         assert count(await user.messages(), OPENING) == 1, user.chat_id
 
@@ -397,7 +397,7 @@ async def test_a_429_storm_and_lost_answers_deliver_each_nudge_once_and_record_i
     clock.set(utc(2026, 11, 16, 10))
     async with running(nudge_settings, clock=clock) as app:
         for _ in range(5):
-            await nudges.tick(app)
+            await outreach.tick(app)
             clock.advance(timedelta(minutes=2))
     for user in users:
         assert count(await user.messages(), OPENING) == 1, user.chat_id

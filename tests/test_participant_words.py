@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot import nudges
+from bot import outreach
 from bot.clock import FakeClock
 from bot.handlers.account import voice_parts
 from bot.sandbox import SandboxClient, SandboxUser
@@ -437,7 +437,7 @@ async def test_the_mydata_file_holds_every_row_of_every_table_about_the_person(
         await user.press("Yes, you can")
         await user.expect("We may quote your words")
         clock.advance(timedelta(days=7))  # next Monday: the weekly nudge
-        await nudges.tick(app)
+        await outreach.tick(app)
         await user.expect("Time for the Weekly check-in")
         await user.send("/mydata")
         await user.expect("Here's what we keep about you")

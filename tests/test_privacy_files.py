@@ -20,7 +20,7 @@ from bot.clock import FakeClock
 from bot.digest import files as digest_files
 from bot.digest import weeks
 from bot.filemodes import restrict_umask, secure_files, tighten
-from bot.handlers import digest as delivery
+from bot.handlers import weekly_digest as delivery
 from bot.sandbox import SandboxClient
 from bot.settings import Settings
 from storage.db import Database, parse_utc

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from bot import nudges
+from bot import outreach
 from bot.app import scrub
 from bot.clock import FakeClock
 from bot.handlers import checkin
 from bot.sandbox import Sandbox, SandboxClient, SandboxUser
 from bot.sandbox.errors import ApiError
 from bot.settings import Settings
-from storage import nudges as nudge_store
+from storage import outbox
 from tests.conftest import join, rows, running, settle, tap
 from tests.test_logging import capturing
 
@@ -361,7 +361,7 @@ async def test_a_nudge_whose_answer_is_lost_is_sent_at_most_twice_and_not_counte
     clock.set(datetime(2026, 11, 16, 10, tzinfo=UTC))
     async with running(nudge_settings, clock=clock) as app:
         for _ in range(4):
-            await nudges.tick(app)
+            await outreach.tick(app)
             clock.advance(timedelta(minutes=1))
     await client.set_faults(enabled=False)
     for user in users:
@@ -390,12 +390,12 @@ async def test_sends_in_flight_at_a_crash_go_out_once_more(
     async with running(nudge_settings, clock=clock) as app:
         # What SIGKILL between "claimed" and "Telegram answered" leaves behind.
         services = app.bot_data["everystage.services"]
-        await nudges.plan(services, clock.now())
-        await nudges.change_stage(app, "delivery", source="test")  # and stage news
-        for message in await nudge_store.due(services.db, clock.now()):
-            assert await nudge_store.claim(services.db, message, clock.now()) is not None
+        await outreach.plan(services, clock.now())
+        await outreach.change_stage(app, "delivery", source="test")  # and stage news
+        for message in await outbox.due(services.db, clock.now()):
+            assert await outbox.claim(services.db, message, clock.now()) is not None
     async with running(nudge_settings, clock=clock) as app:
-        await nudges.tick(app)
+        await outreach.tick(app)
     for user in users:
         assert copies(await user.messages(), OPENING) == 1, user.chat_id
         assert copies(await user.messages(), "moved to the delivery stage") == 1, user.chat_id
@@ -418,9 +418,9 @@ async def test_stage_news_is_sent_only_when_confirmed(
         users = await joined(client, 5500, 4)
     await client.set_after_faults(error_rate=1.0, methods=["sendMessage"], seed=5)
     async with running(nudge_settings, clock=clock) as app:
-        await nudges.change_stage(app, "delivery", source="test")
+        await outreach.change_stage(app, "delivery", source="test")
         for _ in range(3):
-            await nudges.tick(app)
+            await outreach.tick(app)
             clock.advance(timedelta(minutes=1))
     await client.set_faults(enabled=False)
     for user in users:

@@ -6,7 +6,7 @@ is hidden; a whole question is hidden if fewer people answered it. When exactly 
 breakdown is hidden, the next smallest is hidden too, so it cannot be worked out from the
 others. No id, chat or pseudonym is ever part of a digest, and quotes carry no name.
 
-Every figure is as it stood at the end of the digest's week (see ``storage.digest.gather``).
+Every figure is as it stood at the end of the digest's week (see ``storage.figures.gather``).
 ``LEGEND`` says what the check-in figures count; every renderer shows it.
 """
 
@@ -20,7 +20,7 @@ from bot.digest.redact import redact
 from bot.settings import Settings
 from conversations.kinds import kind_of
 from conversations.questions import YES, Aggregate, QuestionKind
-from storage import digest as queries
+from storage import figures
 from storage.db import Database
 
 MAX_QUOTES = 8
@@ -205,14 +205,14 @@ async def compute(db: Database, settings: Settings, week: str) -> Digest:
     zone = settings.project.timezone
     start, end = weeks.bounds(week, zone)
     previous_start, _ = weeks.bounds(weeks.previous(week), zone)
-    reached = await queries.reached_stages(
+    reached = await figures.reached_stages(
         db, settings.project.stages, settings.project.stage, until=end
     )
-    raw = await queries.gather(db, start, end, previous_start, reached)
+    raw = await figures.gather(db, start, end, previous_start, reached)
     return build(raw, settings, week, reached)
 
 
-def build(raw: queries.RawWeek, settings: Settings, week: str, reached: list[str]) -> Digest:
+def build(raw: figures.RawWeek, settings: Settings, week: str, reached: list[str]) -> Digest:
     """Pure: raw counts in, figures with small groups hidden out."""
     k = settings.digest.min_group_size
     first = weeks.monday(week)
@@ -315,8 +315,8 @@ def _question(
     checkin_id: str,
     title: str,
     question: QuestionKind,
-    now: queries.QuestionCounts,
-    before: queries.QuestionCounts | None,
+    now: figures.QuestionCounts,
+    before: figures.QuestionCounts | None,
     k: int,
 ) -> QuestionFigures:
     if now.people < k:
@@ -326,12 +326,12 @@ def _question(
     options = question.buckets()
     known = {value for value, _ in options}
     options += [(value, str(value)) for value in now.buckets if value not in known]
-    shown = _suppress([now.buckets.get(v, queries.Bucket(0, 0)) for v, _ in options], k)
+    shown = _suppress([now.buckets.get(v, figures.Bucket(0, 0)) for v, _ in options], k)
     previous_ok = before is not None and before.people >= k
     if previous_ok:
         assert before is not None
         previous_shown = _suppress(
-            [before.buckets.get(v, queries.Bucket(0, 0)) for v, _ in options], k
+            [before.buckets.get(v, figures.Bucket(0, 0)) for v, _ in options], k
         )
     buckets = []
     for i, (_, label) in enumerate(options):
@@ -368,7 +368,7 @@ def _question(
     )
 
 
-def _mean(aggregate: Aggregate, counts: queries.QuestionCounts) -> float | None:
+def _mean(aggregate: Aggregate, counts: figures.QuestionCounts) -> float | None:
     """The summary figure: the mean answer, or the percent who said yes (None: neither)."""
     if counts.answers == 0:
         return None
@@ -383,7 +383,7 @@ def _mean(aggregate: Aggregate, counts: queries.QuestionCounts) -> float | None:
     return None
 
 
-def _suppress(buckets: list[queries.Bucket], k: int) -> list[int | None]:
+def _suppress(buckets: list[figures.Bucket], k: int) -> list[int | None]:
     """Hide cells from fewer than k people; if only one is hidden, hide the next smallest."""
     shown: list[int | None] = [visible(b.answers, b.people, k) for b in buckets]
     hidden = [i for i, v in enumerate(shown) if v is None]

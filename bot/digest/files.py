@@ -37,7 +37,7 @@ _writing = threading.Lock()
 
 
 class DigestTexts(Protocol):
-    """What :func:`write_files` needs (``bot.handlers.digest.Rendered`` is one)."""
+    """What :func:`write_files` needs (``bot.handlers.weekly_digest.Rendered`` is one)."""
 
     @property
     def digest(self) -> content.Digest: ...

@@ -20,10 +20,9 @@ from typing import Any
 from telegram import Message, Update
 from telegram.ext import CommandHandler, MessageHandler, filters
 
-from bot import delivery
-from bot import nudges as nudges_out
+from bot import delivery, outreach
 from bot.callbacks import Button
-from bot.handlers import digest
+from bot.handlers import weekly_digest
 from bot.handlers.common import PRIVATE_NEW, answering, chat_id_of, consented
 from bot.keyboards import (
     CHOOSE,
@@ -41,7 +40,7 @@ from bot.texts import Texts
 from conversations import engine
 from conversations.engine import Choose, Done, Event, Prompt, Skip, State, Text, Toggle, Voice
 from conversations.model import CheckIn
-from storage import nudges, participants
+from storage import outbox, participants
 from storage.participants import NewAnswer, Participant, Session, SessionPlan
 
 log = logging.getLogger(__name__)
@@ -100,7 +99,7 @@ async def begin(
         await delivery.send_message(context.bot, chat_id, texts("checkin.nothing_for_stage"))
         return
     if occurrence_id is None:
-        occurrence_id = await nudges.open_for(db, person.id, checkin.id)
+        occurrence_id = await outbox.open_for(db, person.id, checkin.id)
     plan = plan_for(checkin, stage, occurrence_id)
     session = await participants.start_session(db, person.id, plan, context.services.clock.now())
     await show_current(chat_id, context, session, begin_header(context, checkin))
@@ -124,7 +123,7 @@ async def resume(
     checkin, state = loaded
     attach = None
     if session.occurrence_id is None:
-        attach = occurrence_id or await nudges.open_for(db, session.participant_id, checkin.id)
+        attach = occurrence_id or await outbox.open_for(db, session.participant_id, checkin.id)
     moved = engine.resume(checkin, state)
     assert moved.state is not None and moved.prompt is not None
     if await participants.save_step(
@@ -469,12 +468,12 @@ async def _apply(
     if moved.finished:
         # Queued with the last answer; sent now, or by the nudge job if this fails.
         key = participants.closing_key(session.session_id)
-        await nudges_out.send_reply(context.application, session.participant_id, key)
+        await outreach.send_reply(context.application, session.participant_id, key)
     else:
         assert moved.prompt is not None
         await _send_prompt(chat_id, context, session.session_id, moved.prompt)
     if moved.finished:
-        await digest.ask_quote_once(chat_id, context)
+        await weekly_digest.ask_quote_once(chat_id, context)
     return True
 
 

@@ -2,7 +2,7 @@
 
 They work in a private chat with a listed coordinator or in the coordinators' group chat (the
 guard, :mod:`bot.access`, refuses them anywhere else), are audited by
-:func:`bot.handlers.admin.coordinator_only`, and never show participants' Telegram ids.
+:func:`bot.handlers.auditing.coordinator_only`, and never show participants' Telegram ids.
 """
 
 from __future__ import annotations
@@ -15,23 +15,22 @@ from zoneinfo import ZoneInfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CommandHandler, filters
 
-from bot import nudges
+from bot import outreach
 from bot.callbacks import Button, parse
 from bot.commands import register_commands
-from bot.handlers.admin import actor_of, coordinator_only
+from bot.handlers.auditing import actor_of, coordinator_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext, Services
 from bot.settings import ConfigError, load_settings
 from bot.texts import Texts
-from storage import admin
-from storage import nudges as nudge_store
-from storage.nudges import NewOccurrence
+from storage import audit, outbox, stats
+from storage.outbox import NewOccurrence
 
 
 def register(app: Any) -> None:
     """Add the coordinators' command handlers (the guard decides in which chats they work)."""
     where = filters.UpdateType.MESSAGE
-    app.add_handler(CommandHandler("stats", stats, filters=where))
+    app.add_handler(CommandHandler("stats", stats_command, filters=where))
     app.add_handler(CommandHandler("stage", stage, filters=where))
     app.add_handler(CommandHandler("ask", ask, filters=where))
     app.add_handler(CommandHandler("reload", reload, filters=where))
@@ -50,11 +49,11 @@ def _percent(part: int, whole: int) -> str:
 
 
 @coordinator_only("stats")
-async def stats(update: Update, context: BotContext) -> None:
+async def stats_command(update: Update, context: BotContext) -> None:
     """/stats: who takes part, answers this week, response rates per check-in and stage."""
     services, texts = context.services, context.texts
     zone = ZoneInfo(context.settings.project.timezone)
-    figures = await admin.stats(context.db, week_start(services.clock.now(), zone))
+    figures = await stats.compute(context.db, week_start(services.clock.now(), zone))
     lines = [
         texts(
             "coord.stats_title", project=context.settings.project.name, stage=services.stage.name
@@ -107,7 +106,7 @@ def _stage_keyboard(texts: Texts, stages: list[str], current: str) -> InlineKeyb
 
 async def _confirm(services: Services, target: str) -> tuple[str, InlineKeyboardMarkup]:
     texts = services.texts
-    people = len(await nudge_store.recipients(services.db))
+    people = len(await outbox.recipients(services.db))
     index = services.settings.project.stages.index(target)
     keyboard = InlineKeyboardMarkup(
         [
@@ -190,13 +189,15 @@ async def on_stage(update: Update, context: BotContext) -> None:
         await query.answer(texts("coord.stage_already", stage=target))
         return
     await query.answer()
-    await nudges.change_stage(context.application, target, source=f"coordinator:{actor_of(update)}")
-    await admin.audit(
+    await outreach.change_stage(
+        context.application, target, source=f"coordinator:{actor_of(update)}"
+    )
+    await audit.record(
         context.db, actor_of(update), "stage-changed", True, services.clock.now(), target
     )
-    people = len(await nudge_store.recipients(context.db))
+    people = len(await outbox.recipients(context.db))
     await query.edit_message_text(texts("coord.stage_moved", stage=target, people=people))
-    context.application.create_task(nudges.tick(context.application))
+    context.application.create_task(outreach.tick(context.application))
 
 
 @coordinator_only("ask")
@@ -215,15 +216,15 @@ async def ask(update: Update, context: BotContext) -> None:
     # Keyed by the update: if the bot dies before this command counts as handled, doing it
     # again after the restart finds the same key and asks nobody twice.
     key = f"ask:{update.update_id}"
-    people = await nudge_store.recipients(context.db)
-    queued = await nudge_store.add_occurrences(
+    people = await outbox.recipients(context.db)
+    queued = await outbox.add_occurrences(
         context.db,
         (NewOccurrence(p.id, checkin.id, key, now, now, closes) for p in people),
     )
     await context.bot.send_message(
         chat_id, texts("coord.ask_sending", title=checkin.title, people=queued)
     )
-    context.application.create_task(nudges.tick(context.application))
+    context.application.create_task(outreach.tick(context.application))
 
 
 @coordinator_only("reload")

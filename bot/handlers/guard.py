@@ -18,7 +18,7 @@ from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot.access import Decision, Kind, decide
 from bot.services import BotContext
-from storage import admin
+from storage import audit
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ async def _refuse(update: Update, context: BotContext, decision: Decision) -> No
     if decision.audit is not None:
         # Never the person's id: only that a refusal happened, and of what.
         now = context.services.clock.now()
-        await admin.audit(context.db, "refused", decision.audit, False, now)
+        await audit.record(context.db, "refused", decision.audit, False, now)
     query = update.callback_query
     if query is not None:
         text = context.texts(decision.reply) if decision.reply else None

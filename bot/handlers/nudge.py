@@ -12,9 +12,9 @@ from telegram.error import TelegramError
 from bot.callbacks import Button, parse
 from bot.handlers import checkin
 from bot.handlers.common import chat_id_of, consented
-from bot.nudges import HOUR, START, TOMORROW, quiet_of, zone_of
+from bot.outreach import HOUR, START, TOMORROW, quiet_of, zone_of
 from bot.services import BotContext
-from storage import nudges
+from storage import outbox
 
 
 async def on_nudge(update: Update, context: BotContext) -> None:
@@ -27,7 +27,7 @@ async def on_nudge(update: Update, context: BotContext) -> None:
     if person is None or parsed is None or len(parsed.args) != 2 or not parsed.args[0].isdigit():
         await query.answer(texts("hint.stale"))
         return
-    occurrence = await nudges.occurrence(context.db, int(parsed.args[0]), person.id)
+    occurrence = await outbox.occurrence(context.db, int(parsed.args[0]), person.id)
     if occurrence is None:
         await query.answer(texts("hint.stale"))
         return
@@ -47,7 +47,7 @@ async def on_nudge(update: Update, context: BotContext) -> None:
     quiet = quiet_of(services, person.quiet_hours)
     if quiet is not None:
         until = quiet.defer(until, zone)
-    if not await nudges.snooze(context.db, occurrence["id"], person.id, until):
+    if not await outbox.snooze(context.db, occurrence["id"], person.id, until):
         await _close(query, texts("nudge.gone"))
         return
     local = until.astimezone(zone)

@@ -10,9 +10,9 @@ from telegram.error import BadRequest
 from telegram.ext import CommandHandler
 
 from bot.callbacks import Button, parse
-from bot.handlers import digest
+from bot.handlers import weekly_digest
 from bot.handlers.common import PRIVATE_NEW, chat_id_of, consented
-from bot.nudges import quiet_of
+from bot.outreach import quiet_of
 from bot.services import BotContext
 from bot.texts import place_of
 from conversations.schedule import FREQUENCIES
@@ -117,8 +117,8 @@ async def on_settings(update: Update, context: BotContext) -> None:
     what, value = parsed.args
     if what == "menu" and value == "m":  # may we quote you: answered by quote:yes/no
         await query.answer()
-        prompt = await digest.quote_choice_text(person.chat_id, context)
-        await _edit(query, prompt, digest.quote_keyboard(context))
+        prompt = await weekly_digest.quote_choice_text(person.chat_id, context)
+        await _edit(query, prompt, weekly_digest.quote_keyboard(context))
         return
     if what == "menu":
         await query.answer()

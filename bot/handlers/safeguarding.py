@@ -29,7 +29,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.callbacks import Button, parse
-from bot.handlers.admin import coordinator_only
+from bot.handlers.auditing import coordinator_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext
 from bot.settings import Settings

@@ -27,15 +27,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot import nudges
+from bot import outreach
 from bot.callbacks import Button, parse
-from bot.handlers.admin import actor_of, coordinator_only, is_coordinator
+from bot.handlers.auditing import actor_of, coordinator_only, is_coordinator
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext
 from conversations.model import CheckIn
-from storage import admin
-from storage import updates as store
-from storage.updates import Link
+from storage import audit, you_said
+from storage.you_said import Link
 
 DRAFT_GROUP = -2  # before safeguarding (-1) and the participants' handlers (0)
 MESSAGE_LIMIT = 4096
@@ -241,7 +240,7 @@ async def _preview(context: BotContext, chat_id: int, draft: Draft, query: Any =
     """Show the message and who it goes to, with Send and Cancel."""
     texts = context.texts
     assert draft.link is not None
-    found = await store.audience(context.db, draft.link, context.settings.consent.version)
+    found = await you_said.audience(context.db, draft.link, context.settings.consent.version)
     draft.step = READY
     note = texts("update.preview", people=len(found.recipients), about=draft.about)
     body = _message(context, draft)
@@ -259,7 +258,7 @@ async def _send(update: Update, context: BotContext, draft: Draft, query: Any) -
     texts, services = context.texts, context.services
     assert draft.link is not None
     now = services.clock.now()
-    published = await store.publish(
+    published = await you_said.publish(
         context.db,
         author=actor_of(update),
         link=draft.link,
@@ -268,12 +267,12 @@ async def _send(update: Update, context: BotContext, draft: Draft, query: Any) -
         consent_version=context.settings.consent.version,
         now=now,
     )
-    await admin.audit(
+    await audit.record(
         context.db, actor_of(update), "update.send", True, now, detail=f"update {published.id}"
     )
     await _edit(query, texts("update.sending", people=published.queued))
-    await nudges.tick(context.application)  # deliver now (each message at most once)
-    sent, waiting = await store.progress(context.db, published.id)
+    await outreach.tick(context.application)  # deliver now (each message at most once)
+    sent, waiting = await you_said.progress(context.db, published.id)
     reply = texts("update.sent", reached=sent, contributors=published.contributors)
     if waiting:
         reply += "\n" + texts("update.waiting", waiting=waiting)

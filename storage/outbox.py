@@ -1,4 +1,5 @@
-"""Queries for stages, nudge occurrences and the outbox.
+"""Queries for what the bot sends on its own: nudge occurrences and the outbox (one-off messages
+and replies), each send an attempt with an outcome.
 
 The database decides what is due. Sending one message is an *attempt*: a ``send_attempts`` row
 written before the request leaves (while its outcome is NULL the message is in flight, and no
@@ -24,7 +25,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage import inbox
 from storage.db import Database, _Tx, parse_utc, utc_text
 
 
@@ -95,55 +95,6 @@ class NewOccurrence:
     next_at: datetime | None
     closes_at: datetime
     status: str = "pending"
-
-
-async def current_stage(db: Database) -> tuple[str, datetime] | None:
-    """The stage the project is in and when it began, if one was ever recorded."""
-    async with db.read() as tx:
-        row = await tx.one("SELECT stage, entered_at FROM stages ORDER BY id DESC LIMIT 1")
-    return (row["stage"], parse_utc(row["entered_at"])) if row else None
-
-
-async def last_config_stage(db: Database) -> str | None:
-    """The stage the config file last asked for (coordinators may have moved on since)."""
-    async with db.read() as tx:
-        row = await tx.one(
-            "SELECT stage FROM stages WHERE source = 'config' ORDER BY id DESC LIMIT 1"
-        )
-    return row["stage"] if row else None
-
-
-async def enter_stage(
-    db: Database,
-    stage: str,
-    now: datetime,
-    source: str,
-    news: tuple[str, str] | None = None,
-) -> bool:
-    """Record a new current stage; False (and nothing written) if it already is current.
-
-    ``news`` (an outbox key and text) is queued, in the same transaction, for everyone taking
-    part, so a crash cannot move the project on without telling them.
-    """
-    async with db.transaction() as tx:
-        row = await tx.one("SELECT stage FROM stages ORDER BY id DESC LIMIT 1")
-        if row is not None and row["stage"] == stage:
-            return False
-        await tx.execute(
-            "INSERT INTO stages (stage, entered_at, source) VALUES (?, ?, ?)",
-            (stage, utc_text(now), source),
-        )
-        if news is not None:
-            key, text = news
-            await tx.execute(
-                "INSERT INTO outbox (participant_id, message_key, text, next_at)"
-                " SELECT id, ?, ?, ? FROM participants"
-                " WHERE status = 'active' AND unreachable_since IS NULL"
-                " ON CONFLICT (participant_id, message_key) DO NOTHING",
-                (key, text, utc_text(now)),
-            )
-        await inbox.complete_in(tx, now)
-    return True
 
 
 async def recipients(db: Database) -> list[Recipient]:

@@ -24,11 +24,11 @@ from telegram.ext import CommandHandler, filters
 from bot.callbacks import Button, parse
 from bot.digest import charts, content, html, markdown, tables, weeks
 from bot.digest.files import output_dir, write_files  # the files on disk; re-exported here
-from bot.handlers.admin import coordinator_only
+from bot.handlers.auditing import coordinator_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext, services_of
 from conversations.schedule import parse_clock
-from storage import digest as queries
+from storage import figures
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ async def deliver(app: Any, week: str) -> bool:
     """Claim the week, then make and send its digest. False if it was claimed before."""
     services = services_of(app)
     db, settings = services.db, services.settings
-    if not await queries.claim_week(db, week, services.clock.now()):
+    if not await figures.claim_week(db, week, services.clock.now()):
         log.info("digest %s: already sent", week)
         return False
     rendered = await make(app, week)
@@ -137,7 +137,7 @@ async def deliver(app: Any, week: str) -> bool:
         except Exception:
             log.exception("digest %s: claimed but could not be sent; use /digest %s", week, week)
             return True
-    await queries.mark_sent(db, week, services.clock.now())
+    await figures.mark_sent(db, week, services.clock.now())
     log.info("digest %s: sent", week)
     return True
 
@@ -205,10 +205,10 @@ def quote_keyboard(context: BotContext) -> InlineKeyboardMarkup:
 
 async def ask_quote_once(chat_id: int, context: BotContext) -> None:
     """After a check-in: ask about quoting if this person has never been asked."""
-    answer, asked = await queries.may_quote(context.db, chat_id)
+    answer, asked = await figures.may_quote(context.db, chat_id)
     if asked or answer is not None:
         return
-    if await queries.mark_quote_asked(context.db, chat_id, context.services.clock.now()):
+    if await figures.mark_quote_asked(context.db, chat_id, context.services.clock.now()):
         await context.bot.send_message(
             chat_id, context.texts("quote.ask"), reply_markup=quote_keyboard(context)
         )
@@ -216,7 +216,7 @@ async def ask_quote_once(chat_id: int, context: BotContext) -> None:
 
 async def quote_choice_text(chat_id: int, context: BotContext) -> str:
     """The question as /settings shows it, with the current answer."""
-    answer, _ = await queries.may_quote(context.db, chat_id)
+    answer, _ = await figures.may_quote(context.db, chat_id)
     current = {True: "quote.now_yes", False: "quote.now_no", None: "quote.now_unset"}[answer]
     return context.texts("quote.ask_settings", current=context.texts(current))
 
@@ -230,7 +230,7 @@ async def on_quote(update: Update, context: BotContext) -> None:
         await query.answer(context.texts("hint.stale"))
         return
     allowed = pressed.args == ("yes",)
-    stored = await queries.set_may_quote(
+    stored = await figures.set_may_quote(
         context.db, chat_id_of(update), allowed, context.services.clock.now()
     )
     if not stored:

@@ -1,4 +1,7 @@
-"""Queries for coordinators: the audit log and project statistics (never Telegram ids)."""
+"""Project statistics for /stats, and what "asked" means (shared with the weekly digest).
+
+Never Telegram ids: counts only.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +17,6 @@ ASKED = "(sent_at IS NOT NULL OR status = 'answered')"
 # The same as it stood at a moment (the named parameter ``:until``), for a past week's digest.
 ANSWERED_BY = "(status = 'answered' AND answered_at < :until)"
 ASKED_BY = f"(sent_at < :until OR {ANSWERED_BY})"
-
-
-async def audit(
-    db: Database, actor: str, action: str, allowed: bool, now: datetime, detail: str = ""
-) -> None:
-    """Record an admin action or a refusal (never message content)."""
-    async with db.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO audit_log (at, actor, action, detail, allowed) VALUES (?, ?, ?, ?, ?)",
-            (utc_text(now), actor, action, detail, int(allowed)),
-        )
 
 
 @dataclass(frozen=True)
@@ -44,7 +36,7 @@ class Stats:
     stage_rates: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-async def stats(db: Database, week_start: datetime) -> Stats:
+async def compute(db: Database, week_start: datetime) -> Stats:
     """Participation now, answers since ``week_start``, response rates per check-in and stage."""
     async with db.read() as tx:
         people = await tx.all(

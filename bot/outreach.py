@@ -1,13 +1,13 @@
 """Stages and nudges: work out what is due from the database, then deliver it once.
 
-One JobQueue job calls :func:`tick` every ``nudges.check_every_seconds``. A tick
+One JobQueue job calls :func:`tick` every ``outbox.check_every_seconds``. A tick
 
 1. records the latest occurrence of every scheduled check-in for every active person (the
    unique key makes this idempotent, so restarts and downtime never duplicate);
 2. closes occurrences past their expiry (later answers are still kept, marked late);
 3. sends every due opening message, reminder and outbox message, deferred past the person's
    quiet hours. Each send is an attempt recorded before the request leaves and settled with
-   its outcome (storage/nudges.py): certainly-not-sent messages are due again later, a lost
+   its outcome (storage/outbox.py): certainly-not-sent messages are due again later, a lost
    answer (5xx, timeout, dropped connection, a crash) means one more try and no more, so a
    person gets each message at least once and at most twice. A person who blocked the bot
    is marked unreachable.
@@ -29,8 +29,8 @@ from bot.callbacks import Button
 from bot.delivery import Outcome, outcome_of, retry_after_seconds
 from bot.services import Services, services_of
 from conversations.schedule import Person, Planner, QuietHours, StageNow
-from storage import nudges
-from storage.nudges import DueMessage, NewOccurrence
+from storage import outbox, stages
+from storage.outbox import DueMessage, NewOccurrence
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +106,14 @@ async def sync_stage(app: Any) -> StageNow:
     """At start-up: make the database's stage match the config's, announcing a change."""
     services = services_of(app)
     wanted = services.settings.project.stage
-    recorded = await nudges.current_stage(services.db)
+    recorded = await stages.current_stage(services.db)
     if recorded is None:
-        await nudges.enter_stage(services.db, wanted, services.clock.now(), "config")
-    elif recorded[0] != wanted and await nudges.last_config_stage(services.db) != wanted:
+        await stages.enter_stage(services.db, wanted, services.clock.now(), "config")
+    elif recorded[0] != wanted and await stages.last_config_stage(services.db) != wanted:
         # The config file was edited to a new stage. A stage a coordinator chose with /stage
         # stays until the config asks for a different one.
         return await change_stage(app, wanted, source="config")
-    stage = await nudges.current_stage(services.db)
+    stage = await stages.current_stage(services.db)
     assert stage is not None
     services.stage = StageNow(*stage)
     return services.stage
@@ -129,7 +129,7 @@ async def change_stage(app: Any, stage: str, source: str) -> StageNow:
     text += "\n\n" + texts("stage.how_to_take_part")
     key = f"stage:{stage}:{now.strftime('%Y%m%dT%H%M%S')}"
     # The stage and the news for everyone taking part are stored together.
-    await nudges.enter_stage(services.db, stage, now, source, news=(key, text))
+    await stages.enter_stage(services.db, stage, now, source, news=(key, text))
     services.stage = StageNow(stage, now)
     return services.stage
 
@@ -148,12 +148,12 @@ async def plan(services: Services, now: datetime) -> int:
     expiry = timedelta(hours=settings.nudges.expire_after_hours)
     # Older occurrences are long closed; no need to load or compute them on every tick.
     since = now - expiry - KNOWN_SLACK
-    known = await nudges.known_keys(services.db, since)
+    known = await outbox.known_keys(services.db, since)
     planner = Planner(stage, now)
     quiet_by_setting: dict[str | None, QuietHours | None] = {}
     send_times: dict[tuple[datetime, str, str | None], datetime] = {}
     fresh: list[NewOccurrence] = []
-    for person in await nudges.recipients(services.db):
+    for person in await outbox.recipients(services.db):
         zone = zone_of(services, person.timezone)
         who = Person(person.id, person.joined, zone, person.frequency)
         if person.quiet_hours not in quiet_by_setting:
@@ -187,7 +187,7 @@ async def plan(services: Services, now: datetime) -> int:
                     )
                 )
                 known.add((person.id, checkin.id, found.key))
-    return await nudges.add_occurrences(services.db, fresh)
+    return await outbox.add_occurrences(services.db, fresh)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,8 +208,8 @@ async def _tick(app: Any) -> TickReport:
     started = loop.time()
     report.planned = await plan(services, now)
     report.seconds_planning = loop.time() - started
-    report.expired = await nudges.expire(services.db, now)
-    pending = iter(await nudges.due(services.db, now))
+    report.expired = await outbox.expire(services.db, now)
+    pending = iter(await outbox.due(services.db, now))
 
     async def sender() -> None:
         # A few senders share one iterator: memory stays flat however many are due.
@@ -247,11 +247,11 @@ async def _deliver(app: Any, services: Services, message: DueMessage, report: Ti
     if quiet is not None:
         later = quiet.defer(now, zone)
         if later != now:
-            await nudges.postpone(services.db, message, later)
+            await outbox.postpone(services.db, message, later)
             report.deferred += 1
             return
     text, keyboard, next_reminder = _compose(services, message, now)
-    attempt = await nudges.claim(services.db, message, now)
+    attempt = await outbox.claim(services.db, message, now)
     if attempt is None:
         return
     outcome, error, wait = await _send(app, message.chat_id, text, keyboard)
@@ -260,7 +260,7 @@ async def _deliver(app: Any, services: Services, message: DueMessage, report: Ti
     finished = services.clock.now()
     if outcome is Outcome.UNCERTAIN:
         wait = wait or UNCERTAIN_RETRY
-    result = await nudges.settle(
+    result = await outbox.settle(
         services.db,
         message,
         attempt,
@@ -270,13 +270,13 @@ async def _deliver(app: Any, services: Services, message: DueMessage, report: Ti
         retry_at=finished + (wait or RETRY_LATER),
         error=error,
     )
-    if result == nudges.SENT:
+    if result == outbox.SENT:
         report.sent += 1
     elif result == "retry":
         report.retrying += 1
     elif result == "gave_up":
         report.uncertain += 1
-    elif result == nudges.UNREACHABLE:
+    elif result == outbox.UNREACHABLE:
         report.unreachable += 1
     else:
         report.failed += 1
@@ -317,7 +317,7 @@ async def send_reply(app: Any, participant_id: str, key: str) -> bool:
     services = services_of(app)
     for pause in REPLY_PAUSES:
         await asyncio.sleep(pause)
-        message = await nudges.reply(services.db, participant_id, key)
+        message = await outbox.reply(services.db, participant_id, key)
         if message is None:
             return False
         report = TickReport()
@@ -333,16 +333,16 @@ async def recover_in_flight(app: Any) -> int:
     Each counts as an unknown outcome: sent once more if it had no unknown outcome before.
     """
     services = services_of(app)
-    await nudges.replies_due_now(services.db, services.clock.now())
-    found = await nudges.in_flight(services.db)
+    await outbox.replies_due_now(services.db, services.clock.now())
+    found = await outbox.in_flight(services.db)
     for item in found:
         now = services.clock.now()
         _, _, next_reminder = _compose(services, item.message, now)
-        await nudges.settle(
+        await outbox.settle(
             services.db,
             item.message,
             item.attempt,
-            nudges.UNCERTAIN,
+            outbox.UNCERTAIN,
             now,
             next_reminder=next_reminder,
             retry_at=now,

@@ -19,7 +19,7 @@ from telegram import Update
 
 from bot.access import is_coordinator_here
 from bot.services import BotContext
-from storage import admin
+from storage import audit
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def coordinator_only(action: str) -> Callable[[Handler], Handler]:
                 log.error("access: %s reached its handler without the guard; ignored", action)
                 return None
             now = context.services.clock.now()
-            await admin.audit(context.db, actor_of(update), action, True, now)
+            await audit.record(context.db, actor_of(update), action, True, now)
             return await handler(update, context)
 
         return guarded

@@ -15,8 +15,8 @@ from typing import Any
 
 from conversations.kinds import KINDS
 from conversations.questions import Aggregate
-from storage.admin import ANSWERED_BY, ASKED_BY
 from storage.db import Database, utc_text
+from storage.stats import ANSWERED_BY, ASKED_BY
 
 
 def _kind_in(names: list[str]) -> str:
