@@ -1,12 +1,10 @@
-"""Pure rendering: prompts and choices to text and inline keyboards, and callback data.
+"""Pure rendering: prompts and choices to text and inline keyboards.
 
-Callback data is ``"<kind>:<a>:<b>..."`` and stays well under Telegram's 64-byte limit: a
-question button carries only the prompt's step and an option index, never content.
+A question button's callback data (``bot.callbacks.Button.ANSWER``) carries only the prompt's
+step and an option index, never content.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -15,30 +13,13 @@ from bot.renderers import Press, renderer_for
 from bot.texts import Texts
 from conversations.engine import Choose, Done, Prompt, Record, Skip, Toggle
 
-ANSWER = Button.ANSWER.prefix
 CHOOSE, TOGGLE, DONE, SKIP = "c", "t", "d", "s"
 _ACTIONS: dict[type, str] = {Choose: CHOOSE, Toggle: TOGGLE, Done: DONE, Skip: SKIP}
 
 
-@dataclass(frozen=True)
-class Callback:
-    """Parsed callback data."""
-
-    kind: str
-    args: tuple[str, ...]
-
-
-def parse_callback(data: str | None) -> Callback | None:
-    """Split callback data; None for anything not ours."""
-    if not data:
-        return None
-    kind, *args = data.split(":")
-    return Callback(kind, tuple(args))
-
-
 def answer_data(step: int, action: str, option: int | None = None) -> str:
-    """Callback data for a question button."""
-    return f"{ANSWER}:{step}:{action}" + (f":{option}" if option is not None else "")
+    """Callback data for a question button: ``a:<step>:<action>[:<option>]``."""
+    return Button.ANSWER.data(step, action, *(() if option is None else (option,)))
 
 
 def prompt_text(texts: Texts, prompt: Prompt, header: str = "") -> str:

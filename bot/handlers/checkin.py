@@ -21,7 +21,7 @@ from telegram import Message, Update
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot import delivery, outreach
-from bot.callbacks import Button
+from bot.callbacks import Button, parse
 from bot.handlers import weekly_digest
 from bot.handlers.common import PRIVATE_NEW, answering, chat_id_of, consented
 from bot.keyboards import (
@@ -30,7 +30,6 @@ from bot.keyboards import (
     SKIP,
     TOGGLE,
     answered_text,
-    parse_callback,
     prompt_keyboard,
     prompt_text,
 )
@@ -246,7 +245,7 @@ async def on_button(update: Update, context: BotContext) -> None:
     """A question button: choose, toggle, done or skip."""
     query = update.callback_query
     assert query is not None
-    parsed = parse_callback(query.data)
+    parsed = parse(query.data)
     person, session = await participants.with_session(context.db, chat_id_of(update))
     if person is None or person.status == "stopped":
         await query.answer(context.texts("hint.stale"))
