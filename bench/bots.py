@@ -80,10 +80,16 @@ def bench_config(questions: int) -> str:
     return "\n".join(parts)
 
 
-def build_everystage(url: str, workdir: Path, questions: int) -> AnyApp:
-    """The real Everystage Application, pointed at the sandbox and a temporary database."""
+def build_everystage(
+    url: str, workdir: Path, questions: int, database_url: str | None = None
+) -> AnyApp:
+    """The real Everystage Application, pointed at the sandbox and a temporary database
+    (a SQLite file in ``workdir``, or the PostgreSQL database ``database_url``)."""
     config = workdir / "everystage.toml"
     config.write_text(bench_config(questions), encoding="utf-8")
+    os.environ.pop("EVERYSTAGE_STORAGE__URL", None)
+    if database_url is not None:
+        os.environ["EVERYSTAGE_STORAGE__URL"] = database_url
     os.environ |= {
         "EVERYSTAGE_TELEGRAM__TOKEN": TEST_TOKEN,
         "EVERYSTAGE_TELEGRAM__API_BASE_URL": url,

@@ -19,7 +19,7 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot import outreach
+from bot import leader, outreach
 from bot.clock import Clock, SystemClock
 from bot.commands import COMMANDS as COMMANDS  # the participants' menu, re-exported
 from bot.commands import register_commands
@@ -44,6 +44,7 @@ from bot.services import SERVICES_KEY, BotContext, Services, services_of
 from bot.settings import Settings
 from bot.telegram_bot import build_bot
 from bot.texts import Texts
+from bot.webhook import WebhookServer
 from storage import inbox as inbox_store
 from storage import participants
 from storage.db import Database
@@ -117,9 +118,17 @@ def _register(app: Everystage) -> None:
 async def _post_init(app: Everystage) -> None:
     services = services_of(app)
     settings = services.settings
-    services.attach(await Database.open(settings.storage.path))
+    services.attach(await Database.open(settings.storage))  # SQLite or PostgreSQL
+    # PostgreSQL: one of possibly several workers; which jobs each runs: bot/leader.py.
+    worker = await leader.start(app, services.db)
+    if worker is not None:
+        worker.every_sweep(lambda: outreach.settle_abandoned(app))
+        worker.every_sweep(lambda: outreach.refresh_stage(app))
+        worker.after_takeover(lambda: checkin.resend_undelivered(app))
+        worker.on_elected(lambda: weekly_digest.deliver_due(app, grace=weekly_digest.CATCH_UP))
     await secure_files(app)
-    await apply_retention(app)
+    if leader.is_leader(app):
+        await apply_retention(app)
     await outreach.sync_stage(app)
     # Sends a previous run started and never heard back about: each goes out once more.
     await outreach.recover_in_flight(app)
@@ -154,6 +163,11 @@ async def _post_init(app: Everystage) -> None:
 
 async def _post_shutdown(app: Everystage) -> None:
     services = services_of(app)
+    processor = app.update_processor
+    if isinstance(processor, PerChatUpdateProcessor):
+        await processor.stop_draining()  # chats a sweep took over, finished first
+        processor.share(None)
+    await leader.stop(app)
     await services.close_db()
 
 
@@ -174,15 +188,18 @@ async def apply_retention(app: Everystage) -> int:
 
 
 async def _retention_job(context: BotContext) -> None:
-    await apply_retention(context.application)
+    if leader.is_leader(context.application):
+        await apply_retention(context.application)
 
 
 async def _nudge_job(context: BotContext) -> None:
+    # Every worker sends what is due (claimed, so once); only the leader plans (bot/leader.py).
     await outreach.tick(context.application)
 
 
 async def _prompt_job(context: BotContext) -> None:
-    await checkin.resend_undelivered(context.application)
+    if leader.is_leader(context.application):
+        await checkin.resend_undelivered(context.application)
 
 
 async def _scrub_job(context: BotContext) -> None:
@@ -191,15 +208,16 @@ async def _scrub_job(context: BotContext) -> None:
 
 async def scrub(app: Everystage) -> None:
     """Truncate the WAL, so what handled updates carried (erased in the database) is gone
-    from every file within ``SCRUB_SECONDS``, not only after SQLite's own checkpoints."""
+    from every file within ``SCRUB_SECONDS``, not only after SQLite's own checkpoints.
+    (Nothing yet on PostgreSQL: see ``Database.checkpoint``.)"""
     services = services_of(app)
     if services.db_open:
         await services.db.checkpoint()
 
 
-async def _initialize(app: Everystage) -> None:
+async def _initialize(app: Everystage, *, webhook: bool = False) -> None:
     """Reach the Bot API (getMe), waiting while it cannot be reached; a refused token or
-    address is a StartupError."""
+    address is a StartupError. For polling, make sure no webhook is set."""
     api = services_of(app).settings.telegram.api_base_url
     for attempt in itertools.count():
         try:
@@ -212,6 +230,8 @@ async def _initialize(app: Everystage) -> None:
             log.warning(unreachable_line(api, exc, wait))
             await asyncio.sleep(wait)
     await app.initialize()
+    if webhook:
+        return  # setWebhook replaces any webhook; deleting it would lose nothing but time
     try:
         await app.bot.delete_webhook()  # getUpdates is refused while a webhook is set
     except TelegramError as exc:
@@ -219,13 +239,18 @@ async def _initialize(app: Everystage) -> None:
 
 
 @asynccontextmanager
-async def serving(app: Everystage, poll_timeout: float | None = None) -> AsyncIterator[Everystage]:
+async def serving(
+    app: Everystage, poll_timeout: float | None = None, *, webhook: bool = False
+) -> AsyncIterator[Everystage]:
     """Run the bot inside an existing event loop (``everystage run``, tests, the demo).
 
     Reach Telegram, open the database (post_init), queue the updates a previous run stored but
-    did not finish, start handling, then poll through the inbox. On exit stop polling, handle
-    every update already fetched, then post_shutdown and shutdown. Raises StartupError when
-    Telegram refuses the token or the address.
+    did not finish, start handling, then take updates through the inbox: by long polling, or
+    with ``webhook`` from Telegram's webhook (bot/webhook.py: listen on telegram.webhook_listen,
+    then setWebhook). On exit stop taking updates (polling: stop; webhook: drain, answering 503
+    while the deliveries being stored finish), handle every update already received, then
+    stop listening, post_shutdown and shutdown. Raises StartupError when Telegram refuses the
+    token, the address or the webhook, or the webhook's address cannot be listened on.
     """
     services = services_of(app)
     telegram = services.settings.telegram
@@ -233,23 +258,32 @@ async def serving(app: Everystage, poll_timeout: float | None = None) -> AsyncIt
     processor = app.update_processor
     assert isinstance(processor, PerChatUpdateProcessor)
     try:
-        await _initialize(app)
+        await _initialize(app, webhook=webhook)
         assert app.post_init is not None
         await app.post_init(app)
-        inbox = Inbox(app)
+        worker = leader.worker_of(app)
+        inbox = Inbox(app, worker)
         processor.track(inbox.finish)
+        if worker is not None:  # several workers: chats' turns are taken across them
+            processor.share(inbox)
+        # Checked before anything starts: a webhook needs its URL and secret.
+        receiver = WebhookServer(app, inbox, telegram, Update.ALL_TYPES) if webhook else None
         await inbox.recover()
         await app.start()
-        poller = Poller(app.bot, inbox, telegram.api_base_url, int(timeout), Update.ALL_TYPES)
-        services.poller = poller
-        await poller.start()
-        # Questions that were on their way when the last run stopped go out now.
-        app.create_task(checkin.resend_undelivered(app, everything=True))
+        source = receiver or Poller(
+            app.bot, inbox, telegram.api_base_url, int(timeout), Update.ALL_TYPES
+        )
+        services.poller = source
         try:
+            await source.start()
+            # Questions that were on their way when the last run stopped go out now.
+            app.create_task(checkin.resend_undelivered(app, everything=True))
             yield app
         finally:
-            await poller.stop()
+            await source.stop()  # a webhook drains: 503 to new deliveries, and /readyz
             await app.stop()
+            if receiver is not None:
+                await receiver.close()
     finally:
         processor.track(None)
         if app.post_shutdown is not None:

@@ -17,8 +17,16 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.logs import setup_logging
-from bot.settings import CONFIG_ENV, TOKEN_ENV, ConfigError, Settings, load_settings
+from bot.settings import (
+    CONFIG_ENV,
+    TOKEN_ENV,
+    WEBHOOK_SECRET_ENV,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from conversations.schedule import AfterJoining, Schedule, StageEntry, Weekly
+from storage.transfer import HalfCopied
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
 BOT_USERNAME_ENV = "EVERYSTAGE_BOT_USERNAME"
@@ -49,7 +57,15 @@ def _parser() -> argparse.ArgumentParser:
         )
         return p
 
-    with_config(sub.add_parser("run", help="run the bot (long polling) until Ctrl-C or SIGTERM"))
+    run_command = with_config(
+        sub.add_parser("run", help="run the bot (long polling) until Ctrl-C or SIGTERM")
+    )
+    run_command.add_argument(
+        "--webhook",
+        action="store_true",
+        help="take updates from Telegram's webhook at telegram.webhook_url instead of polling"
+        f" (needs ${WEBHOOK_SECRET_ENV}); serves /healthz and /readyz too",
+    )
     with_config(sub.add_parser("check-config", help="check a configuration file and summarise it"))
     export = with_config(
         sub.add_parser(
@@ -103,6 +119,21 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument(
         "--qr", metavar="FILE", help="QR code PNG to write (default: invite-<cohort>.png)"
     )
+    move = with_config(
+        sub.add_parser(
+            "migrate-db",
+            help="copy this project's database to a new one (SQLite to PostgreSQL, or back)",
+            description="Copy every table to a new, empty database and compare row counts and"
+            " checksums. Stop the bot first. The target's password comes from"
+            " $EVERYSTAGE_TARGET_PASSWORD (or libpq's PGPASSWORD or ~/.pgpass).",
+        )
+    )
+    move.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://USER@HOST:PORT/DB or sqlite:///FILE (no password in it)",
+    )
     demo = sub.add_parser(
         "demo", help="try the bot in a web chat page: local sandbox, no token, no network"
     )
@@ -140,6 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found.", file=sys.stderr)
         return EXIT_CONFIG
+    try:
+        return _command(settings, args)
+    except HalfCopied as exc:  # see storage/transfer.py
+        print(f"everystage: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _command(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "involvement":
         return _to_stdout(lambda: _involvement(settings, args.since, args.until, args.output))
     if args.command == "invite":
@@ -151,7 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _to_stdout(lambda: _export_command(settings, args))
     if args.command == "digest":
         return _to_stdout(lambda: _digest_command(settings, args.week, args.format, args.output))
-    return run(settings, Path(args.config or os.environ[CONFIG_ENV]))
+    if args.command == "migrate-db":
+        from bot.migrate_db import migrate
+
+        return asyncio.run(migrate(settings, args.to))
+    return run(settings, Path(args.config or os.environ[CONFIG_ENV]), webhook=args.webhook)
 
 
 def _install_problems() -> list[str]:
@@ -231,6 +274,13 @@ def summary(settings: Settings, path: str | None) -> str:
         lines.append(f"Note: no check-in for stage(s) {', '.join(uncovered)} yet.")
     token = "set" if settings.telegram.token else f"not set (set {TOKEN_ENV} to run the bot)"
     lines.append(f"Bot API: {settings.telegram.api_base_url}; token {token}")
+    telegram = settings.telegram
+    if telegram.webhook_url is not None:
+        secret = "set" if telegram.webhook_secret else f"not set (set {WEBHOOK_SECRET_ENV})"
+        lines.append(
+            f"Webhook (run --webhook): {telegram.webhook_url}, served on"
+            f" {telegram.webhook_listen}{telegram.listen_path}; secret {secret}"
+        )
     nudge = settings.nudges
     quiet = "-".join(nudge.quiet_hours) if nudge.quiet_hours else "none"
     reminders = ", ".join(f"{h:g}" for h in nudge.reminders_after_hours) or "no"
@@ -259,7 +309,7 @@ def summary(settings: Settings, path: str | None) -> str:
         f"Digest: {digest.weekday} {digest.time}; figures from fewer than"
         f" {digest.min_group_size} people hidden"
     )
-    lines.append(f"Database: {settings.storage.path}")
+    lines.append(f"Database: {settings.storage.describe()}")
     return "\n".join(lines)
 
 
@@ -277,12 +327,26 @@ def describe(schedule: Schedule) -> str:
     return f"daily at a random time {schedule.window[0]}-{schedule.window[1]}"
 
 
-def run(settings: Settings, config_path: Path | None = None) -> int:
-    """Run the bot with long polling until SIGINT/SIGTERM; problems starting are one line."""
+def run(settings: Settings, config_path: Path | None = None, *, webhook: bool = False) -> int:
+    """Run the bot with long polling (or Telegram's webhook) until SIGINT/SIGTERM; problems
+    starting are one line."""
     token = settings.telegram.token
     setup_logging(settings.logging.level, token.get_secret_value() if token else None)
     if token is None:
         log.error("no bot token: set %s in the environment", TOKEN_ENV)
+        return EXIT_CONFIG
+    if webhook and settings.telegram.webhook_url is None:
+        log.error(
+            "--webhook needs telegram.webhook_url: the public https address Telegram sends"
+            " updates to, like https://bot.example.org/telegram"
+        )
+        return EXIT_CONFIG
+    if webhook and settings.telegram.webhook_secret is None:
+        log.error(
+            "--webhook needs a secret: set %s in the environment (1 to 256 letters, digits,"
+            " _ or -; make one with: openssl rand -hex 32)",
+            WEBHOOK_SECRET_ENV,
+        )
         return EXIT_CONFIG
     from bot.app import build_application  # imported late: check-config needs no Telegram stack
 
@@ -291,17 +355,25 @@ def run(settings: Settings, config_path: Path | None = None) -> int:
     except FileNotFoundError as exc:  # a locale file that is not there
         log.error("cannot start: %s", exc)
         return EXIT_CONFIG
-    log.info("starting; Bot API at %s", settings.telegram.api_base_url)
-    code = asyncio.run(_serve(application))
+    log.info(
+        "starting (%s); Bot API at %s",
+        "webhook" if webhook else "long polling",
+        settings.telegram.api_base_url,
+    )
+    code = asyncio.run(_serve(application, webhook=webhook))
     log.info("stopped")
     return code
 
 
-async def _serve(application: Any) -> int:
-    """Serve until a stop signal; fetched updates are handled (or kept) before exiting."""
+async def _serve(application: Any, *, webhook: bool = False) -> int:
+    """Serve until a stop signal; received updates are handled (or kept) before exiting.
+
+    With ``webhook``, a stop signal drains: new deliveries get 503 (Telegram sends them
+    again later), those being stored finish, and every update received is handled."""
     from bot.app import serving
     from bot.polling import StartupError
     from bot.services import services_of
+    from storage.transfer import HalfCopied
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -309,7 +381,7 @@ async def _serve(application: Any) -> int:
 
     async def body() -> None:
         nonlocal serving_now
-        async with serving(application):
+        async with serving(application, webhook=webhook):
             serving_now = True
             failed = services_of(application).poller.failed
             stopped = asyncio.ensure_future(stop.wait())
@@ -332,7 +404,7 @@ async def _serve(application: Any) -> int:
         loop.add_signal_handler(sig, on_signal)
     try:
         await task
-    except StartupError as exc:
+    except (StartupError, HalfCopied) as exc:
         log.error("cannot start: %s", exc)
         return EXIT_ERROR
     except asyncio.CancelledError:
@@ -381,7 +453,7 @@ async def _export(settings: Settings, fmt: str, output: str, filters=None) -> in
     if await _no_database(settings):
         return EXIT_ERROR
     labels = export.labels_of(settings.checkins)
-    async with Database.opened(settings.storage.path) as db:
+    async with Database.opened(settings.storage) as db:
         if unknown := await export.unknown_filter(db, filters, labels):
             print(unknown, file=sys.stderr)  # and no file written: nothing would match
             return EXIT_CONFIG
@@ -403,8 +475,9 @@ async def _export(settings: Settings, fmt: str, output: str, filters=None) -> in
 
 
 async def _no_database(settings: Settings) -> bool:
-    """True (and says so) when there is no database to read."""
-    if await asyncio.to_thread(Path(settings.storage.path).exists):
+    """True (and says so) when there is no database file to read (PostgreSQL: the server
+    says so when the database is opened)."""
+    if settings.storage.is_postgres or await asyncio.to_thread(Path(settings.storage.path).exists):
         return False
     print(f"no database at {settings.storage.path}", file=sys.stderr)
     return True
@@ -433,7 +506,7 @@ async def _digest(settings: Settings, week: str, fmt: str, output: str) -> int:
     if await _no_database(settings):
         return EXIT_ERROR
     with progress(f"Digest {week}", 2) as advance:
-        async with Database.opened(settings.storage.path) as db:
+        async with Database.opened(settings.storage) as db:
             digest = await content.compute(db, settings, week)
         advance(1)
         renderer = {"html": html.render, "md": markdown.render, "csv": tables.render}[fmt]
@@ -470,7 +543,7 @@ async def _write_involvement(
 
     if await _no_database(settings):
         return EXIT_ERROR
-    async with Database.opened(settings.storage.path) as db:
+    async with Database.opened(settings.storage) as db:
         minutes_of = {c.id: c.minutes for c in settings.checkins}
         found = await involvement.records(db, minutes_of, since, until)
     with _open_output(output) as out:
@@ -499,7 +572,7 @@ def _invite(settings: Settings, cohort: str, username: str | None, qr: str | Non
     async def create() -> str:
         from storage.db import Database
 
-        async with Database.opened(settings.storage.path) as db:
+        async with Database.opened(settings.storage) as db:
             return await invites.create(db, cohort, datetime.now(UTC))
 
     code = asyncio.run(create())

@@ -76,6 +76,7 @@ async def register_commands(app: Any) -> None:
         log.warning("could not register the command list: %s", exc)
     theirs = coordinator_menu(texts, reload=services.config_path is not None)
     chats = coordinator_chats(app)
+    ids = list(services.settings.coordinators.user_ids)
     before: set[int] = app.bot_data.get(PUBLISHED_KEY, set())
     published: set[int] = set()
     for chat_id, private in chats.items():
@@ -83,10 +84,12 @@ async def register_commands(app: Any) -> None:
         try:
             await app.bot.set_my_commands(menu, scope=BotCommandScopeChat(chat_id))
         except TelegramError as exc:
+            # Logs never hold Telegram ids: a coordinator is named by their place in the config.
             where = (
-                f"coordinator {chat_id}'s private chat (have they started the bot?)"
+                f"the private chat of coordinator {ids.index(chat_id) + 1} in coordinators."
+                "user_ids (have they started the bot?)"
                 if private
-                else f"the coordinators' chat {chat_id}"
+                else "the coordinators' chat"
             )
             log.warning("could not register the coordinators' commands in %s: %s", where, exc)
             if chat_id not in before:

@@ -58,7 +58,8 @@ ID = "<id>"
 # * TimeoutError (asyncio.TimeoutError and concurrent.futures.TimeoutError are the same type
 #   since Python 3.11): empty or a fixed phrase.
 # * Our operator-facing errors, worded for whoever runs the bot: bot.settings.ConfigError
-#   ("FILE:LINE: key: problem" about the coordinators' own TOML) and bot.polling.StartupError.
+#   ("FILE:LINE: key: problem" about the coordinators' own TOML), bot.polling.StartupError and
+#   storage.transfer.HalfCopied (a database that migrate-db did not finish copying into).
 # OSError (other than TimeoutError) keeps only "[Errno N] strerror", never the file names.
 # Everything else (ValueError, KeyError, pydantic's ValidationError, ExceptionGroup...) shows
 # only its type: their messages are built from whatever data was at hand.
@@ -69,6 +70,7 @@ _SAFE_MESSAGES = frozenset(
         ("builtins", "TimeoutError"),
         ("bot.settings", "ConfigError"),
         ("bot.polling", "StartupError"),
+        ("storage.transfer", "HalfCopied"),
     }
 )
 
@@ -414,9 +416,10 @@ def setup_logging(
     # The stdlib's "--- Logging error ---" fallback prints the record's raw arguments.
     logging.raiseExceptions = False
     # The formatter is what keeps content out, so no library needs silencing for that. Below
-    # DEBUG httpx (a line per request, every poll), httpcore and apscheduler (a line per job
-    # run) are only noise; at DEBUG they are let through, redacted like everything else.
-    for noisy in ("httpx", "httpcore", "apscheduler"):
+    # DEBUG httpx (a line per request, every poll), httpcore, apscheduler (a line per job
+    # run) and psycopg (its pool logs every connection it lends at INFO) are only noise; at
+    # DEBUG they are let through, redacted like everything else.
+    for noisy in ("httpx", "httpcore", "apscheduler", "psycopg"):
         logging.getLogger(noisy).setLevel(logging.NOTSET if debug else logging.WARNING)
     logging.getLogger("telegram").setLevel(logging.NOTSET)
     # python-telegram-bot logs every 502 from Telegram's front end (an HTML page, not JSON)

@@ -11,6 +11,12 @@ One JobQueue job calls :func:`tick` every ``outbox.check_every_seconds``. A tick
    answer (5xx, timeout, dropped connection, a crash) means one more try and no more, so a
    person gets each message at least once and at most twice. A person who blocked the bot
    is marked unreachable.
+
+With several workers (bot/leader.py) only the leader plans and expires (steps 1 and 2); every
+worker sends (step 3), claiming small batches of due messages with ``FOR UPDATE SKIP LOCKED``
+(storage/outbox.py), so together they spread a broadcast and a worker that dies leaves the rest
+to the others. What a gone worker left in flight is settled as an unknown outcome by the
+others' sweep (:func:`settle_abandoned`): sent once more, never again.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from zoneinfo import ZoneInfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import RetryAfter, TelegramError
 
+from bot import leader
+from bot.budget import BROADCAST, REPLY, Kind
 from bot.callbacks import Button
 from bot.delivery import Outcome, outcome_of, retry_after_seconds
 from bot.services import Services, services_of
@@ -36,6 +44,9 @@ log = logging.getLogger(__name__)
 
 START, HOUR, TOMORROW = "start", "hour", "tomorrow"
 SEND_CONCURRENCY = 32
+# Due messages claimed at a time: few, since each claimed one is an attempt in flight until
+# sent (a worker killed holding some leaves them to be sent once more by another).
+CLAIM_BATCH = 8
 # Seconds between tries inside one tick for a message certainly not sent (nothing can be
 # doubled); after them, and after an uncertain outcome, a later tick tries again.
 RETRY_DELAYS = (0.5, 1.0, 2.0)
@@ -107,6 +118,11 @@ async def sync_stage(app: Any) -> StageNow:
     services = services_of(app)
     wanted = services.settings.project.stage
     recorded = await stages.current_stage(services.db)
+    if recorded is not None and not leader.is_leader(app):
+        # With several workers the leader follows the config (a worker started with an older
+        # file during an upgrade must not move the project back); the others read the stage.
+        services.stage = StageNow(*recorded)
+        return services.stage
     if recorded is None:
         await stages.enter_stage(services.db, wanted, services.clock.now(), "config")
     elif recorded[0] != wanted and await stages.last_config_stage(services.db) != wanted:
@@ -205,20 +221,50 @@ async def _tick(app: Any) -> TickReport:
     report = TickReport()
     now = services.clock.now()
     loop = asyncio.get_running_loop()
-    started = loop.time()
-    report.planned = await plan(services, now)
-    report.seconds_planning = loop.time() - started
-    report.expired = await outbox.expire(services.db, now)
-    pending = iter(await outbox.due(services.db, now))
+    if leader.is_leader(app):  # once per project: the leader (or the only process) plans
+        started = loop.time()
+        report.planned = await plan(services, now)
+        report.seconds_planning = loop.time() - started
+        report.expired = await outbox.expire(services.db, now)
+    worker = leader.worker_id(app)
+    claimed: list[outbox.Claimed] = []
+    claiming = asyncio.Lock()
+    exhausted = False
+
+    def later(message: DueMessage) -> datetime | None:
+        return _quiet_until(services, message, services.clock.now())
+
+    async def next_claimed() -> outbox.Claimed | None:
+        nonlocal exhausted
+        async with claiming:
+            while not claimed and not exhausted and _still_running(app):
+                batch = await outbox.claim_due(
+                    services.db, services.clock.now(), worker, CLAIM_BATCH, later
+                )
+                report.deferred += batch.postponed
+                claimed.extend(batch.claimed)
+                exhausted = batch.found == 0
+            return claimed.pop(0) if claimed else None
 
     async def sender() -> None:
-        # A few senders share one iterator: memory stays flat however many are due.
-        for message in pending:
-            if not _still_running(app):
-                return  # shutting down: the rest stay due and go out after the restart
-            await _deliver(app, services, message, report)
+        # A few senders share small claimed batches: memory stays flat however many are due.
+        while _still_running(app):
+            item = await next_claimed()
+            if item is None:
+                return
+            await _send_claimed(app, services, item.message, item.attempt, report)
 
-    await asyncio.gather(*(sender() for _ in range(SEND_CONCURRENCY)))
+    try:
+        results = await asyncio.gather(
+            *(sender() for _ in range(SEND_CONCURRENCY)), return_exceptions=True
+        )
+    finally:
+        # Shutting down (or a sender failed): claimed but never sent, so never in flight;
+        # they stay due and go out with the next tick or after the restart.
+        await outbox.unclaim(services.db, [item.attempt for item in claimed])
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
     if report.sent or report.failed or report.planned or report.retrying or report.uncertain:
         # One line per tick, however many sends failed (a 429 storm is one line, not hundreds).
         log.info(
@@ -240,21 +286,38 @@ def _still_running(app: Any) -> bool:
     return bool(getattr(app, "running", True))
 
 
+def _quiet_until(services: Services, message: DueMessage, now: datetime) -> datetime | None:
+    """When the person's quiet hours end, if ``now`` is inside them (replies never wait)."""
+    if message.kind == "reply":
+        return None
+    quiet = quiet_of(services, message.quiet_hours)
+    if quiet is None:
+        return None
+    later = quiet.defer(now, zone_of(services, message.timezone))
+    return later if later != now else None
+
+
 async def _deliver(app: Any, services: Services, message: DueMessage, report: TickReport) -> None:
     now = services.clock.now()
-    zone = zone_of(services, message.timezone)
-    quiet = quiet_of(services, message.quiet_hours) if message.kind != "reply" else None
-    if quiet is not None:
-        later = quiet.defer(now, zone)
-        if later != now:
-            await outbox.postpone(services.db, message, later)
-            report.deferred += 1
-            return
-    text, keyboard, next_reminder = _compose(services, message, now)
-    attempt = await outbox.claim(services.db, message, now)
+    later = _quiet_until(services, message, now)
+    if later is not None:
+        await outbox.postpone(services.db, message, later)
+        report.deferred += 1
+        return
+    attempt = await outbox.claim(services.db, message, now, leader.worker_id(app))
     if attempt is None:
         return
-    outcome, error, wait = await _send(app, message.chat_id, text, keyboard)
+    await _send_claimed(app, services, message, attempt, report)
+
+
+async def _send_claimed(
+    app: Any, services: Services, message: DueMessage, attempt: int, report: TickReport
+) -> None:
+    """Send a message whose attempt is recorded, then settle the attempt with the outcome."""
+    text, keyboard, next_reminder = _compose(services, message, services.clock.now())
+    # A queued reply (a check-in's closing words) is for someone waiting: it goes first.
+    priority = REPLY if message.kind == "reply" else BROADCAST
+    outcome, error, wait = await _send(app, message.chat_id, text, keyboard, priority)
     if error:
         report.errors.append(error)
     finished = services.clock.now()
@@ -278,21 +341,28 @@ async def _deliver(app: Any, services: Services, message: DueMessage, report: Ti
         report.uncertain += 1
     elif result == outbox.UNREACHABLE:
         report.unreachable += 1
-    else:
+    elif result != outbox.TAKEN:  # taken: settled by a worker that took this one for gone
         report.failed += 1
 
 
 async def _send(
-    app: Any, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None
+    app: Any,
+    chat_id: int,
+    text: str,
+    keyboard: InlineKeyboardMarkup | None,
+    priority: Kind = BROADCAST,
 ) -> tuple[Outcome, str | None, timedelta | None]:
     """One delivery: (outcome, the error's type name, how long to wait before trying again).
 
     A failure that certainly sent nothing is tried again here a few times; an uncertain one is
-    not (only the caller may send it again, once).
+    not (only the caller may send it again, once). ``priority`` is its place in the sending
+    budget (bot/budget.py): broadcasts take what replies leave.
     """
     for attempt, delay in enumerate((*RETRY_DELAYS, None)):
         try:
-            await app.bot.send_once(chat_id, text, reply_markup=keyboard)
+            await app.bot.send_once(
+                chat_id, text, reply_markup=keyboard, rate_limit_args={"priority": priority}
+            )
             return Outcome.SENT, None, None
         except TelegramError as exc:
             outcome, name = outcome_of(exc), type(exc).__name__
@@ -331,14 +401,25 @@ async def recover_in_flight(app: Any) -> int:
     """At start-up: sends the last run began and never heard back about (it died meanwhile).
 
     Each counts as an unknown outcome: sent once more if it had no unknown outcome before.
+    With several workers, only those of workers that are gone (:func:`settle_abandoned`).
     """
     services = services_of(app)
     await outbox.replies_due_now(services.db, services.clock.now())
-    found = await outbox.in_flight(services.db)
+    return await settle_abandoned(app)
+
+
+async def settle_abandoned(app: Any) -> int:
+    """Sends begun by a process that is gone (the last run; with several workers, any worker
+    that is gone) and never heard back about: each counts as an unknown outcome. Settling is a
+    claim (only an attempt still in flight is settled), so workers sweeping at once agree."""
+    services = services_of(app)
+    several = leader.worker_of(app) is not None
+    found = await outbox.in_flight(services.db, abandoned=several)
+    settled = 0
     for item in found:
         now = services.clock.now()
         _, _, next_reminder = _compose(services, item.message, now)
-        await outbox.settle(
+        result = await outbox.settle(
             services.db,
             item.message,
             item.attempt,
@@ -348,13 +429,24 @@ async def recover_in_flight(app: Any) -> int:
             retry_at=now,
             error="interrupted",
         )
-    if found:
+        settled += result != outbox.TAKEN
+    if settled:
         log.warning(
-            "%d message(s) were on their way when the bot stopped; each goes out once more"
+            "%d message(s) were on their way when %s stopped; each goes out once more"
             " unless it already had a second try",
-            len(found),
+            settled,
+            "a worker" if several else "the bot",
         )
-    return len(found)
+    return settled
+
+
+async def refresh_stage(app: Any) -> StageNow:
+    """The stage as the database has it (another worker may have changed it)."""
+    services = services_of(app)
+    stage = await stages.current_stage(services.db)
+    if stage is not None and (stage[0], stage[1]) != (services.stage.name, services.stage.entered):
+        services.stage = StageNow(*stage)
+    return services.stage
 
 
 def _compose(

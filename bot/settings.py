@@ -18,6 +18,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -27,7 +28,9 @@ from pydantic import (
     SecretStr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -47,6 +50,10 @@ from conversations.schedule import QuietHours, Schedule, parse_clock
 ENV_PREFIX = "EVERYSTAGE_"
 CONFIG_ENV = "EVERYSTAGE_CONFIG"
 TOKEN_ENV = "EVERYSTAGE_TELEGRAM__TOKEN"
+WEBHOOK_SECRET_ENV = "EVERYSTAGE_TELEGRAM__WEBHOOK_SECRET"
+DEFAULT_WEBHOOK_LISTEN = "127.0.0.1:8443"
+TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
+HEALTH_PATHS = ("/healthz", "/readyz")
 PUBLIC_BOT_API = "https://api.telegram.org"
 DEFAULT_STAGES = ["design", "delivery", "commissioning", "evaluation"]
 
@@ -117,6 +124,15 @@ class TelegramSettings(_Section):
     rate_limit: bool = True
     poll_timeout: float = Field(default=10, ge=0, le=50)
     concurrent_updates: int = Field(default=64, ge=1, le=1024)
+    # Webhook mode (`everystage run --webhook`): the public address Telegram posts updates to,
+    # where this process listens for them (behind a TLS proxy), the path it serves them on
+    # (default: the path of webhook_url), and how many deliveries Telegram may make at once.
+    # The secret Telegram sends with each one comes from the environment only.
+    webhook_url: str | None = None
+    webhook_listen: str = DEFAULT_WEBHOOK_LISTEN
+    webhook_path: str | None = None
+    max_connections: int = Field(default=40, ge=1, le=100)
+    webhook_secret: SecretStr | None = Field(default=None, repr=False)
 
     @field_validator("api_base_url")
     @classmethod
@@ -124,6 +140,85 @@ class TelegramSettings(_Section):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"'{value}' is not an http(s) address like {PUBLIC_BOT_API}")
         return value.rstrip("/")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("https", "http") or not parts.hostname or port == -1:
+            raise ValueError(
+                f"'{value}' is not a web address like 'https://bot.example.org/telegram'"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query (?...) or a fragment (#...)")
+        if info.data.get("api_base_url") == PUBLIC_BOT_API:
+            # A self-hosted Bot API server (--local) and the sandbox call plain http, any port.
+            if parts.scheme != "https":
+                raise ValueError(
+                    "must start with https://: Telegram only delivers updates over HTTPS"
+                )
+            if port not in (None, *TELEGRAM_WEBHOOK_PORTS):
+                raise ValueError(
+                    "Telegram only calls webhooks on ports 443, 80, 88 or 8443; leave the port"
+                    " out (443) or use one of those"
+                )
+        return value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        found = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})", value)
+        if found is None or not 1 <= int(found.group(2)) <= 65535:
+            raise ValueError(
+                f"'{value}' is not a host and port like '{DEFAULT_WEBHOOK_LISTEN}' (a port from 1"
+                " to 65535)"
+            )
+        return value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", value):
+            raise ValueError(
+                "must start with / and hold only letters, digits and / . _ ~ -, like '/telegram'"
+            )
+        if value in HEALTH_PATHS:
+            raise ValueError(f"{value} is the health check; choose another path, like '/telegram'")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Never repeat the value: it is a secret, and the message may be logged.
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError(
+                "must be 1 to 256 characters, each a letter A-Z or a-z, a digit, _ or -"
+                " (Telegram's rule); make one with: openssl rand -hex 32"
+            )
+        return value
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        """``webhook_listen`` as (host, port); an IPv6 host without its brackets."""
+        host, _, port = self.webhook_listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def listen_path(self) -> str:
+        """The path webhook updates are served on: ``webhook_path``, or webhook_url's path."""
+        if self.webhook_path is not None:
+            return self.webhook_path
+        return urlsplit(self.webhook_url or "").path or "/"
 
     @property
     def base_url(self) -> str:
@@ -136,15 +231,100 @@ class TelegramSettings(_Section):
         return f"{self.api_base_url}/file/bot"
 
 
+STORAGE_PASSWORD_ENV = "EVERYSTAGE_STORAGE__PASSWORD"
+
+
 class StorageSettings(_Section):
-    """Where data is kept, and for how long."""
+    """Where data is kept, and for how long.
+
+    ``url`` names the database: ``postgresql://USER@HOST:PORT/DB``, or ``sqlite:///FILE``;
+    without it the database is the SQLite file at ``path`` (the default). Given, ``url`` wins
+    over ``path``: a sqlite URL's file becomes ``path``; with PostgreSQL, ``path`` only places
+    the folders kept beside it by default (voice notes, digests). The password comes from the
+    environment only (``password``, or libpq's PGPASSWORD/PGPASSFILE), never from the file.
+    """
 
     path: Path = Path("everystage.db")
+    url: str | None = None
+    password: SecretStr | None = None
+    # Connections to PostgreSQL each bot process keeps open (SQLite always uses one).
+    pool_size: int = Field(default=4, ge=1, le=100)
+    # PostgreSQL only: the schema this project's tables live in, so several projects share
+    # one database without seeing each other's data (see README, "Many projects").
+    pg_schema: str | None = Field(
+        default=None, alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$", min_length=1
+    )
     files_dir: Path | None = None
     retention_days: int = Field(default=730, ge=1, le=3650)
     # Voice notes (and any file) larger than this are refused before download. Telegram lets
     # bots download at most 20 MB, so that is also the most this can be.
     max_file_mb: float = Field(default=20, gt=0, le=20)
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        from storage.db import is_postgres, redacted, sqlite_path
+
+        if value is None:
+            return None
+        example = "like 'sqlite:///everystage.db' or 'postgresql://everystage@localhost/everystage'"
+        if is_postgres(value):
+            try:
+                parts = urlsplit(value)
+                parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+            except ValueError:
+                raise ValueError(f"'{redacted(value)}' is not a database URL {example}") from None
+            if not parts.path.strip("/"):
+                raise ValueError(
+                    f"'{redacted(value)}' names no database; add it at the end, like "
+                    "'postgresql://everystage@localhost/everystage'"
+                )
+            return value
+        if value.lower().startswith("sqlite:"):
+            if not str(sqlite_path(value)).strip("/."):
+                raise ValueError(f"'{value}' names no file; {example}")
+            return value
+        raise ValueError(f"'{redacted(value)}' is not a database URL {example}")
+
+    @model_validator(mode="after")
+    def _sqlite_url_is_the_path(self) -> StorageSettings:
+        from storage.db import is_postgres, sqlite_path
+
+        if self.url is not None and not is_postgres(self.url):
+            self.path = sqlite_path(self.url)
+        return self
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether the database is PostgreSQL (else the SQLite file at ``path``)."""
+        from storage.db import is_postgres
+
+        return self.url is not None and is_postgres(self.url)
+
+    @property
+    def database_url(self) -> str:
+        """The database to open: the PostgreSQL URL, or ``sqlite:///`` and the file."""
+        return self.url if self.url is not None and self.is_postgres else f"sqlite:///{self.path}"
+
+    @property
+    def database_schema(self) -> str | None:
+        """The PostgreSQL schema of this project (None: the role's default search path)."""
+        return self.pg_schema if self.is_postgres else None
+
+    @property
+    def database_password(self) -> str | None:
+        """The PostgreSQL password from the environment, if given there."""
+        return self.password.get_secret_value() if self.password is not None else None
+
+    def describe(self) -> str:
+        """Where the database is, for people: the file, or the URL (never a password)."""
+        from storage.db import redacted
+
+        if self.url is None or not self.is_postgres:
+            return str(self.path)
+        return redacted(self.url) + (f" (schema {self.pg_schema})" if self.pg_schema else "")
 
     @property
     def files_path(self) -> Path:
@@ -1033,6 +1213,16 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         )
         telegram = {k: v for k, v in telegram.items() if k != "token"}
         data["telegram"] = telegram
+    if isinstance(telegram, dict) and "webhook_secret" in telegram:
+        report(
+            ("telegram", "webhook_secret"),
+            "the webhook secret must not be written in a file; delete this line and set "
+            f"{WEBHOOK_SECRET_ENV} in the environment instead",
+        )
+        telegram = {k: v for k, v in telegram.items() if k != "webhook_secret"}
+        data["telegram"] = telegram
+
+    problems.extend(_storage_secrets(data, located))
 
     for key in [key for key in data if key not in Settings.model_fields]:
         # Reported here and left out: pydantic-settings would take a key like _env_file or
@@ -1154,6 +1344,47 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(_dedupe(problems))
     assert settings is not None
     return _resolve_paths(settings, path.parent.absolute())
+
+
+def _storage_secrets(data: dict[str, Any], located: _Located) -> list[ConfigProblem]:
+    """The database password written in the file (as ``storage.password`` or inside
+    ``storage.url``): a problem at its line, and left out so the rest can be checked."""
+    from storage.db import has_password, redacted
+
+    storage = data.get("storage")
+    if not isinstance(storage, dict):
+        return []
+    found = []
+    instead = (
+        f"set {STORAGE_PASSWORD_ENV} (or libpq's PGPASSWORD or PGPASSFILE) in the environment"
+        " instead"
+    )
+    if "password" in storage:
+        file, line = located.where(("storage", "password"))
+        found.append(
+            ConfigProblem(
+                str(file),
+                line,
+                "storage.password",
+                f"the database password must not be written in a file; delete this line and"
+                f" {instead}",
+            )
+        )
+        storage = {k: v for k, v in storage.items() if k != "password"}
+    url = storage.get("url")
+    if isinstance(url, str) and has_password(url):
+        file, line = located.where(("storage", "url"))
+        found.append(
+            ConfigProblem(
+                str(file),
+                line,
+                "storage.url",
+                f"must not hold the password; write it as {redacted(url)} and {instead}",
+            )
+        )
+        storage = {**storage, "url": redacted(url)}
+    data["storage"] = storage
+    return found
 
 
 def _dedupe(problems: list[ConfigProblem]) -> list[ConfigProblem]:

@@ -2,7 +2,9 @@
 
 ``send_message`` (every reply a person is waiting for) retries transient failures with
 backoff (bot/delivery.py); scheduled messages, which record each attempt's outcome and may be
-sent at most twice, use ``send_once`` instead.
+sent at most twice, use ``send_once`` instead. Every request passes through one sending budget
+(bot/budget.py): replies first, broadcasts (``rate_limit_args=BROADCAST_ARGS``) with what is
+left, all inside Telegram's flood limits; ``telegram.rate_limit = false`` means no limiter at all.
 
 Two kinds of Telegram error are part of normal life and must never stop a handler:
 
@@ -18,9 +20,10 @@ import logging
 from typing import Any
 
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
+from bot.budget import BudgetLimiter, budget_for
 from bot.delivery import TROUBLE, with_retries
 from bot.settings import Settings
 
@@ -33,6 +36,13 @@ CONNECTIONS = 256  # python-telegram-bot's default pool for everything but getUp
 class EverystageBot(ExtBot[Any]):
     """ExtBot whose replies ride out transient failures, whose button answers never raise
     and whose no-op edits are not errors."""
+
+    async def _do_post(self, endpoint: str, data: dict[str, Any], **kwargs: Any) -> Any:
+        """With no rate limiter (``telegram.rate_limit = false``) a request's priority means
+        nothing: drop it rather than let python-telegram-bot refuse the request."""
+        if self.rate_limiter is None:
+            self._extract_rl_kwargs(data)
+        return await super()._do_post(endpoint, data, **kwargs)
 
     async def send_message(self, *args: Any, **kwargs: Any) -> Any:
         """Send a reply; 429s, 5xx, timeouts and dropped connections are retried a few times."""
@@ -77,11 +87,9 @@ def build_bot(settings: Settings) -> EverystageBot:
     """The bot for ``settings`` (token, Bot API address, rate limiting)."""
     telegram = settings.telegram
     assert telegram.token is not None
-    rate_limiter = (
-        # Pace a little under Telegram's ~30 messages/s, so small timing differences between
-        # our clock and Telegram's do not draw 429s (each one stalls every send for a second).
-        AIORateLimiter(overall_max_rate=29, max_retries=3) if telegram.rate_limit else None
-    )
+    # Replies first, broadcasts with what is left, inside Telegram's limits (bot/budget.py);
+    # on PostgreSQL one budget for every worker sharing the database (and so the token).
+    rate_limiter = BudgetLimiter(budget_for(settings.storage)) if telegram.rate_limit else None
     return EverystageBot(
         token=telegram.token.get_secret_value(),
         base_url=telegram.base_url,

@@ -1,200 +1,259 @@
-"""One SQLite file through aiosqlite: pragmas, migrations, and a single serialised writer."""
+"""The storage contract: a :class:`Database` and its :class:`Transaction`, with two backends.
+
+* SQLite (``storage/sqlite.py``), the default: one file, one connection, one lock; every
+  statement is serialised and transactions are ``BEGIN IMMEDIATE``.
+* PostgreSQL (``storage/postgres.py``): a small pool of connections through psycopg 3.
+
+Every module in storage/ is written against this contract only, in SQL both run the same way;
+what cannot be the same is in ``storage/dialect.py``. Open one with :meth:`Database.open` (or
+``async with Database.opened(...)``), given a ``postgresql://`` URL, a ``sqlite:///`` URL, a
+file path, or the bot's storage settings.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sqlite3
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import abc
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-import aiosqlite
+from storage.migrations import Migration
 
-from storage.migrations import MIGRATIONS, Migration
-
-log = logging.getLogger(__name__)
+Params = tuple[Any, ...] | dict[str, Any]
 
 
-class Database:
-    """A single aiosqlite connection; every statement goes through one lock.
+class Row(Protocol):
+    """A result row: by position (``row[0]``) or by column name (``row["id"]``);
+    ``dict(row)`` gives the columns by name, ``tuple(row)`` the values."""
 
-    One connection keeps writes serial (SQLite allows one writer anyway) and lets erasure
-    checkpoint and truncate the WAL, since no other connection can hold a read snapshot open.
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def keys(self) -> Sequence[str]: ...
+
+
+@runtime_checkable
+class StorageLocation(Protocol):
+    """Where a database is (the bot's ``StorageSettings`` is one)."""
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def database_password(self) -> str | None: ...
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def is_postgres(url: str | Path) -> bool:
+    """Whether ``url`` names a PostgreSQL database."""
+    return isinstance(url, str) and url.split(":", 1)[0].lower() in POSTGRES_SCHEMES
+
+
+def sqlite_path(url: str | Path) -> Path:
+    """The file of a ``sqlite:///`` URL (three slashes and a relative path, four for an
+    absolute one, as SQLAlchemy writes them), or a plain path as it is."""
+    if isinstance(url, Path):
+        return url
+    if url.lower().startswith("sqlite:"):
+        parts = urlsplit(url)
+        if parts.netloc:
+            raise ValueError("a sqlite URL has no host: sqlite:///relative.db or sqlite:////abs.db")
+        path = unquote(parts.path)
+        return Path(path[1:] if path.startswith("/") else path)
+    return Path(url)
+
+
+def redacted(url: str) -> str:
+    """A database URL without its password (if it has one)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return "(a database URL that cannot be read)"
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
+
+
+def has_password(url: str) -> bool:
+    """Whether a database URL holds a password (``user:password@host``)."""
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return False
+
+
+class Transaction(abc.ABC):
+    """The database as seen inside :meth:`Database.transaction` or :meth:`Database.read`.
+
+    Statements use ``?`` placeholders with a tuple, or ``:name`` with a dict.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path):
-        self._conn = conn
-        self._lock = asyncio.Lock()
-        self.path = path
+    def __init__(self) -> None:
+        # Called once the transaction has committed (e.g. "this update is now handled").
+        self.after_commit: list[Callable[[], None]] = []
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, params: Sequence[Params]) -> int:
+        """Run one statement for many parameter rows; return the rows changed in all."""
+
+    @abc.abstractmethod
+    async def insert(self, sql: str, params: Params = ()) -> int | None:
+        """Run an INSERT into a table with an ``id`` column; the new row's id (None if none)."""
+
+    @abc.abstractmethod
+    async def one(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row, or None (for queries of one row)."""
+
+    @abc.abstractmethod
+    async def all(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row."""
+
+    @abc.abstractmethod
+    def batches(self, sql: str, params: Params = (), size: int = 5000) -> AsyncIterator[list[Row]]:
+        """Rows in lists of ``size``, without holding them all in memory."""
+
+    @abc.abstractmethod
+    async def lock(self, name: str) -> None:
+        """Hold ``name`` until the transaction ends: transactions that read something and then
+        write what they read take the same name, so they run one after the other. (SQLite's
+        writers are serial anyway; PostgreSQL takes a transaction-level advisory lock.)"""
+
+
+class Database(abc.ABC):
+    """An open database with its schema up to date."""
+
+    dialect: str  # "sqlite" or "postgresql"
+    # The SQLite file (its raw bytes, the folder beside it); None on PostgreSQL.
+    path: Path | None = None
 
     @classmethod
     async def open(
-        cls, path: Path | str, migrations: tuple[Migration, ...] = MIGRATIONS
+        cls,
+        target: str | Path | StorageLocation,
+        migrations: tuple[Migration, ...] | None = None,
+        *,
+        password: str | None = None,
+        pool_size: int | None = None,
+        unfinished_copy: bool = False,
     ) -> Database:
-        """Open (creating if needed) the database and bring its schema up to date."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: every commit (an answer, an update written to the inbox before Telegram is told
-        # it arrived) is on disk before we go on, so it survives power loss, not just a crash.
-        await conn.execute("PRAGMA synchronous = FULL")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        # Deleted content is overwritten with zeros, so erasure really erases.
-        await conn.execute("PRAGMA secure_delete = ON")
-        await conn.execute("PRAGMA busy_timeout = 5000")
-        db = cls(conn, path)
-        try:
-            await db._migrate(migrations)
-        except BaseException:
-            await conn.close()
-            raise
+        """Open (creating a SQLite file if needed) and bring the schema up to date.
+
+        ``target`` is a ``postgresql://`` URL, a ``sqlite:///`` URL, a file path, or storage
+        settings (their URL and password). ``migrations`` default to the backend's own list.
+        A database that ``everystage migrate-db`` began to copy into and did not finish is
+        refused (``storage.transfer.HalfCopied``) unless ``unfinished_copy`` (migrate-db's own).
+        """
+        db = await cls._connect(target, migrations, password=password, pool_size=pool_size)
+        if not unfinished_copy and migrations is None:
+            from storage import transfer
+
+            try:
+                await transfer.refuse_unfinished(db)
+            except BaseException:
+                await db.close()
+                raise
         return db
 
     @classmethod
+    async def _connect(
+        cls,
+        target: str | Path | StorageLocation,
+        migrations: tuple[Migration, ...] | None,
+        *,
+        password: str | None,
+        pool_size: int | None,
+    ) -> Database:
+        schema = None
+        if isinstance(target, StorageLocation):
+            password = password if password is not None else target.database_password
+            pool_size = pool_size or getattr(target, "pool_size", None)
+            schema = getattr(target, "database_schema", None)
+            target = target.database_url
+        if is_postgres(target):
+            from storage.postgres import PostgresDatabase
+
+            return await PostgresDatabase.connect(
+                str(target),
+                migrations,
+                password=password,
+                pool_size=pool_size or 4,
+                schema=schema,
+            )
+        from storage.sqlite import SqliteDatabase
+
+        return await SqliteDatabase.connect(sqlite_path(target), migrations)
+
+    @classmethod
     @asynccontextmanager
-    async def opened(cls, path: Path | str) -> AsyncIterator[Database]:
-        """``async with Database.opened(path) as db``: open (see :meth:`open`), then close."""
-        db = await cls.open(path)
+    async def opened(
+        cls,
+        target: str | Path | StorageLocation,
+        *,
+        password: str | None = None,
+        unfinished_copy: bool = False,
+    ) -> AsyncIterator[Database]:
+        """``async with Database.opened(target) as db``: open (see :meth:`open`), then close."""
+        db = await cls.open(target, password=password, unfinished_copy=unfinished_copy)
         try:
             yield db
         finally:
             await db.close()
 
+    @abc.abstractmethod
     async def close(self) -> None:
-        """Checkpoint the WAL into the main file and close."""
-        async with self._lock:
-            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            await self._conn.close()
+        """Finish (SQLite: checkpoint the WAL into the file) and close."""
 
-    async def _migrate(self, migrations: tuple[Migration, ...]) -> None:
-        versions = [m.version for m in migrations]
-        if versions != sorted(set(versions)):
-            raise ValueError("migration versions must be unique and in ascending order")
-        await self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-        async with self._conn.execute("SELECT version FROM schema_migrations") as cursor:
-            applied = {row[0] async for row in cursor}
-        for migration in migrations:
-            if migration.version in applied:
-                continue
-            async with self.transaction() as conn:
-                await conn.executescript_in_transaction(migration.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, datetime.now(UTC).isoformat()),
-                )
-            log.info("applied migration %d: %s", migration.version, migration.name)
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A write transaction: committed at the end of the block, rolled back on an error;
+        then its ``after_commit`` callbacks run."""
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_Tx]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error), holding the lock."""
-        async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            tx = _Tx(self._conn)
-            try:
-                yield tx
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
-                raise
-            await self._conn.execute("COMMIT")
-        for committed in tx.after_commit:
-            committed()
+    @abc.abstractmethod
+    def read(self) -> AbstractAsyncContextManager[Transaction]:
+        """A block of reads that sees one consistent state of the database."""
 
-    async def write(self, sql: str, params: tuple | dict = ()) -> int:
-        """One statement on its own (atomic by itself, no BEGIN/COMMIT); rows changed."""
-        async with self._lock:
-            cursor = await self._conn.execute(sql, params)
-            return cursor.rowcount
+    @abc.abstractmethod
+    async def write(self, sql: str, params: Params = ()) -> int:
+        """One statement on its own (atomic by itself); rows changed."""
 
-    async def insert(self, sql: str, params: tuple | dict = ()) -> int | None:
+    @abc.abstractmethod
+    async def insert(self, sql: str, params: Params = ()) -> int | None:
         """One INSERT on its own; the new row's id, or None if it inserted nothing."""
-        async with self._lock:
-            cursor = await self._conn.execute(sql, params)
-            return cursor.lastrowid if cursor.rowcount == 1 else None
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[_Tx]:
-        """Reads holding the lock.
-
-        No BEGIN/COMMIT: every statement goes through this one connection under the lock, so
-        nothing can write between two reads in the block; a transaction would only add two
-        round trips to the database thread.
-        """
-        async with self._lock:
-            yield _Tx(self._conn)
-
+    @abc.abstractmethod
     async def checkpoint(self) -> bool:
-        """Move the WAL into the main file and truncate it to zero bytes (False if busy)."""
-        async with self._lock:
-            rows = await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
-        busy = next(iter(rows), (0,))[0]
-        return not busy
+        """The cheap, periodic step. SQLite: move the WAL into the main file and truncate it
+        to zero bytes (False if busy), so what was erased is gone from every file. PostgreSQL:
+        nothing (True): dead row versions stay in the table files until :meth:`scrub`."""
 
+    @abc.abstractmethod
+    async def scrub(self, tables: Sequence[str]) -> None:
+        """After rows were erased from ``tables`` (a /delete, a declined consent, retention):
+        make their bytes go from every file. SQLite: a checkpoint (``secure_delete`` already
+        zeroed them in the file). PostgreSQL: ``VACUUM (FULL, ANALYZE)`` of those tables (new
+        files without the dead rows), ``VACUUM FULL pg_statistic``, ``pg_switch_wal()`` and
+        ``CHECKPOINT`` (old WAL segments deleted, given ``wal_recycle = off``); a step the role
+        lacks the privilege for is skipped with one warning (storage/postgres.py)."""
 
-class _Tx:
-    """The connection as seen inside a transaction."""
+    @abc.abstractmethod
+    def stream(self, sql: str, params: Params = (), size: int = 5000) -> Iterator[list[Any]]:
+        """Blocking: rows (as tuples) in lists of ``size``, through a read-only connection of
+        its own (SQLite: the file opened read-only, which WAL lets read while the bot writes;
+        PostgreSQL: a server-side cursor). For a worker thread; never on the event loop."""
 
-    def __init__(self, conn: aiosqlite.Connection):
-        self._conn = conn
-        # Called once the transaction has committed (e.g. "this update is now handled").
-        self.after_commit: list[Callable[[], None]] = []
-
-    # Each await below is one hop to aiosqlite's thread and back, the main cost of a query
-    # here; so no separate fetch or close calls (sqlite3 finalises a finished statement itself).
-
-    async def execute(self, sql: str, params: tuple | dict = ()) -> int:
-        """Run one statement; return the number of rows it changed."""
-        cursor = await self._conn.execute(sql, params)
-        return cursor.rowcount
-
-    async def executemany(self, sql: str, params: list[tuple]) -> None:
-        """Run one statement for many parameter rows."""
-        await self._conn.executemany(sql, params)
-
-    async def insert(self, sql: str, params: tuple | dict = ()) -> int | None:
-        """Run an INSERT; return the new row id."""
-        cursor = await self._conn.execute(sql, params)
-        return cursor.lastrowid
-
-    async def one(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
-        """The first row, or None (for queries of one row)."""
-        rows = await self._conn.execute_fetchall(sql, params)
-        return next(iter(rows), None)
-
-    async def all(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
-        """Every row."""
-        return list(await self._conn.execute_fetchall(sql, params))
-
-    async def batches(
-        self, sql: str, params: tuple | dict = (), size: int = 5000
-    ) -> AsyncIterator[list[aiosqlite.Row]]:
-        """Rows in lists of ``size``: one thread hop per batch instead of one per row."""
-        async with self._conn.execute(sql, params) as cursor:
-            while batch := await cursor.fetchmany(size):
-                yield list(batch)
-
-    async def executescript_in_transaction(self, script: str) -> None:
-        """Run several statements (``executescript`` would commit; this does not)."""
-        for statement in _split_sql(script):
-            await self._conn.execute(statement)
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a script into statements; a ';' inside a string or trigger does not split."""
-    statements, buffer = [], ""
-    for piece in script.split(";"):
-        buffer += piece + ";"
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip(" \n\t;"):
-                statements.append(buffer.strip())
-            buffer = ""
-    return statements
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where the database is, for people (never a password)."""
 
 
 def utc_text(moment: datetime) -> str:

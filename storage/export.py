@@ -1,6 +1,6 @@
 """Pseudonymised export of answers: one row per answer, never a chat id or a name.
 
-Rows are streamed from SQLite in batches, so memory stays flat however many answers there
+Rows are streamed from the database in batches, so memory stays flat however many answers there
 are. Filters: a period (``since`` included, ``until`` excluded), one check-in, one question.
 Each row carries the check-in's title and the question's text from the current config
 (:class:`Labels`; empty once no longer configured). CSV can start with a BOM so Excel reads it
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -222,7 +221,7 @@ def _text(raw: str | None) -> str:
 
 
 def _csv_in_thread(
-    path: Path,
+    db: Database,
     out: TextIO,
     filters: Filters | None,
     advance: Advance | None,
@@ -230,38 +229,33 @@ def _csv_in_thread(
     labels: Labels,
 ) -> int:
     sql, params = _query(filters)
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        if bom:
-            out.write(BOM)
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(COLUMNS)
-        written = 0
-        titles, questions = labels.titles, labels.questions
-        cursor = conn.execute(sql, params)
-        while batch := cursor.fetchmany(BATCH):
-            writer.writerows(
-                (
-                    r[0],
-                    r[1],
-                    titles.get(r[1], ""),
-                    r[2],
-                    questions.get((r[1], r[2]), ""),
-                    r[3],
-                    "" if r[5] else _text(r[4]),
-                    int(r[4] is None),
-                    r[5] or "",
-                    r[6],
-                    r[7],
-                )
-                for r in batch
+    if bom:
+        out.write(BOM)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    written = 0
+    titles, questions = labels.titles, labels.questions
+    for batch in db.stream(sql, params, BATCH):
+        writer.writerows(
+            (
+                r[0],
+                r[1],
+                titles.get(r[1], ""),
+                r[2],
+                questions.get((r[1], r[2]), ""),
+                r[3],
+                "" if r[5] else _text(r[4]),
+                int(r[4] is None),
+                r[5] or "",
+                r[6],
+                r[7],
             )
-            written += len(batch)
-            if advance:
-                advance(len(batch))
-        return written
-    finally:
-        conn.close()
+            for r in batch
+        )
+        written += len(batch)
+        if advance:
+            advance(len(batch))
+    return written
 
 
 async def write_csv(
@@ -275,9 +269,10 @@ async def write_csv(
     """Write CSV with a header (and a BOM first if ``bom``); return the answers written.
 
     Streamed in a worker thread through a read-only connection of its own (SQLite's WAL lets
-    it read while the bot writes), so the event loop is never blocked and memory stays flat.
+    it read while the bot writes; PostgreSQL through a server-side cursor), so the event loop
+    is never blocked and memory stays flat.
     """
-    return await asyncio.to_thread(_csv_in_thread, db.path, out, filters, advance, bom, labels)
+    return await asyncio.to_thread(_csv_in_thread, db, out, filters, advance, bom, labels)
 
 
 async def write_json(

@@ -115,7 +115,7 @@ async def gather(
         for row in await tx.all(
             "SELECT CASE WHEN status = 'stopped' THEN 'stopped'"
             " WHEN unreachable_since < :e THEN 'unreachable' ELSE status END AS state,"
-            " count(*) AS n, sum(created_at >= :s) AS new"
+            " count(*) AS n, sum(CASE WHEN created_at >= :s THEN 1 ELSE 0 END) AS new"
             " FROM participants WHERE created_at < :e GROUP BY state",
             week,
         ):
@@ -124,7 +124,7 @@ async def gather(
 
         for row in await tx.all(
             "SELECT checkin_id, count(*) AS asked, count(DISTINCT participant_id) AS asked_people,"
-            f" sum({ANSWERED_BY}) AS answered,"
+            f" sum(CASE WHEN {ANSWERED_BY} THEN 1 ELSE 0 END) AS answered,"
             f" count(DISTINCT CASE WHEN {ANSWERED_BY} THEN participant_id END) AS ap"
             f" FROM occurrences WHERE due_at >= :s AND due_at < :e AND {ASKED_BY}"
             " GROUP BY checkin_id",
@@ -135,7 +135,7 @@ async def gather(
             counts.answered, counts.answered_people = row["answered"] or 0, row["ap"]
         for row in await tx.all(
             "SELECT checkin_id, count(*) AS n, count(DISTINCT participant_id) AS people,"
-            " sum(occurrence_id IS NULL) AS unprompted,"
+            " sum(CASE WHEN occurrence_id IS NULL THEN 1 ELSE 0 END) AS unprompted,"
             " count(DISTINCT CASE WHEN occurrence_id IS NULL THEN participant_id END) AS up"
             " FROM completions WHERE completed_at >= :s AND completed_at < :e"
             " GROUP BY checkin_id",
@@ -209,7 +209,8 @@ async def gather(
             marks = ",".join(f":{name}" for name in stages)
             sql += (
                 " UNION ALL SELECT NULL, count(*) FROM (SELECT participant_id FROM pairs"
-                f" WHERE stage IN ({marks}) GROUP BY participant_id HAVING count(*) = :all)"
+                f" WHERE stage IN ({marks}) GROUP BY participant_id"
+                " HAVING count(*) = :all) AS everyone"
             )
             params.update(stages, all=len(reached_stages))
         for row in await tx.all(sql, params):
@@ -274,8 +275,10 @@ async def reached_stages(
     async with db.read() as tx:
         stamp = utc_text(until) if until else None
         row = await tx.one(
-            "SELECT stage FROM stages WHERE ?1 IS NULL OR entered_at < ?1 ORDER BY id DESC LIMIT 1",
-            (stamp,),
+            "SELECT stage FROM stages"
+            + (" WHERE entered_at < ?" if stamp else "")
+            + " ORDER BY id DESC LIMIT 1",
+            (stamp,) if stamp else (),
         )
         if row is None:
             row = await tx.one("SELECT stage FROM stages ORDER BY id LIMIT 1")

@@ -9,17 +9,22 @@ Marking an update handled rides on the transaction that stores its effects
 (:func:`complete_in`): the answer and "this update is done" commit together, so a crash can
 neither lose an answer nor apply it twice. :data:`HANDLING` says which update the current task
 is handling; the bot's update processor sets it.
+
+Each row carries its chat (``chat_id``; 0 for an update without one), so that when several
+workers share the database any of them can handle a chat's pending updates from their stored
+payloads, in update_id order, while it holds the chat's turn (storage/leases.py).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage.db import Database, _Tx, utc_text
+from storage.db import Database, Transaction, utc_text
 
 
 @dataclass
@@ -33,6 +38,8 @@ class Handling:
 
 HANDLING: ContextVar[Handling | None] = ContextVar("everystage_handling", default=None)
 
+NO_CHAT = 0  # the chat_id of an update that has no chat (Telegram never uses 0)
+
 _DONE = "UPDATE inbox SET status = ?, error = ?, handled_at = ?, payload = NULL WHERE update_id = ?"
 
 
@@ -44,22 +51,30 @@ class Pending:
     payload: dict[str, Any]
 
 
-async def store(db: Database, updates: list[dict[str, Any]], now: datetime) -> list[Pending]:
+async def store(
+    db: Database,
+    updates: list[dict[str, Any]],
+    now: datetime,
+    chats: Sequence[int] | None = None,
+) -> list[Pending]:
     """Write fetched updates (before their offset is confirmed); return those new here.
 
+    ``chats`` are the updates' chats, in the same order (0: none; all 0 if not given).
     Updates already in the inbox (Telegram delivered them again after a restart) are ignored.
     """
     if not updates:
         return []
     stamp = utc_text(now)
+    chat_ids = list(chats) if chats is not None else [NO_CHAT] * len(updates)
     if len(updates) == 1:  # the usual case when people are not all answering at once
         (update,) = updates
-        inserted = await db.insert(
-            "INSERT INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)"
+        inserted = await db.write(
+            "INSERT INTO inbox (update_id, payload, received_at, chat_id) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (update_id) DO NOTHING",
-            (update["update_id"], json.dumps(update, ensure_ascii=False), stamp),
+            (update["update_id"], json.dumps(update, ensure_ascii=False), stamp, chat_ids[0]),
         )
-        return [Pending(update["update_id"], update)] if inserted is not None else []
+        return [Pending(update["update_id"], update)] if inserted == 1 else []
+    chat_of = {u["update_id"]: chat for u, chat in zip(updates, chat_ids, strict=True)}
     ids = [u["update_id"] for u in updates]
     async with db.transaction() as tx:
         known = {
@@ -76,8 +91,16 @@ async def store(db: Database, updates: list[dict[str, Any]], now: datetime) -> l
                 fresh.append(update)
         if fresh:
             await tx.executemany(
-                "INSERT INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
-                [(u["update_id"], json.dumps(u, ensure_ascii=False), stamp) for u in fresh],
+                "INSERT INTO inbox (update_id, payload, received_at, chat_id) VALUES (?, ?, ?, ?)",
+                [
+                    (
+                        u["update_id"],
+                        json.dumps(u, ensure_ascii=False),
+                        stamp,
+                        chat_of[u["update_id"]],
+                    )
+                    for u in fresh
+                ],
             )
     return [Pending(u["update_id"], u) for u in fresh]
 
@@ -102,7 +125,78 @@ async def recover(db: Database, max_attempts: int, now: datetime) -> tuple[list[
     return [Pending(r["update_id"], json.loads(r["payload"])) for r in rows], given_up
 
 
-async def complete_in(tx: _Tx, now: datetime) -> None:
+@dataclass(frozen=True)
+class ChatRow:
+    """One of a chat's updates, as the worker holding the chat's turn sees it."""
+
+    update_id: int
+    pending: bool
+    payload: dict[str, Any] | None  # while pending
+
+
+@dataclass(frozen=True)
+class ChatRows:
+    """What :func:`take_rows` found."""
+
+    rows: list[ChatRow]  # oldest first
+    given_up: int = 0
+
+
+async def take_rows(
+    db: Database,
+    chat_id: int,
+    also: int | None,
+    max_attempts: int,
+    now: datetime,
+    before: int | None = None,
+) -> ChatRows:
+    """For the worker holding the chat's turn: its pending updates, oldest first (those before
+    update ``before``, if given), each counted as an attempt; one begun more than
+    ``max_attempts`` times without finishing (it keeps bringing workers down) is given up as
+    failed instead, as :func:`recover` does on one machine. And update ``also`` if it is not
+    among them: pending=False whether it is handled, left for later or elsewhere; not listed
+    if it is not in the inbox at all (an update that did not come through it)."""
+    async with db.transaction() as tx:
+        return await take_rows_in(tx, chat_id, also, max_attempts, now, before)
+
+
+async def take_rows_in(
+    tx: Transaction,
+    chat_id: int,
+    also: int | None,
+    max_attempts: int,
+    now: datetime,
+    before: int | None = None,
+) -> ChatRows:
+    """:func:`take_rows` inside a transaction (the one that took the chat's turn)."""
+    until, params = (
+        ("", (chat_id,)) if before is None else (" AND update_id < ?", (chat_id, before))
+    )
+    found = await tx.all(
+        "UPDATE inbox SET attempts = attempts + 1 WHERE chat_id = ? AND status = 'pending'"
+        f"{until} RETURNING update_id, payload, attempts",
+        params,
+    )
+    doomed = [r["update_id"] for r in found if r["attempts"] > max_attempts]
+    if doomed:
+        await tx.execute(
+            "UPDATE inbox SET status = 'failed', error = 'crashed the bot', handled_at = ?,"
+            f" payload = NULL WHERE update_id IN ({','.join('?' * len(doomed))})",
+            (utc_text(now), *doomed),
+        )
+    rows = [
+        ChatRow(r["update_id"], True, json.loads(r["payload"]))
+        for r in found
+        if r["attempts"] <= max_attempts
+    ]
+    if also is not None and all(r["update_id"] != also for r in found):
+        known = await tx.one("SELECT status FROM inbox WHERE update_id = ?", (also,))
+        if known is not None:
+            rows.append(ChatRow(also, False, None))  # handled, given up, or elsewhere
+    return ChatRows(sorted(rows, key=lambda r: r.update_id), len(doomed))
+
+
+async def complete_in(tx: Transaction, now: datetime) -> None:
     """Mark the update being handled (if any) as handled, in this transaction."""
     handling = HANDLING.get()
     if handling is None or handling.marked:

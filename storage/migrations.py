@@ -1,6 +1,7 @@
 """Numbered schema migrations, applied in order at start-up, each in its own transaction.
 
-Append new migrations to ``MIGRATIONS``; never edit one that has shipped.
+Append new migrations to ``MIGRATIONS``, and their PostgreSQL twins (same version and name) to
+``storage/migrations_pg.py``; never edit one that has shipped.
 """
 
 from __future__ import annotations
@@ -296,6 +297,73 @@ MIGRATIONS: tuple[Migration, ...] = (
         -- Seconds, as Telegram reported them (NULL for older answers and anything not a voice
         -- note), so /mydata can say "voice note (12 s)".
         ALTER TABLE answers ADD COLUMN voice_seconds INTEGER;
+        """,
+    ),
+    Migration(
+        9,
+        "send attempts: at most one in flight per message",
+        """
+        -- A message is claimed by writing an attempt with no outcome yet; this makes "no other
+        -- attempt of it in flight" a constraint, not only a condition checked before writing
+        -- (which concurrent writers on PostgreSQL could both pass).
+        CREATE UNIQUE INDEX send_attempts_one_in_flight ON send_attempts (source, source_id)
+            WHERE outcome IS NULL;
+        """,
+    ),
+    Migration(
+        10,
+        "one sending budget shared by every worker",
+        """
+        -- Token buckets of bot/budget.py's PostgresBudget (Telegram's flood limits, shared by
+        -- the workers): 'overall', 'chat:<chat id>', and 'hold' (a 429's flood wait: until
+        -- updated_at). Seconds since the epoch by the database's clock. Unused on SQLite (one
+        -- process keeps its budget in memory); made here too so both schemas stay the same.
+        CREATE TABLE send_budget (
+            bucket          TEXT PRIMARY KEY,
+            tokens          DOUBLE PRECISION NOT NULL,
+            updated_at      DOUBLE PRECISION NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        11,
+        "several workers: who is alive, each chat's turn, which worker sent what",
+        """
+        -- Workers (processes) sharing this database; one is alive while expires_at (ms since
+        -- the epoch by the database's clock) is ahead (bot/leader.py, storage/leases.py).
+        CREATE TABLE workers (
+            id              TEXT PRIMARY KEY,
+            started_at      TEXT NOT NULL,
+            expires_at      INTEGER NOT NULL,
+            pid             INTEGER                     -- PostgreSQL: its own session's backend
+        );
+        -- A chat's updates are handled by the worker holding its row, in update_id order.
+        CREATE TABLE chat_leases (
+            chat_id         INTEGER PRIMARY KEY,
+            worker          TEXT NOT NULL,
+            taken_from      TEXT,                       -- a worker that had gone, when taken over
+            waiting         INTEGER NOT NULL DEFAULT 0  -- another worker stored an update meanwhile
+        );
+        -- The chat an update belongs to (0: none), so any worker can handle a chat's updates.
+        ALTER TABLE inbox ADD COLUMN chat_id INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX inbox_pending_chat ON inbox (chat_id, update_id) WHERE status = 'pending';
+        -- Which worker made an attempt (NULL: one process, or before this migration).
+        ALTER TABLE send_attempts ADD COLUMN worker TEXT;
+        """,
+    ),
+    Migration(
+        12,
+        "moving a project: copies into this database and whether they finished",
+        """
+        -- everystage migrate-db writes a row before copying and finishes it only once every
+        -- table's rows and checksum match; while one is unfinished the bot refuses this
+        -- database (storage/transfer.py).
+        CREATE TABLE transfers (
+            id              INTEGER PRIMARY KEY,
+            source          TEXT NOT NULL,
+            started_at      TEXT NOT NULL,
+            finished_at     TEXT
+        );
         """,
     ),
 )

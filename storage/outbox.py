@@ -16,16 +16,26 @@ one else takes it), settled with its outcome when Telegram answers. An outcome c
 
 So a nudge or a piece of news reaches a person at most twice, and never zero times while they
 can be reached.
+
+Workers sharing one database (PostgreSQL) claim due messages in small batches
+(:func:`claim_due`), locking the rows they read with ``FOR UPDATE SKIP LOCKED``, so two workers
+claiming at once take different messages rather than queueing for the same ones; the unique
+index of attempts in flight still makes a message's claim once-only. Each attempt records its
+worker: one left in flight by a worker that is gone is settled as an unknown outcome by another
+(:func:`in_flight` with ``abandoned``), and a worker's own late settling of an attempt someone
+settled meanwhile changes nothing (:func:`settle` returns ``TAKEN``).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from storage.db import Database, _Tx, parse_utc, utc_text
+from storage import dialect, leases
+from storage.db import Database, Transaction, parse_utc, utc_text
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,9 @@ SENT, NOT_SENT, UNCERTAIN, REFUSED, UNREACHABLE = (
     "refused",
     "unreachable",
 )
+# What settle returns when the attempt was settled by someone else meanwhile (its worker was
+# taken for gone): nothing more is recorded.
+TAKEN = "taken"
 # After this many unknown outcomes a message is not sent again (at most one extra copy).
 UNCERTAIN_LIMIT = 2
 # A reply the person is waiting for (the thank-you at the end of a check-in) gets a few more
@@ -136,15 +149,13 @@ async def add_occurrences(db: Database, occurrences: Iterable[NewOccurrence]) ->
     if not params:
         return 0
     async with db.transaction() as tx:
-        before = await tx.one("SELECT total_changes() AS n")
-        await tx.executemany(
+        added = await tx.executemany(
             "INSERT INTO occurrences (participant_id, checkin_id, occurrence_key, due_at, status,"
             " next_at, closes_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (participant_id, checkin_id, occurrence_key) DO NOTHING",
             params,
         )
-        after = await tx.one("SELECT total_changes() AS n")
-    return int(after["n"] - before["n"])
+    return added
 
 
 async def known_keys(db: Database, since: datetime) -> set[tuple[str, str, str]]:
@@ -169,29 +180,35 @@ async def expire(db: Database, now: datetime) -> int:
         )
 
 
+_DUE_NUDGES = (
+    "SELECT o.id, o.participant_id, p.chat_id, o.next_at, o.checkin_id, o.status,"
+    " o.reminders_sent, p.timezone, p.quiet_hours FROM occurrences o"
+    " JOIN participants p ON p.id = o.participant_id"
+    " WHERE o.status IN ('pending', 'open') AND o.next_at <= ?"
+    f" AND NOT EXISTS ({_IN_FLIGHT.format(table='occurrences', alias='o')})"
+    " AND p.status = 'active' AND p.unreachable_since IS NULL"
+    " ORDER BY o.next_at LIMIT ?"
+)
+_DUE_OUTBOX = (
+    "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, p.timezone,"
+    " p.quiet_hours, b.kind FROM outbox b JOIN participants p ON p.id = b.participant_id"
+    " WHERE b.status = 'pending' AND b.next_at <= ?"
+    f" AND NOT EXISTS ({_IN_FLIGHT.format(table='outbox', alias='b')})"
+    " AND p.status = 'active' AND p.unreachable_since IS NULL"
+    " ORDER BY b.next_at LIMIT ?"
+)
+
+
 async def due(db: Database, now: datetime, limit: int = 50_000) -> list[DueMessage]:
     """Every message due now, oldest first, for people who are active and reachable."""
     stamp = utc_text(now)
     async with db.read() as tx:
-        nudges = await tx.all(
-            "SELECT o.id, o.participant_id, p.chat_id, o.next_at, o.checkin_id, o.status,"
-            " o.reminders_sent, p.timezone, p.quiet_hours FROM occurrences o"
-            " JOIN participants p ON p.id = o.participant_id"
-            " WHERE o.status IN ('pending', 'open') AND o.next_at <= ?"
-            f" AND NOT EXISTS ({_IN_FLIGHT.format(table='occurrences', alias='o')})"
-            " AND p.status = 'active' AND p.unreachable_since IS NULL"
-            " ORDER BY o.next_at LIMIT ?",
-            (stamp, limit),
-        )
-        outbox = await tx.all(
-            "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, p.timezone,"
-            " p.quiet_hours, b.kind FROM outbox b JOIN participants p ON p.id = b.participant_id"
-            " WHERE b.status = 'pending' AND b.next_at <= ?"
-            f" AND NOT EXISTS ({_IN_FLIGHT.format(table='outbox', alias='b')})"
-            " AND p.status = 'active' AND p.unreachable_since IS NULL"
-            " ORDER BY b.next_at LIMIT ?",
-            (stamp, limit),
-        )
+        nudges = await tx.all(_DUE_NUDGES, (stamp, limit))
+        outbox = await tx.all(_DUE_OUTBOX, (stamp, limit))
+    return _due_messages(nudges, outbox)
+
+
+def _due_messages(nudges: list[Any], outbox: list[Any]) -> list[DueMessage]:
     messages = [
         DueMessage(
             "occurrences",
@@ -235,11 +252,86 @@ async def postpone(db: Database, message: DueMessage, until: datetime) -> bool:
         )
 
 
-async def claim(db: Database, message: DueMessage, now: datetime) -> int | None:
+@dataclass(frozen=True)
+class Claimed:
+    """A due message taken for sending, with its attempt."""
+
+    message: DueMessage
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one :func:`claim_due` did."""
+
+    claimed: list[Claimed]
+    postponed: int  # moved past quiet hours instead
+    found: int  # due messages it looked at (0: nothing more is due now)
+
+
+async def claim_due(
+    db: Database,
+    now: datetime,
+    worker: str | None,
+    limit: int,
+    later: Callable[[DueMessage], datetime | None],
+) -> Batch:
+    """Take up to ``limit`` due messages, oldest first, in one transaction: each gets its
+    attempt (written before its request leaves), or is moved to ``later(message)`` if that
+    is not None (quiet hours). On PostgreSQL the rows read are locked ``FOR UPDATE SKIP
+    LOCKED``: a worker claiming at the same moment takes the next ones instead of waiting."""
+    stamp = utc_text(now)
+    async with db.transaction() as tx:
+        nudges = await tx.all(_DUE_NUDGES + dialect.skip_locked(db.dialect, "o"), (stamp, limit))
+        outbox = await tx.all(_DUE_OUTBOX + dialect.skip_locked(db.dialect, "b"), (stamp, limit))
+        found = _due_messages(nudges, outbox)[:limit]
+        claimed: list[Claimed] = []
+        postponed = 0
+        for message in found:
+            until = later(message)
+            if until is not None:
+                await tx.execute(
+                    f"UPDATE {message.table} SET next_at = ? WHERE id = ?",
+                    (utc_text(until), message.id),
+                )
+                postponed += 1
+                continue
+            attempt = await tx.insert(
+                "INSERT INTO send_attempts"
+                " (source, source_id, message_no, participant_id, started_at, worker)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    message.table,
+                    message.id,
+                    message.message_no,
+                    message.participant_id,
+                    stamp,
+                    worker,
+                ),
+            )
+            if attempt is not None:
+                claimed.append(Claimed(message, attempt))
+    return Batch(claimed, postponed, len(found))
+
+
+async def unclaim(db: Database, attempts: Iterable[int]) -> int:
+    """Forget attempts whose request never left (claimed, then the bot stopped first)."""
+    ids = list(attempts)
+    if not ids:
+        return 0
+    return await db.write(
+        f"DELETE FROM send_attempts WHERE outcome IS NULL AND id IN ({','.join('?' * len(ids))})",
+        tuple(ids),
+    )
+
+
+async def claim(
+    db: Database, message: DueMessage, now: datetime, worker: str | None = None
+) -> int | None:
     """Take a due message for sending: record the attempt; its id, or None if it moved on.
 
     One statement: the attempt is written only if the message is still as it was read and no
-    other attempt of it is in flight.
+    other attempt of it is in flight. ``worker`` is the worker sending it (None: the only one).
     """
     still, params = "m.status = 'pending'", (message.id, message.next_at)
     if message.message_no > 0:  # a reminder: the occurrence is open, this one not sent yet
@@ -249,11 +341,14 @@ async def claim(db: Database, message: DueMessage, now: datetime) -> int | None:
         )
     table = message.table
     return await db.insert(
-        "INSERT INTO send_attempts (source, source_id, message_no, participant_id, started_at)"
-        f" SELECT ?, m.id, ?, m.participant_id, ? FROM {table} m"
+        "INSERT INTO send_attempts"
+        " (source, source_id, message_no, participant_id, started_at, worker)"
+        f" SELECT ?, m.id, ?, m.participant_id, ?, ? FROM {table} m"
         f" WHERE m.id = ? AND m.next_at = ? AND {still}"
-        f" AND NOT EXISTS ({_IN_FLIGHT.format(table=table, alias='m')})",
-        (table, message.message_no, utc_text(now), *params),
+        f" AND NOT EXISTS ({_IN_FLIGHT.format(table=table, alias='m')})"
+        # The unique index of attempts in flight: of two claims at once, one writes nothing.
+        " ON CONFLICT DO NOTHING",
+        (table, message.message_no, utc_text(now), worker, *params),
     )
 
 
@@ -271,16 +366,20 @@ async def settle(
     """Record how an attempt ended and move its message on; returns what happened to it.
 
     ``sent``, ``retry`` (due again at ``retry_at``), ``gave_up`` (a second unknown outcome:
-    maybe delivered), ``refused`` or ``unreachable``.
+    maybe delivered), ``refused`` or ``unreachable``; ``taken`` if the attempt had been
+    settled already (another worker took this one's for gone), and then nothing changes.
     """
     stamp = utc_text(now)
     table, no = message.table, message.message_no
     after = utc_text(next_reminder) if next_reminder else None
     async with db.transaction() as tx:
-        await tx.execute(
-            "UPDATE send_attempts SET outcome = ?, error = ?, finished_at = ? WHERE id = ?",
+        mine = await tx.execute(
+            "UPDATE send_attempts SET outcome = ?, error = ?, finished_at = ?"
+            " WHERE id = ? AND outcome IS NULL",
             (outcome, error, stamp, attempt),
         )
+        if mine != 1:
+            return TAKEN
         result = outcome
         if outcome == UNCERTAIN:
             row = await tx.one(
@@ -323,9 +422,10 @@ async def settle(
         else:
             # A reminder: sent, maybe sent or refused, it is not sent again.
             await tx.execute(
-                "UPDATE occurrences SET reminders_sent = max(reminders_sent, ?),"
+                "UPDATE occurrences SET reminders_sent = CASE WHEN reminders_sent > ?"
+                " THEN reminders_sent ELSE ? END,"
                 " next_at = CASE status WHEN 'open' THEN ? ELSE next_at END WHERE id = ?",
-                (no, after, *mine),
+                (no, no, after, *mine),
             )
     return result
 
@@ -369,8 +469,10 @@ class InFlight:
     message: DueMessage
 
 
-async def in_flight(db: Database) -> list[InFlight]:
-    """At start-up: attempts without an outcome, with the message each was sending."""
+async def in_flight(db: Database, *, abandoned: bool = False) -> list[InFlight]:
+    """Attempts without an outcome, with the message each was sending: at start-up all of them
+    (one process), or with ``abandoned`` those of workers that are gone (several)."""
+    gone = f" AND NOT {leases.alive(db, 'a.worker')}" if abandoned else ""
     async with db.read() as tx:
         rows = await tx.all(
             "SELECT a.id AS attempt, a.source, a.source_id, a.message_no, a.participant_id,"
@@ -379,7 +481,7 @@ async def in_flight(db: Database) -> list[InFlight]:
             " FROM send_attempts a JOIN participants p ON p.id = a.participant_id"
             " LEFT JOIN occurrences o ON a.source = 'occurrences' AND o.id = a.source_id"
             " LEFT JOIN outbox b ON a.source = 'outbox' AND b.id = a.source_id"
-            " WHERE a.outcome IS NULL ORDER BY a.id"
+            f" WHERE a.outcome IS NULL{gone} ORDER BY a.id"
         )
     found = []
     for r in rows:
@@ -420,7 +522,7 @@ async def unreachable(db: Database, participant_id: str, now: datetime) -> None:
         await _unreachable(tx, participant_id, utc_text(now))
 
 
-async def _unreachable(tx: _Tx, participant_id: str, stamp: str) -> None:
+async def _unreachable(tx: Transaction, participant_id: str, stamp: str) -> None:
     await tx.execute(
         "UPDATE participants SET unreachable_since = ? WHERE id = ?", (stamp, participant_id)
     )
@@ -477,11 +579,9 @@ async def queue_outbox(
     if not params:
         return 0
     async with db.transaction() as tx:
-        before = await tx.one("SELECT total_changes() AS n")
-        await tx.executemany(
+        added = await tx.executemany(
             "INSERT INTO outbox (participant_id, message_key, text, next_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (participant_id, message_key) DO NOTHING",
             params,
         )
-        after = await tx.one("SELECT total_changes() AS n")
-    return int(after["n"] - before["n"])
+    return added

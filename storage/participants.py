@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import inbox
-from storage.db import Database, _Tx, utc_text
+from storage.db import Database, Transaction, utc_text
 
 _PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 # A question whose delivery is not confirmed this long after it became due is sent again by
@@ -231,7 +231,7 @@ async def session(db: Database, participant_id: str) -> Session | None:
 
 
 async def _insert_session(
-    tx: _Tx, participant_id: str, plan: SessionPlan, now: datetime
+    tx: Transaction, participant_id: str, plan: SessionPlan, now: datetime
 ) -> Session:
     session_id = secrets.token_hex(12)
     stamp = utc_text(now)
@@ -297,7 +297,7 @@ async def awaiting_prompt(
         rows = await tx.all(
             f"SELECT p.chat_id, {', '.join('s.' + c.strip() for c in _SESSION_COLUMNS.split(','))}"
             " FROM sessions s JOIN participants p ON p.id = s.participant_id"
-            " WHERE s.delivered_step IS NOT s.step AND p.status = 'active'"
+            " WHERE s.delivered_step IS DISTINCT FROM s.step AND p.status = 'active'"
             f" AND p.unreachable_since IS NULL{due} ORDER BY s.prompt_retry_at LIMIT ?",
             (*params, limit),
         )
@@ -313,7 +313,7 @@ async def retry_prompt_at(db: Database, session_id: str, step: int, when: dateti
     """The question could not be sent now: the recovery job tries again at ``when``."""
     await db.write(
         "UPDATE sessions SET prompt_retry_at = ? WHERE session_id = ? AND step = ?"
-        " AND delivered_step IS NOT step",
+        " AND delivered_step IS DISTINCT FROM step",
         (utc_text(when), session_id, step),
     )
 
@@ -351,7 +351,8 @@ async def save_step(
             moved = await tx.execute(
                 "UPDATE sessions SET state = ?, updated_at = ?,"
                 " occurrence_id = coalesce(?, occurrence_id),"
-                " prompt_retry_at = CASE WHEN step IS ? THEN prompt_retry_at ELSE ? END,"
+                " prompt_retry_at = CASE WHEN step IS NOT DISTINCT FROM ? THEN prompt_retry_at"
+                " ELSE ? END,"
                 " step = coalesce(?, step)"
                 " WHERE session_id = ? AND state = ?",
                 (
@@ -432,8 +433,9 @@ async def save_step(
 async def erase(db: Database, participant_id: str, files_dir: Path) -> int:
     """Erase every row and file about a participant; return how many answers went.
 
-    Deleted rows are zeroed (``secure_delete``) and the WAL is checkpointed and truncated, so
-    the bytes are gone from the database file and its WAL, not just unlinked.
+    On SQLite deleted rows are zeroed (``secure_delete``) and the WAL is checkpointed and
+    truncated, so the bytes are gone from the database file and its WAL, not just unlinked. On
+    PostgreSQL the tables are rewritten and old WAL removed (:meth:`~storage.db.Database.scrub`).
     """
     async with db.transaction() as tx:
         files = await tx.all(
@@ -445,7 +447,7 @@ async def erase(db: Database, participant_id: str, files_dir: Path) -> int:
         # The /delete press itself is done now: its payload (name, chat) goes with the rest.
         await inbox.complete_in(tx, datetime.now(UTC))
     await _remove_files(files_dir, [row["file_path"] for row in files])
-    await db.checkpoint()
+    await db.scrub([*PERSONAL_TABLES, "inbox"])
     return count
 
 
@@ -465,8 +467,12 @@ async def erase_older_than(db: Database, cutoff: datetime, files_dir: Path) -> i
         await tx.execute("DELETE FROM sessions WHERE updated_at < ?", (stamp,))
     await _remove_files(files_dir, [row["file_path"] for row in files])
     if count:
-        await db.checkpoint()
+        await db.scrub(_RETAINED_TABLES)
     return count
+
+
+# What retention deletes from (besides the files).
+_RETAINED_TABLES = ("answers", "completions", "occurrences", "alerts", "outbox", "sessions")
 
 
 async def _remove_files(files_dir: Path, names: list[str]) -> None:

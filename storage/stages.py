@@ -37,6 +37,7 @@ async def enter_stage(
     part, so a crash cannot move the project on without telling them.
     """
     async with db.transaction() as tx:
+        await tx.lock("stages")  # read, then write what was read: one such change at a time
         row = await tx.one("SELECT stage FROM stages ORDER BY id DESC LIMIT 1")
         if row is not None and row["stage"] == stage:
             return False

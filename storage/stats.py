@@ -50,7 +50,8 @@ async def compute(db: Database, week_start: datetime) -> Stats:
         # Asked = nudges Telegram confirmed delivering (or /ask), or that were answered anyway;
         # answered = completed. A nudge whose delivery stayed uncertain is not counted.
         checkins = await tx.all(
-            "SELECT checkin_id, sum(status = 'answered') AS answered, count(*) AS asked"
+            "SELECT checkin_id, sum(CASE WHEN status = 'answered' THEN 1 ELSE 0 END) AS answered,"
+            " count(*) AS asked"
             f" FROM occurrences WHERE {ASKED} GROUP BY checkin_id ORDER BY checkin_id"
         )
         stages = await tx.all(
@@ -61,7 +62,7 @@ async def compute(db: Database, week_start: datetime) -> Stats:
         stage_rates = await tx.all(
             "SELECT (SELECT s.stage FROM stages s WHERE s.entered_at <= o.due_at"
             "        ORDER BY s.entered_at DESC, s.id DESC LIMIT 1) AS stage,"
-            " sum(o.status = 'answered') AS answered, count(*) AS asked"
+            " sum(CASE WHEN o.status = 'answered' THEN 1 ELSE 0 END) AS answered, count(*) AS asked"
             f" FROM occurrences o WHERE {ASKED} GROUP BY 1"
         )
         cohorts = await tx.all(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Database, _Tx, utc_text
+from storage.db import Database, Transaction, utc_text
 
 KEY_PREFIX = "update:"
 
@@ -65,7 +65,7 @@ def _condition(link: Link) -> tuple[str, tuple[str, ...]]:
     raise ValueError("an update links to a check-in, a question or a theme in a stage")
 
 
-async def _audience(tx: _Tx, link: Link, consent_version: int) -> Audience:
+async def _audience(tx: Transaction, link: Link, consent_version: int) -> Audience:
     where, params = _condition(link)
     found = await tx.all(
         "SELECT p.id, (p.status = 'active' AND p.consent_version = ?"
@@ -126,8 +126,9 @@ async def progress(db: Database, update_id: int) -> tuple[int, int]:
     key = key_of(update_id)
     async with db.transaction() as tx:
         row = await tx.one(
-            "SELECT coalesce(sum(status = 'sent'), 0) AS sent,"
-            " coalesce(sum(status = 'pending'), 0) AS waiting FROM outbox WHERE message_key = ?",
+            "SELECT coalesce(sum(CASE WHEN status = 'sent' THEN 1 ELSE 0 END), 0) AS sent,"
+            " coalesce(sum(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS waiting"
+            " FROM outbox WHERE message_key = ?",
             (key,),
         )
         assert row is not None

@@ -1,9 +1,17 @@
-"""Shared fixtures: a real sandbox over HTTP and the real Everystage Application polling it."""
+"""Shared fixtures: a real sandbox over HTTP and the real Everystage Application polling it.
+
+Every test that opens the bot's database (through ``make_settings``, ``settings``, ``bot`` or
+``database``) runs once per backend, SQLite and PostgreSQL, as the ``backend`` parameter says
+(``test_x[sqlite]``, ``test_x[postgresql]``), like aiogram's storage tests. Mark a test
+``@pytest.mark.sqlite_only("why")`` to run it on SQLite alone (``postgresql_only``: the
+reverse, for what only PostgreSQL has, like its erasure scrub). PostgreSQL needs a server
+(``tests/postgres.py``): without one those runs are skipped, saying why (failed in CI).
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +22,9 @@ import pytest
 from bot.app import build_application, serving
 from bot.sandbox import Sandbox, SandboxClient, SandboxUser, spec_available
 from bot.sandbox.testing import TEST_TOKEN
-from bot.settings import Settings, load_settings
+from bot.settings import STORAGE_PASSWORD_ENV, Settings, load_settings
+from storage.db import Database
+from tests import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -70,15 +80,87 @@ async def client(sandbox: Sandbox) -> AsyncIterator[SandboxClient]:
         yield control
 
 
+# -- the database backends ---------------------------------------------------------------------
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The ``sqlite_only`` and ``postgresql_only`` markers."""
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): run this test on the SQLite backend only, for reason"
+    )
+    config.addinivalue_line(
+        "markers", "postgresql_only(reason): run this test on PostgreSQL only, for reason"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that (through its fixtures) opens the bot's database runs on each backend."""
+    if "backend" in metafunc.fixturenames:
+        names = list(BACKENDS)
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            names = ["sqlite"]
+        elif metafunc.definition.get_closest_marker("postgresql_only"):
+            names = ["postgresql"]
+        metafunc.parametrize("backend", names, indirect=True)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where this test's database is: a SQLite file, or a fresh PostgreSQL database."""
+
+    name: str
+    url: str | None = None  # PostgreSQL: the test's own database (no password)
+    password: str | None = None
+
+    @property
+    def postgres(self) -> bool:
+        """Whether this is the PostgreSQL run."""
+        return self.name == "postgresql"
+
+    def target(self, tmp_path: Path) -> str | Path:
+        """What ``Database.open`` takes for this backend."""
+        return self.url if self.url is not None else tmp_path / "test.db"
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The backend this run of the test uses (a parameter: see pytest_generate_tests)."""
+    name = getattr(request, "param", "sqlite")
+    if name != "postgresql":
+        yield Backend(name)
+        return
+    server = postgres.server()
+    fresh = server.fresh()
+    try:
+        yield Backend(name, fresh.url, fresh.password)
+    finally:
+        postgres.forget(fresh.url)
+        server.drop(fresh.name)
+
+
+@pytest.fixture
+async def database(backend: Backend, tmp_path: Path) -> AsyncIterator[Database]:
+    """The bot's database, open, on this run's backend (schema in place)."""
+    db = await Database.open(backend.target(tmp_path), password=backend.password)
+    yield db
+    await db.close()
+
+
 @pytest.fixture
 def make_settings(
-    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, backend: Backend
 ) -> Callable[..., Settings]:
-    """Settings from config.example.toml, pointed at the sandbox and a temp database."""
+    """Settings from config.example.toml, pointed at the sandbox and this run's database."""
     monkeypatch.setenv("EVERYSTAGE_TELEGRAM__TOKEN", TEST_TOKEN)
     monkeypatch.setenv("EVERYSTAGE_TELEGRAM__API_BASE_URL", sandbox.url)
     monkeypatch.setenv("EVERYSTAGE_STORAGE__PATH", str(tmp_path / "everystage.db"))
     monkeypatch.setenv("EVERYSTAGE_STORAGE__FILES_DIR", str(tmp_path / "files"))
+    if backend.url is not None:
+        monkeypatch.setenv("EVERYSTAGE_STORAGE__URL", backend.url)
+        if backend.password is not None:
+            monkeypatch.setenv(STORAGE_PASSWORD_ENV, backend.password)
 
     def make(config: Path = EXAMPLE, **env: str) -> Settings:
         for key, value in env.items():
@@ -109,13 +191,30 @@ async def bot(settings: Settings) -> AsyncIterator[Any]:
 
 
 def rows(settings: Settings, sql: str, params: tuple = ()) -> list[tuple]:
-    """Read the bot's database directly, as an auditor would."""
-    with sqlite3.connect(settings.storage.path) as conn:
-        return conn.execute(sql, params).fetchall()
+    """Read the bot's database directly, as an auditor would (a connection of its own;
+    synchronous, so it may be called inside async tests). SQL as storage/ writes it; a
+    statement that writes is committed (and returns [])."""
+    storage = settings.storage
+    if not storage.is_postgres:
+        with sqlite3.connect(storage.path) as conn:
+            return conn.execute(sql, params).fetchall()
+    import psycopg
+
+    from storage.dialect import postgres_params, postgres_sql
+
+    text, names = postgres_sql(sql)
+    conn = postgres.reader(storage.database_url, storage.database_password)
+    with psycopg.RawCursor(conn) as cursor:
+        cursor.execute(text, postgres_params(names, params))
+        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
 
 
-def raw_database_bytes(settings: Settings) -> bytes:
-    """The database file and its WAL, byte for byte."""
+def raw_database_bytes(settings: Settings) -> bytes | postgres.DataDirectory:
+    """Every byte the database keeps on disk, searched with ``b"..." in``: SQLite's file and
+    its WAL; on PostgreSQL every file under the server's data directory (the test is skipped,
+    saying why, when this process cannot read it)."""
+    if settings.storage.is_postgres:
+        return postgres.data_directory()
     path = Path(settings.storage.path)
     wal = Path(f"{path}-wal")
     return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
@@ -188,7 +287,9 @@ def spec_problems(ran_everything: bool) -> list[str]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any request the bot made broke the spec, or (when the whole suite ran)
-    if some method the bot uses was never exercised, so the check meant little."""
+    if some method the bot uses was never exercised, so the check meant little. Drop the
+    PostgreSQL template database."""
+    postgres.close()
     here = Path(__file__).parent
     collected = {Path(str(item.path)) for item in session.items}
     ran_everything = set(here.glob("test_*.py")) <= collected

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from html import escape
@@ -22,7 +21,7 @@ from bot.digest.redact import redact
 from bot.handlers import weekly_digest as delivery
 from bot.settings import Settings, load_settings
 from storage.db import Database, utc_text
-from tests.conftest import EXAMPLE, ROOT, join, running
+from tests.conftest import EXAMPLE, ROOT, join, rows, running
 
 WEEK = "2026-W10"  # Mon 2 Mar - Sun 8 Mar 2026, GMT all week
 TEAM_CHAT = -100700
@@ -135,7 +134,7 @@ class Fixture:
 
 @pytest.fixture
 async def db(plain_settings: Settings) -> AsyncIterator[Database]:
-    database = await Database.open(plain_settings.storage.path)
+    database = await Database.open(plain_settings.storage)
     yield database
     await database.close()
 
@@ -514,7 +513,7 @@ def test_cli_digest_and_week_argument(plain_settings: Settings, tmp_path: Path) 
     from bot.cli import main
 
     async def seed() -> None:
-        database = await Database.open(plain_settings.storage.path)
+        database = await Database.open(plain_settings.storage)
         await build_fixture(database)
         await database.close()
 
@@ -551,7 +550,7 @@ async def test_weekly_delivery_is_exactly_once_across_a_restart(
 ) -> None:
     await client.user(9001, first_name="Jo")
     await client.group(TEAM_CHAT, "Co-production team", added_by=9001)
-    seed = await Database.open(team_settings.storage.path)
+    seed = await Database.open(team_settings.storage)
     await build_fixture(seed)
     await seed.close()
     # Monday 9 March 2026, 09:05 in London: the W10 digest is due.
@@ -573,8 +572,7 @@ async def test_weekly_delivery_is_exactly_once_across_a_restart(
         clock.advance(timedelta(days=7))
         assert await delivery.deliver_due(app) == "2026-W11"
     assert len(team_messages(sandbox)) == 6
-    with sqlite3.connect(team_settings.storage.path) as conn:
-        claimed = conn.execute("SELECT week, sent_at IS NOT NULL FROM digests").fetchall()
+    claimed = rows(team_settings, "SELECT week, sent_at IS NOT NULL FROM digests ORDER BY week")
     assert claimed == [("2026-W10", 1), ("2026-W11", 1)]
     folder = delivery.output_dir(team_settings)
     assert (folder / f"digest-{WEEK}.html").exists() and (folder / f"digest-{WEEK}.csv").exists()
@@ -592,8 +590,7 @@ async def test_digest_command_is_for_coordinators_only(
         await coordinator.expect("Send /digest for this week so far")
         await coordinator.send(f"/digest {WEEK}")
         await coordinator.expect(f"📊 Weekly digest {WEEK}")
-    with sqlite3.connect(team_settings.storage.path) as conn:
-        assert conn.execute("SELECT count(*) FROM digests").fetchone() == (0,)
+    assert rows(team_settings, "SELECT count(*) FROM digests") == [(0,)]
 
 
 async def test_quote_consent_is_asked_once_and_changeable_in_settings(
@@ -627,8 +624,7 @@ async def test_quote_consent_is_asked_once_and_changeable_in_settings(
         await user.expect("We won't quote your words")
         await user.send("/checkin")
         await user.expect("How has your week been?")
-    with sqlite3.connect(team_settings.storage.path) as conn:
-        assert conn.execute("SELECT may_quote FROM quote_consent").fetchall() == [(0,)]
+    assert rows(team_settings, "SELECT may_quote FROM quote_consent") == [(0,)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -714,7 +710,7 @@ async def test_a_checkin_without_a_nudge_is_completed_but_not_asked(
         await bob.press("▶ Start now")
         await bob.expect("How has your week been?")
         await finish_weekly(bob)
-    db = await Database.open(settings.storage.path)
+    db = await Database.open(settings.storage)
     try:
         d = await content.compute(db, settings, WEEK)
     finally:

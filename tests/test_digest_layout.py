@@ -129,7 +129,7 @@ def plain_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 async def fixture_digest(settings: Settings) -> Digest:
-    db = await Database.open(settings.storage.path)
+    db = await Database.open(settings.storage)
     try:
         await build_fixture(db)
         return await content.compute(db, settings, WEEK)

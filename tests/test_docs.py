@@ -62,6 +62,7 @@ def walk(model: type[BaseModel], prefix: str = "") -> tuple[set[str], set[tuple[
     keys: set[str] = set()
     by_kind: set[tuple[str, str, str]] = set()
     for name, field in model.model_fields.items():
+        name = field.alias or name  # the key as written in the TOML
         keys.add(f"{prefix}{name}")
         inner_keys, inner_by_kind = walk_value(field.annotation, f"{prefix}{name}")
         keys |= inner_keys

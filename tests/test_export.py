@@ -34,7 +34,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def seed(settings: Settings) -> None:
     async def run() -> None:
-        db = await Database.open(settings.storage.path)
+        db = await Database.open(settings.storage)
         f = Fixture(db)
         for i in (1, 2):
             await f.person(f"p{i}", "2026-02-01 12:00")
@@ -52,7 +52,7 @@ def seed_more(settings: Settings) -> None:
     """A multi answer, a skipped one, a reflection's follow-up and a check-in since removed."""
 
     async def run() -> None:
-        db = await Database.open(settings.storage.path)
+        db = await Database.open(settings.storage)
         f = Fixture(db)
         f.sessions = 100  # session ids after seed()'s
         await f.session("p1", "weekly", "2026-04-06 09:15", {"used": ["Meals", "Showers"]})
@@ -242,7 +242,7 @@ def cli(*args: str) -> list[str]:
 
 def test_export_into_head_exits_quietly(settings: Settings) -> None:
     async def run() -> None:
-        db = await Database.open(settings.storage.path)
+        db = await Database.open(settings.storage)
         f = Fixture(db)
         await f.person("p1", "2026-02-01 12:00")
         for i in range(60):  # 300 kB: more than the pipe holds, so head leaves while it writes
@@ -303,7 +303,7 @@ def test_progress_is_quiet_when_piped(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 async def test_export_streams_in_batches(settings: Settings) -> None:
-    db = await Database.open(settings.storage.path)
+    db = await Database.open(settings.storage)
     try:
         f = Fixture(db)
         await f.person("p1", "2026-02-01 12:00")

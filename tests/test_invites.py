@@ -20,7 +20,7 @@ LINK = re.compile(r"^https://t\.me/EverystageBot\?start=([A-Za-z0-9_-]{1,64})$")
 
 
 async def make_invite(settings: Settings, cohort: str) -> str:
-    db = await Database.open(settings.storage.path)
+    db = await Database.open(settings.storage)
     try:
         return await invites.create(db, cohort, datetime.now(UTC))
     finally:

@@ -63,7 +63,7 @@ def assert_clean(text: str, *extra: str) -> None:
 def capturing(level: str = "DEBUG", token: str | None = TEST_TOKEN) -> Iterator[io.StringIO]:
     """setup_logging() writing into a StringIO; the logging setup is restored afterwards."""
     root = logging.getLogger()
-    names = ("telegram", "httpx", "httpcore", "apscheduler")
+    names = ("telegram", "httpx", "httpcore", "apscheduler", "psycopg")
     saved = (
         list(root.handlers),
         root.level,
@@ -401,9 +401,10 @@ def test_noisy_libraries_are_quiet_below_debug_and_heard_at_debug() -> None:
         assert logging.getLogger("httpx").getEffectiveLevel() == logging.WARNING
         assert logging.getLogger("httpcore").getEffectiveLevel() == logging.WARNING
         assert logging.getLogger("apscheduler").getEffectiveLevel() == logging.WARNING
+        assert logging.getLogger("psycopg.pool").getEffectiveLevel() == logging.WARNING
         assert logging.getLogger("telegram").getEffectiveLevel() == logging.INFO
     with capturing("DEBUG"):
-        for name in ("httpx", "httpcore", "apscheduler", "telegram", "aiosqlite"):
+        for name in ("httpx", "httpcore", "apscheduler", "telegram", "aiosqlite", "psycopg"):
             assert logging.getLogger(name).getEffectiveLevel() == logging.DEBUG
 
 
@@ -448,7 +449,10 @@ async def test_a_whole_journey_at_debug_logs_nothing_personal(
     assert len(logs.splitlines()) > 300
     assert re.search(r"^\S+ \S+ DEBUG telegram\.", logs, re.MULTILINE)
     assert re.search(r"^\S+ \S+ (DEBUG|INFO) (httpx|httpcore)", logs, re.MULTILINE)
-    assert re.search(r"^\S+ \S+ DEBUG aiosqlite: executing …", logs, re.MULTILINE)
+    if settings.storage.is_postgres:  # psycopg's pool says when it lends a connection
+        assert re.search(r"^\S+ \S+ INFO psycopg\.pool: connection given by …", logs, re.M)
+    else:
+        assert re.search(r"^\S+ \S+ DEBUG aiosqlite: executing …", logs, re.MULTILINE)
     assert "DEBUG telegram.ext.Application: Processing update …" in logs
     assert "ERROR bot.handlers.other: error while handling an update: BadRequest" in logs
     assert "telegram.error.BadRequest: Chat not found" in logs

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -444,23 +443,29 @@ async def test_the_mydata_file_holds_every_row_of_every_table_about_the_person(
         [data_doc, _] = await documents(user, client, 2)
         data = json.loads(await client.download(data_doc.document["file_id"]))
 
-    with sqlite3.connect(settings.storage.path) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        about_people = {
-            table
-            for table in tables
-            if "participant_id" in [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
-        }
-        assert about_people | {"participants"} == set(PERSONAL_TABLES)
-        [(person_id,)] = conn.execute("SELECT id FROM participants").fetchall()
-        for table, key in PERSONAL_TABLES.items():
-            column = "id" if table == "participants" else "participant_id"
-            [(stored,)] = conn.execute(
-                f"SELECT count(*) FROM {table} WHERE {column} = ?", (person_id,)
-            ).fetchall()
-            section = data[key]
-            shown = len(section) if isinstance(section, list) else int(section is not None)
-            assert shown == stored, table
+    if settings.storage.is_postgres:
+        columns = rows(
+            settings,
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema()",
+        )
+    else:
+        columns = rows(
+            settings,
+            "SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c"
+            " WHERE m.type = 'table'",
+        )
+    about_people = {table for table, column in columns if column == "participant_id"}
+    assert about_people | {"participants"} == set(PERSONAL_TABLES)
+    [(person_id,)] = rows(settings, "SELECT id FROM participants")
+    for table, key in PERSONAL_TABLES.items():
+        column = "id" if table == "participants" else "participant_id"
+        [(stored,)] = rows(
+            settings, f"SELECT count(*) FROM {table} WHERE {column} = ?", (person_id,)
+        )
+        section = data[key]
+        shown = len(section) if isinstance(section, list) else int(section is not None)
+        assert shown == stored, table
     for key in ("answers", "completed_checkins", "nudges", "messages_to_you", "delivery_attempts"):
         assert data[key], key
     assert data["may_quote_my_words"] is True and data["quote_consent"]["may_quote"] == 1

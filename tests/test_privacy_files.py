@@ -24,7 +24,7 @@ from bot.handlers import weekly_digest as delivery
 from bot.sandbox import SandboxClient
 from bot.settings import Settings
 from storage.db import Database, parse_utc
-from tests.conftest import join, rows, running, tap
+from tests.conftest import join, raw_database_bytes, rows, running, tap
 
 COORDINATOR = 9001
 PHRASE = b"quokka-urn-5521 at the drop-in was cold"
@@ -117,6 +117,8 @@ async def test_delete_leaves_no_trace_in_any_file_the_bot_wrote(
         after = every_file(tmp_path)  # as it is the moment they are told
         assert holding(after, PHRASE) == []
         assert holding(after, VOICE) == []
+        database = raw_database_bytes(team_settings)  # PostgreSQL: its data directory
+        assert PHRASE not in database and KEPT in database
         # The digests were made again, not just deleted: the other person is still in them.
         digest_md = after[folder / f"digest-{week}.md"]
         assert KEPT in digest_md and KEPT in after[folder / f"digest-{week}.html"]
@@ -133,7 +135,8 @@ async def test_delete_leaves_no_trace_in_any_file_the_bot_wrote(
     after_shutdown = every_file(tmp_path)
     assert holding(after_shutdown, PHRASE) == []
     assert holding(after_shutdown, VOICE) == []
-    assert any(Path(p).suffix == ".db" for p in holding(after_shutdown, KEPT))
+    if not team_settings.storage.is_postgres:
+        assert any(Path(p).suffix == ".db" for p in holding(after_shutdown, KEPT))
 
 
 async def test_refresh_remakes_every_week_on_disk(
@@ -243,6 +246,7 @@ async def test_everything_the_bot_creates_is_owner_only(
 
 
 @pytest.mark.usefixtures("umask_022")
+@pytest.mark.sqlite_only("the database's own file modes: PostgreSQL's files are the server's")
 async def test_tighten_fixes_files_left_readable_by_others(
     client: SandboxClient,
     team_settings: Settings,

@@ -91,8 +91,7 @@ async def test_each_update_is_on_disk_before_telegram_is_told_and_keeps_no_conte
         offset = params.get_int("offset") if method == "getUpdates" else None
         if not offset:
             return
-        with sqlite3.connect(settings.storage.path) as conn:
-            stored = {r[0] for r in conn.execute("SELECT update_id FROM inbox")}
+        stored = {r[0] for r in rows(settings, "SELECT update_id FROM inbox")}
         confirmed_early.extend(i for i in range(max(1, offset - 20), offset) if i not in stored)
 
     sandbox.hooks.append(audit_offsets)
@@ -177,9 +176,12 @@ async def test_malformed_updates_are_recorded_without_content_and_everyone_else_
     )
     # No refetching the same batch in a loop: a handful of polls, not hundreds.
     assert record["get_updates_calls"] < 40, record["get_updates_calls"]
-    with sqlite3.connect(settings.storage.path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    assert secret.encode() not in settings.storage.path.read_bytes()
+    # PostgreSQL keeps the dead row version until a scrub (a /delete, a declined consent):
+    # see test_what_an_update_carried_is_gone_from_every_file_once_scrubbed.
+    if not settings.storage.is_postgres:
+        with sqlite3.connect(settings.storage.path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert secret.encode() not in settings.storage.path.read_bytes()
 
 
 async def test_an_update_whose_handler_fails_is_recorded_and_skipped(
@@ -305,13 +307,13 @@ async def test_inbox_updates_left_by_a_crash_are_handled_at_start_up_once(
             await person.expect("Here's what I can do")
     # What a crash leaves: updates stored (and so confirmed to Telegram), not yet handled;
     # one of them has been in flight at three earlier crashes already.
-    with sqlite3.connect(settings.storage.path) as conn:
-        for update_id, chat, attempts in ((70001, user.chat_id, 0), (70002, looping.chat_id, 3)):
-            conn.execute(
-                "INSERT INTO inbox (update_id, payload, received_at, attempts)"
-                " VALUES (?, ?, '2026-11-30T12:00:00.000000Z', ?)",
-                (update_id, json.dumps(message_update(update_id, chat, "/start")), attempts),
-            )
+    for update_id, chat, attempts in ((70001, user.chat_id, 0), (70002, looping.chat_id, 3)):
+        rows(
+            settings,
+            "INSERT INTO inbox (update_id, payload, received_at, attempts)"
+            " VALUES (?, ?, '2026-11-30T12:00:00.000000Z', ?)",
+            (update_id, json.dumps(message_update(update_id, chat, "/start")), attempts),
+        )
     async with running(settings):
         await user.expect("Is that OK with you?")
         await user.press("✅ Yes, I agree")
@@ -474,6 +476,10 @@ async def test_a_429_storm_is_one_line_in_the_log_and_everyone_gets_their_questi
     assert sum("429" in line or "RetryAfter" in line for line in lines) <= 2, lines
 
 
+@pytest.mark.sqlite_only(
+    "the 30-second scrub truncates SQLite's WAL; on PostgreSQL a handled update's content stays"
+    " in a dead row version until the next erasure's scrub (README: What Everystage guarantees)"
+)
 async def test_what_an_update_carried_is_gone_from_every_file_once_scrubbed(
     sandbox: Sandbox, client: SandboxClient, settings: Settings
 ) -> None:

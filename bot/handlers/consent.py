@@ -86,7 +86,7 @@ async def on_consent(update: Update, context: BotContext) -> None:
             # "We have not kept anything": this press and anything they sent before are
             # erased from the inbox and from every file, now.
             await inbox.settle_now(context.db, context.services.clock.now())
-            await context.db.checkpoint()
+            await context.db.scrub(["inbox"])
             reply = texts("consent.declined")
         await _close(query, reply)
         return

@@ -21,6 +21,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Upda
 from telegram.error import BadRequest
 from telegram.ext import CommandHandler, filters
 
+from bot import leader
 from bot.callbacks import Button, parse
 from bot.digest import charts, content, html, markdown, tables, weeks
 from bot.digest.files import output_dir, write_files  # the files on disk; re-exported here
@@ -156,11 +157,13 @@ async def deliver_due(app: Any, grace: timedelta | None = None) -> str | None:
 
 
 async def _weekly_job(context: BotContext) -> None:
-    await deliver_due(context.application)
+    if leader.is_leader(context.application):  # with several workers, the leader sends it
+        await deliver_due(context.application)
 
 
 async def _catch_up_job(context: BotContext) -> None:
-    await deliver_due(context.application, grace=CATCH_UP)
+    if leader.is_leader(context.application):
+        await deliver_due(context.application, grace=CATCH_UP)
 
 
 # ---------------------------------------------------------------------------------------------

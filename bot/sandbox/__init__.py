@@ -2,6 +2,10 @@
 
 async with Sandbox() as sandbox, SandboxClient(sandbox.url) as client:
     ...
+
+It also serves webhooks as Telegram does (setWebhook, POST delivery with the secret header,
+retries, 409 on getUpdates meanwhile), and stands in for a load balancer in front of several
+``everystage run --webhook`` processes: ``client.webhook_targets([url, ...])``. See webhook.py.
 """
 
 from .client import Button, Message, SandboxClient, SandboxError, SandboxGroup, SandboxUser

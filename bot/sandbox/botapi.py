@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import errors
 from .errors import ApiError, bad_request
@@ -13,13 +15,17 @@ from .files import FileStore, StoredFile
 from .formatting import format_text
 from .models import BOT_USER, Chat
 from .params import Params, Upload
-from .state import World, commands_key
+from .state import Webhook, World, commands_key
 
 # Counted in Python characters (code points), as Telegram counts characters, not UTF-16 units.
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64  # bytes of UTF-8
 MAX_DOWNLOAD = 20 * 1024 * 1024
+MAX_SECRET_TOKEN = 256
+SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
+DEFAULT_MAX_CONNECTIONS = 40
+PUBLIC_WEBHOOK_PORTS = (443, 80, 88, 8443)
 CHAT_ACTIONS = {
     "typing",
     "upload_photo",
@@ -51,9 +57,11 @@ class BotApi:
         self.files = files
         self._wait = wait
         self._closing = closing
+        self.webhook_https_only = False  # True: setWebhook as strict as Telegram's own server
         self.handlers: dict[str, Handler] = {
             "getMe": self.get_me,
             "getUpdates": self.get_updates,
+            "setWebhook": self.set_webhook,
             "deleteWebhook": self.delete_webhook,
             "getWebhookInfo": self.get_webhook_info,
             "logOut": self.true,
@@ -84,6 +92,8 @@ class BotApi:
 
     async def get_updates(self, p: Params) -> list[dict[str, Any]]:
         """Long-poll: return as soon as there is an update or the timeout passes."""
+        if self.world.webhook is not None:
+            raise ApiError(409, errors.WEBHOOK_ACTIVE)
         offset, limit = p.get_int("offset"), p.get_int("limit", 100) or 100
         timeout = max(0, p.get_int("timeout", 0) or 0)
         allowed = p.get_json("allowed_updates")
@@ -99,19 +109,65 @@ class BotApi:
                 return updates
             await self._wait(remaining)
 
-    async def delete_webhook(self, p: Params) -> bool:
-        """No webhook is ever set; honour drop_pending_updates."""
+    async def set_webhook(self, p: Params) -> bool:
+        """setWebhook: from now on updates are posted to the URL (an empty URL removes it).
+
+        Like a self-hosted Bot API server (``--local``) the sandbox calls http:// URLs on any
+        port, unless ``webhook_https_only`` holds it to Telegram's rules (HTTPS; ports 443,
+        80, 88 and 8443). max_connections is clamped to 1-100, as Telegram does.
+        """
+        url = p.get_str("url") or ""
+        secret = p.get_str("secret_token") or None
+        if secret is not None:
+            if len(secret) > MAX_SECRET_TOKEN:
+                raise bad_request("secret token is too long")
+            if not SECRET_TOKEN_RE.fullmatch(secret):
+                raise bad_request("secret token contains unallowed characters")
+        allowed = p.get_json("allowed_updates")
+        if allowed is not None and not isinstance(allowed, list):
+            raise bad_request("can't parse allowed_updates JSON object")
         if p.get_bool("drop_pending_updates"):
             self.world.drop_pending_updates()
+        if not url:
+            self.world.set_webhook(None, allowed)
+            return True
+        self._check_webhook_url(url)
+        connections = p.get_int("max_connections", DEFAULT_MAX_CONNECTIONS)
+        webhook = Webhook(
+            url=url,
+            secret_token=secret,
+            max_connections=min(max(connections or DEFAULT_MAX_CONNECTIONS, 1), 100),
+            ip_address=p.get_str("ip_address") or None,
+            has_custom_certificate=p.get_file("certificate") is not None,
+        )
+        self.world.set_webhook(webhook, allowed)
+        return True
+
+    def _check_webhook_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            raise bad_request("bad webhook: Webhook port is invalid") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise bad_request("bad webhook: " + errors.WEBHOOK_NEEDS_HTTPS)
+        if self.webhook_https_only:
+            if parts.scheme != "https":
+                raise bad_request("bad webhook: " + errors.WEBHOOK_NEEDS_HTTPS)
+            if port not in (None, *PUBLIC_WEBHOOK_PORTS):
+                raise bad_request("bad webhook: " + errors.WEBHOOK_PORTS)
+
+    async def delete_webhook(self, p: Params) -> bool:
+        """Remove the webhook (getUpdates works again); honour drop_pending_updates."""
+        if p.get_bool("drop_pending_updates"):
+            self.world.drop_pending_updates()
+        if self.world.webhook is not None:
+            self.world.set_webhook(None, None)
         return True
 
     async def get_webhook_info(self, p: Params) -> dict[str, Any]:
-        """An empty WebhookInfo: the sandbox only does getUpdates."""
-        return {
-            "url": "",
-            "has_custom_certificate": False,
-            "pending_update_count": len(self.world.updates),
-        }
+        """The WebhookInfo: an empty url while the bot uses getUpdates."""
+        return self.world.webhook_info()
 
     def _commands_key(self, p: Params) -> str:
         """The stored list's key: the scope (as JSON, its chat_id a number) and the language.

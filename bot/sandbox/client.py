@@ -4,7 +4,9 @@ For chaos tests: ``set_faults`` / ``set_after_faults`` (failures before or after
 effect), ``start_storm`` / ``stop_storm`` (a forced 429 storm), ``inject_update`` (any JSON object
 as an update), ``updates()`` (which updates the bot confirmed, and how often it polled),
 ``stats()["messages_by_chat"]`` / ``["repeats_by_chat"]`` / ``["unacknowledged_by_chat"]``
-(counting duplicates), and file sends that declare a size or an odd file_path.
+(counting duplicates), and file sends that declare a size or an odd file_path. For webhooks:
+``webhook()``, ``webhook_targets`` (several bots behind a load balancer, round-robin: see
+webhook.py), ``configure_webhook`` (targets, retry waits) and ``webhook_deliveries()``.
 """
 
 from __future__ import annotations
@@ -258,6 +260,55 @@ class SandboxClient:
     async def reset_updates(self) -> None:
         """Forget the confirmations, forgotten ids and getUpdates counters (not the queue)."""
         await self.call("DELETE", "/updates")
+
+    async def webhook(self) -> dict[str, Any]:
+        """The webhook: {"webhook" (getWebhookInfo), "secret_token_set", "targets", "urls"
+        (round-robin order), "in_flight" (update_ids), "first_retry", "max_retry", "timeout",
+        "deliveries" (attempts logged)}."""
+        result: dict[str, Any] = await self.call("GET", "/webhook")
+        return result
+
+    async def configure_webhook(
+        self,
+        targets: list[str] | None = None,
+        first_retry: float | None = None,
+        max_retry: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
+        """Where a load balancer at the webhook's URL forwards deliveries, in turn (several
+        bots; [] delivers to the webhook's URL again), and the retry waits (seconds: the first,
+        doubling up to max_retry) and answer timeout; None leaves a setting as it is. Returns
+        what ``webhook()`` returns."""
+        body = {
+            "targets": targets,
+            "first_retry": first_retry,
+            "max_retry": max_retry,
+            "timeout": timeout,
+        }
+        result: dict[str, Any] = await self.call(
+            "POST", "/webhook", {k: v for k, v in body.items() if v is not None}
+        )
+        return result
+
+    async def webhook_targets(self, urls: list[str]) -> list[str]:
+        """Deliver the webhook's updates to these URLs in turn, as a load balancer in front of
+        several ``everystage run --webhook`` processes would (each set the same webhook_url,
+        and listens on its own address); [] delivers to the webhook's URL again. Returns the
+        round-robin order (empty while no webhook is set)."""
+        view = await self.configure_webhook(targets=urls)
+        return list(view["urls"])
+
+    async def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """Every webhook delivery attempt, in the order answered: {"update_id", "url",
+        "attempt", "status" (None without an answer), "error" (None when acknowledged; else as
+        getWebhookInfo words it), "retry_in" (seconds until it is sent again; None when
+        acknowledged), "sent_at", "answered_at"}."""
+        result: list[dict[str, Any]] = await self.call("GET", "/webhook/deliveries")
+        return result
+
+    async def reset_webhook_deliveries(self) -> None:
+        """Forget the delivery attempts logged so far."""
+        await self.call("DELETE", "/webhook/deliveries")
 
     async def chat(self, chat_id: int) -> dict[str, Any]:
         """{"chat", "reply_keyboard", "message_count", "bot_message_count"} as they are now."""

@@ -11,7 +11,13 @@ exposes the hostile side of Telegram:
   as-is (``{"queued", "update_id"}``); ``GET /sandbox/updates`` is the getUpdates record
   (pending, in flight, confirmed and when, forgotten, getUpdates calls), ``DELETE`` resets it;
 * voice, audio and document bodies take ``file_size`` (declared, whatever the bytes),
-  ``suffix`` (the file_path's extension, ``""`` for none) or a whole ``file_path``.
+  ``suffix`` (the file_path's extension, ``""`` for none) or a whole ``file_path``;
+* webhooks (see webhook.py): ``GET /sandbox/webhook`` is the webhook as set (getWebhookInfo),
+  its round-robin URLs and what is in flight; ``POST /sandbox/webhook`` ``{"targets": [url,
+  ...], "first_retry", "max_retry", "timeout"}`` (each optional) sets where a load balancer at
+  the webhook's URL forwards deliveries, in turn (several bot processes; ``[]``: to the
+  webhook's URL itself) and the retry waits; ``GET /sandbox/webhook/deliveries`` lists every
+  delivery attempt, ``DELETE`` forgets them.
 """
 
 from __future__ import annotations
@@ -81,6 +87,10 @@ def add_control_routes(app: web.Application, sandbox: Sandbox) -> None:
         ("GET", "/sandbox/updates", api.get_updates),
         ("DELETE", "/sandbox/updates", api.reset_updates),
         ("POST", "/sandbox/updates/raw", api.inject_update),
+        ("GET", "/sandbox/webhook", api.get_webhook),
+        ("POST", "/sandbox/webhook", api.configure_webhook),
+        ("GET", "/sandbox/webhook/deliveries", api.webhook_deliveries),
+        ("DELETE", "/sandbox/webhook/deliveries", api.reset_webhook_deliveries),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, _wrap(handler))
@@ -511,6 +521,40 @@ class _Control:
             raise ControlError("update must be a JSON object")
         queued, update_id = self.world.inject_update(update)
         return {"queued": queued, "update_id": update_id}
+
+    async def get_webhook(self, request: web.Request) -> dict[str, Any]:
+        return self.sb.webhook.to_dict()
+
+    async def configure_webhook(self, request: web.Request) -> dict[str, Any]:
+        """{"targets": [url, ...], "first_retry": s, "max_retry": s, "timeout": s}, each
+        optional: the URLs to deliver to in turn instead of the webhook's, and the retry
+        waits."""
+        body = await _body(request)
+        if unknown := set(body) - {"targets", "first_retry", "max_retry", "timeout"}:
+            raise ControlError(f"unknown webhook settings: {sorted(unknown)}")
+        targets = body.get("targets")
+        if targets is not None:
+            if not isinstance(targets, list) or not all(
+                isinstance(url, str) and url.startswith(("http://", "https://")) for url in targets
+            ):
+                raise ControlError("targets must be a list of http(s) URLs")
+            self.world.webhook_targets = list(targets)
+        try:
+            self.sb.webhook.configure(
+                _opt_number(body, "first_retry"),
+                _opt_number(body, "max_retry"),
+                _opt_number(body, "timeout"),
+            )
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        return self.sb.webhook.to_dict()
+
+    async def webhook_deliveries(self, request: web.Request) -> list[dict[str, Any]]:
+        return self.sb.webhook.log
+
+    async def reset_webhook_deliveries(self, request: web.Request) -> dict[str, Any]:
+        self.sb.webhook.reset_log()
+        return {"ok": True}
 
     async def stats(self, request: web.Request) -> dict[str, Any]:
         return self.sb.stats()

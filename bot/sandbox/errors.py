@@ -65,3 +65,9 @@ NOT_A_MEMBER = "Forbidden: bot is not a member of the group chat"
 INVALID_FILE_ID = "Bad Request: invalid file_id"
 WRONG_FILE_ID = "Bad Request: wrong file identifier/HTTP URL specified"
 UNSUPPORTED_METHOD = "Bad Request: method not supported by the Everystage sandbox"
+WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete"
+    " the webhook first"
+)
+WEBHOOK_NEEDS_HTTPS = "An HTTPS URL must be provided for webhook"
+WEBHOOK_PORTS = "Webhook can be set up only on ports 80, 88, 443 or 8443"

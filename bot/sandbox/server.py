@@ -5,6 +5,9 @@ the rate limiter (429s, storms) and ``Sandbox.hooks``, then run; a call that too
 fail on the way back (fault injection after delivery: see faults.py). ``Sandbox.requests`` logs
 every call: method, params, ``ok``, the error, ``dropped``, and for after-delivery faults
 ``"delivered": true`` with ``after_fault`` ("error", "drop" or "late").
+
+While the bot has a webhook set, ``Sandbox.webhook`` (webhook.py) posts updates to it instead of
+handing them to getUpdates.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from .params import Params, Upload
 from .spec import BotApiSpec, load_spec
 from .state import World
 from .stats import DeliveryStats
+from .webhook import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,7 @@ class Sandbox:
         files_dir: Path | None = None,
         limits: RateLimits | None = None,
         faults: Faults | None = None,
+        webhook_https_only: bool = False,
     ) -> None:
         self.token = token
         self.world = World(callback_query_ttl)
@@ -98,6 +103,9 @@ class Sandbox:
         self._own_dir: str | None = None
         self.files = FileStore(files_dir or Path("."))
         self.api = BotApi(self.world, self.files, self.notifier.wait, lambda: self.closing)
+        # False: setWebhook takes http:// and any port, as a self-hosted Bot API server does.
+        self.api.webhook_https_only = webhook_https_only
+        self.webhook = WebhookDelivery(self.world)
         self._request_seq = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -130,6 +138,7 @@ class Sandbox:
         sockets = self._runner.addresses
         bound_port = sockets[0][1] if sockets else port
         self.url = f"http://{host}:{bound_port}"
+        await self.webhook.start()
         log.info("Everystage sandbox listening on %s", self.url)
         return self.url
 
@@ -137,6 +146,7 @@ class Sandbox:
         """Wake long-polls, close the server and remove temporary files."""
         self.closing = True
         self.notifier.notify()
+        await self.webhook.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -10,6 +10,10 @@ which pending ones were already handed out (``in_flight``), and how often getUpd
 Bot API server or a buggy proxy might send it: no validation, no normalisation, an update_id only
 if it has none. An update whose update_id is not an integer cannot be confirmed by an offset; it
 is dropped by the first getUpdates with an offset after it was handed out.
+
+While a webhook is set (``webhook``, by setWebhook), getUpdates is refused and webhook.py posts
+the queued updates to it instead; ``webhook_delivered`` confirms one the bot acknowledged, and
+is recorded in ``confirmations`` like a getUpdates confirmation.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import errors
@@ -33,7 +38,9 @@ __all__ = [
     "CallbackQuery",
     "Chat",
     "User",
+    "Webhook",
     "World",
+    "chat_of_update",
     "commands_key",
 ]
 
@@ -78,6 +85,37 @@ def commands_key(scope: dict[str, Any], language_code: str = "") -> str:
     return json.dumps([scope, language_code], sort_keys=True)
 
 
+@dataclass
+class Webhook:
+    """The webhook setWebhook set, and how delivering to it went (for getWebhookInfo)."""
+
+    url: str
+    secret_token: str | None = None
+    max_connections: int = 40
+    ip_address: str | None = None
+    has_custom_certificate: bool = False
+    last_error_date: int | None = None
+    last_error_message: str | None = None
+
+
+def chat_of_update(update: dict[str, Any]) -> int | None:
+    """The chat an update belongs to (its sender's for a chat-less one), or None.
+
+    Webhook deliveries keep each chat's updates in update_id order by this key.
+    """
+    for kind, payload in update.items():
+        if kind == "update_id" or not isinstance(payload, dict):
+            continue
+        for holder in (payload, payload.get("message")):
+            chat = holder.get("chat") if isinstance(holder, dict) else None
+            if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+                return int(chat["id"])
+        sender = payload.get("from") or payload.get("user")
+        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+            return int(sender["id"])
+    return None
+
+
 def _int_id(update: dict[str, Any]) -> int | None:
     """The update_id if it is a real integer (raw updates may carry anything)."""
     value = update.get("update_id")
@@ -104,6 +142,11 @@ class World:
         self.last_seq = 0
         self._handed_out: dict[int, dict[str, Any]] = {}  # id(update) -> pending update
         self._irregular = False  # raw updates with their own ids may be out of order
+        self.webhook: Webhook | None = None  # set by setWebhook: no getUpdates meanwhile
+        # Where a load balancer at the webhook's URL forwards each delivery, in turn (several
+        # bot processes, each on its own address); set through the control API. Empty: to the
+        # webhook's URL itself.
+        self.webhook_targets: list[str] = []
         self.reset_update_record()
 
     def reset_update_record(self) -> None:
@@ -450,6 +493,60 @@ class World:
         for update in batch:
             self._handed_out[id(update)] = update
         return batch
+
+    def set_webhook(self, webhook: Webhook | None, allowed: list[str] | None) -> None:
+        """setWebhook (None: remove it). ``allowed`` as getUpdates' allowed_updates."""
+        if allowed is not None:
+            self.allowed_updates = set(allowed) or None
+        if webhook is not None and self.webhook is not None and webhook.url == self.webhook.url:
+            webhook.last_error_date = self.webhook.last_error_date
+            webhook.last_error_message = self.webhook.last_error_message
+        self.webhook = webhook
+        self._changed()
+
+    def webhook_urls(self) -> list[str]:
+        """Where the webhook's updates go, in round-robin order: the targets (each once), or
+        the webhook's own URL when there are none; nowhere while no webhook is set."""
+        if self.webhook is None:
+            return []
+        return list(dict.fromkeys(self.webhook_targets)) or [self.webhook.url]
+
+    def webhook_failed(self, message: str) -> None:
+        """A delivery got no 2xx: getWebhookInfo reports it, as Telegram's does."""
+        if self.webhook is not None:
+            self.webhook.last_error_date = int(time.time())
+            self.webhook.last_error_message = message
+
+    def webhook_delivered(self, update: dict[str, Any]) -> bool:
+        """The bot acknowledged this (queued) update with a 2xx: confirm it."""
+        for index, queued in enumerate(self.updates):
+            if queued is update:
+                del self.updates[index]
+                self._confirmed(update, time.time())
+                self._changed()
+                return True
+        return False  # dropped meanwhile (deleteWebhook with drop_pending_updates)
+
+    def webhook_info(self) -> dict[str, Any]:
+        """getWebhookInfo's WebhookInfo."""
+        info: dict[str, Any] = {
+            "url": "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self.updates),
+        }
+        hook = self.webhook
+        if hook is None:
+            return info
+        info |= {"url": hook.url, "has_custom_certificate": hook.has_custom_certificate}
+        if hook.ip_address:
+            info["ip_address"] = hook.ip_address
+        if hook.last_error_date is not None:
+            info["last_error_date"] = hook.last_error_date
+            info["last_error_message"] = hook.last_error_message or ""
+        info["max_connections"] = hook.max_connections
+        if self.allowed_updates is not None:
+            info["allowed_updates"] = sorted(self.allowed_updates)
+        return info
 
     def drop_pending_updates(self) -> None:
         """deleteWebhook(drop_pending_updates=True): forget every pending update."""
