@@ -75,6 +75,7 @@ class Worker:
         self._after_takeover: list[Callback] = []
         self._took_over = False
         self._loose_before: set[int] = set()
+        self._mine_before: set[int] = set()
         self._trouble: str | None = None  # the error of the current spell, logged once
         self._next_beat = 0.0
         self._next_try = 0.0
@@ -210,15 +211,19 @@ class Worker:
 
         A chat with pending updates and no holder is taken only if it was so on the previous
         sweep too (or at start-up): its worker is most likely taking its turn right now.
+        Nothing is done while the bot is not running (starting, or stopping).
         """
+        if not getattr(self.app, "running", True):
+            return  # stopping: what is left is for the other workers, or the next start
         found = await leases.orphans(self.db, self.id)
-        loose = set(found.loose)
+        loose, processor = set(found.loose), self.app.update_processor
         chats = set(found.gone) | (loose if startup else loose & self._loose_before)
-        self._loose_before = loose
-        processor = self.app.update_processor
-        # Ours but not in hand: giving the turn back failed (the database was away).
-        chats |= {chat for chat in found.mine if not processor.busy(chat)}
-        for chat in sorted(chats):
+        # Ours but not in hand on two sweeps running: giving the turn back failed (the
+        # database was away for a moment).
+        mine = {chat for chat in found.mine if not processor.busy(chat)}
+        stale = mine & self._mine_before
+        self._loose_before, self._mine_before = loose, mine
+        for chat in sorted(chats | stale):
             processor.drain_soon(chat)
         if chats:
             log.info("worker: looking after %d chat(s) no live worker held", len(chats))
@@ -250,7 +255,7 @@ def is_leader(app: Any) -> bool:
 
 async def start(app: Any, db: Database) -> Worker | None:
     """On PostgreSQL: become one of the workers (in post_init). On SQLite: nothing."""
-    if db.dialect != "postgresql" or os.environ.get("XX_NO_WORKERS"):
+    if db.dialect != "postgresql":
         return None
     worker = Worker(app, db)
     await worker.start()

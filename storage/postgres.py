@@ -34,7 +34,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection, AsyncRawCursor, AsyncRawServerCursor, RawServerCursor, sql
+from psycopg import AsyncConnection, AsyncRawCursor, AsyncRawServerCursor, RawServerCursor
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import AsyncConnectionPool
 
 from storage import dialect
@@ -68,11 +69,13 @@ WHERE r.rolname = current_user AND d.datname = current_database()
 """
 # Sessions in this database whose snapshot (or transaction) began before transaction $1: while
 # one is open, VACUUM FULL must copy rows deleted after it began ("recently dead") into the new
-# files. (Sessions in other databases do not hold back this database's rows.)
+# files. (Sessions in other databases do not hold back this database's rows. Another role's
+# sessions show no xmin without pg_read_all_stats: one role per database, as deployed, sees all.)
 _OLDER_SNAPSHOTS = """
-SELECT count(*) FROM pg_catalog.pg_stat_activity
+WITH now AS (SELECT age($1::text::xid8::xid) AS age)
+SELECT count(*) FROM pg_catalog.pg_stat_activity, now
 WHERE datname = current_database() AND pid <> pg_catalog.pg_backend_pid()
-  AND (age(backend_xmin) > age($1::text::xid8::xid) OR age(backend_xid) > age($1::text::xid8::xid))
+  AND (age(backend_xmin) > now.age OR age(backend_xid) > now.age)
 """
 # How long a scrub waits for them (an export, say) before it goes on without.
 _SNAPSHOT_WAIT_SECONDS = 30.0
@@ -286,7 +289,7 @@ class PostgresDatabase(Database):
         return True
 
     async def scrub(self, tables: Sequence[str]) -> None:
-        """Make the erased rows' bytes go from every file of the cluster (see :data:`SCRUB`).
+        """Make the erased rows' bytes go from every file under the server's data directory.
 
         1. ``VACUUM (FULL, ANALYZE)`` of ``tables``: each is rewritten into new files holding
            only its live rows (the old files are truncated at once), and its statistics are
@@ -310,11 +313,11 @@ class PostgresDatabase(Database):
             not_owned = list(may["not_owned"] or ())
             if not_owned:
                 _warn_once("own the tables " + ", ".join(not_owned), "VACUUM FULL")
-            owned = [sql.Identifier(t) for t in names if t not in not_owned]
+            owned = [Identifier(t) for t in names if t not in not_owned]
             if owned:
                 await _wait_for_older_snapshots(conn)
                 await conn.execute(
-                    sql.SQL("VACUUM (FULL, ANALYZE) {}").format(sql.SQL(", ").join(owned)),
+                    SQL("VACUUM (FULL, ANALYZE) {}").format(SQL(", ").join(owned)),
                     prepare=False,
                 )
             if may["owns_database"]:
