@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 
 from storage.db import Database, Transaction, utc_text
 
-# Bookkeeping of each database itself, not the project's data.
-NOT_COPIED = frozenset({"schema_migrations", "transfers"})
+# Bookkeeping of each database itself (its migrations, copies, live workers and who holds
+# which chat), not the project's data.
+NOT_COPIED = frozenset({"schema_migrations", "transfers", "workers", "chat_leases"})
 BATCH = 2000
 
 
