@@ -165,6 +165,12 @@ class Limits:
         )
 
 
+# What a budget paces at unless given other limits. (The test suite's sandbox enforces no
+# limits unless a test switches them on, so a test that does not exercise the budget may
+# replace this with looser per-chat figures to save waiting.)
+DEFAULT_LIMITS = Limits()
+
+
 class _Bucket:
     """A token bucket: its level ``tokens`` when last written, at ``updated``."""
 
@@ -245,7 +251,7 @@ class LocalBudget:
     PRUNE_ABOVE = 4096  # chats remembered before full (idle) ones are forgotten
 
     def __init__(self, limits: Limits | None = None, clock: Clock = time.monotonic) -> None:
-        self.limits = limits or Limits()
+        self.limits = limits or DEFAULT_LIMITS
         self._clock = clock
         self._overall = _Bucket(self.limits.overall_burst, clock())
         self._chats: dict[str, _Bucket] = {}
@@ -305,7 +311,7 @@ class PostgresBudget:
     ) -> None:
         if (database is None) == (location is None):
             raise ValueError("give a database or where one is, not both")
-        self.limits = limits or Limits()
+        self.limits = limits or DEFAULT_LIMITS
         self._db = database
         self._location = location
         self._owned = database is None

@@ -112,7 +112,8 @@ class Telegram:
 
 
 def limiter_on(time: VirtualTime, limits: Limits | None = None, **kwargs: Any) -> BudgetLimiter:
-    return BudgetLimiter(LocalBudget(limits, clock=time.clock), sleep=time.sleep, **kwargs)
+    budget = LocalBudget(limits or Limits(), clock=time.clock)  # Telegram's figures
+    return BudgetLimiter(budget, sleep=time.sleep, **kwargs)
 
 
 async def call(
@@ -419,8 +420,10 @@ async def test_a_budget_that_cannot_be_reached_leaves_this_process_pacing_alone(
 
     time = VirtualTime()
     telegram = Telegram(time)
-    limiter = BudgetLimiter(Broken(clock=time.clock), sleep=time.sleep)
-    limiter._fallback = LocalBudget(clock=time.clock)  # (Broken is a LocalBudget: its own)
+    limiter = BudgetLimiter(Broken(Limits(), clock=time.clock), sleep=time.sleep)
+    limiter._fallback = LocalBudget(
+        Limits(), clock=time.clock
+    )  # (Broken is a LocalBudget: its own)
     await time.run(*(call(limiter, telegram, f"r{n}", n) for n in range(40)))
     assert len(telegram.sent) == 40 and telegram.refused == 0
     assert limiter.counts["fallback"] >= 40
@@ -438,12 +441,13 @@ NEXT_QUESTION = "Which parts of the service"
 async def test_during_a_fan_out_people_answering_get_replies_without_queueing(
     sandbox: Any, client: Any, make_settings: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot import outreach
+    from bot import budget, outreach
     from bot.clock import FakeClock
     from bot.services import services_of
     from storage.db import utc_text
     from tests.conftest import join, running
 
+    monkeypatch.setattr(budget, "DEFAULT_LIMITS", Limits())  # Telegram's, whatever the suite's
     settings = make_settings(telegram__rate_limit="true", nudges__check_every_seconds="3600")
     # Every message the bot posts, in order: (chat, text).
     posted: list[tuple[int, str]] = []
