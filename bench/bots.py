@@ -80,13 +80,9 @@ def bench_config(questions: int) -> str:
     return "\n".join(parts)
 
 
-def build_everystage(
-    url: str, workdir: Path, questions: int, database_url: str | None = None
-) -> AnyApp:
-    """The real Everystage Application, pointed at the sandbox and a temporary database
-    (a SQLite file in ``workdir``, or the PostgreSQL database ``database_url``)."""
-    config = workdir / "everystage.toml"
-    config.write_text(bench_config(questions), encoding="utf-8")
+def point_at(url: str, workdir: Path, database_url: str | None, *, rate_limit: bool) -> None:
+    """Environment for an Everystage bot in this process: the sandbox at ``url``, a SQLite
+    file in ``workdir`` (or the PostgreSQL database ``database_url``), the rate limiter."""
     os.environ.pop("EVERYSTAGE_STORAGE__URL", None)
     if database_url is not None:
         os.environ["EVERYSTAGE_STORAGE__URL"] = database_url
@@ -95,9 +91,19 @@ def build_everystage(
         "EVERYSTAGE_TELEGRAM__API_BASE_URL": url,
         "EVERYSTAGE_STORAGE__PATH": str(workdir / "bench.db"),
         "EVERYSTAGE_STORAGE__FILES_DIR": str(workdir / "files"),
-        "EVERYSTAGE_TELEGRAM__RATE_LIMIT": "false",
-        "EVERYSTAGE_TELEGRAM__CONCURRENT_UPDATES": str(CONCURRENCY),
+        "EVERYSTAGE_TELEGRAM__RATE_LIMIT": "true" if rate_limit else "false",
     }
+
+
+def build_everystage(
+    url: str, workdir: Path, questions: int, database_url: str | None = None
+) -> AnyApp:
+    """The real Everystage Application, pointed at the sandbox and a temporary database
+    (a SQLite file in ``workdir``, or the PostgreSQL database ``database_url``)."""
+    config = workdir / "everystage.toml"
+    config.write_text(bench_config(questions), encoding="utf-8")
+    point_at(url, workdir, database_url, rate_limit=False)
+    os.environ["EVERYSTAGE_TELEGRAM__CONCURRENT_UPDATES"] = str(CONCURRENCY)
     app = build_application(load_settings(config))
     synchronous = os.environ.get("EVERYSTAGE_BENCH_SYNCHRONOUS")
     if synchronous:

@@ -82,6 +82,16 @@ def _machine_busy() -> float | None:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, from /proc (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class PostgresCpu:
     """CPU seconds PostgreSQL's processes on this machine spent for one database, from /proc:
     the backends serving it (their titles name it) and the server's shared helpers (WAL
@@ -93,7 +103,6 @@ class PostgresCpu:
         self.database = database
         self._seen: dict[int, float] = {}
         self._total = 0.0
-        self._tick = os.sysconf("SC_CLK_TCK")
 
     def _ours(self, pid: str) -> bool:
         try:
@@ -113,13 +122,8 @@ class PostgresCpu:
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit() or not self._ours(entry.name):
                 continue
-            try:
-                with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as fh:
-                    fields = fh.read().rpartition(")")[2].split()
-            except OSError:
-                continue  # it ended
-            used = (int(fields[11]) + int(fields[12])) / self._tick  # utime, stime
             pid = int(entry.name)
+            used = process_cpu(pid)
             self._total += max(0.0, used - self._seen.get(pid, 0.0))
             self._seen[pid] = used
         return self._total

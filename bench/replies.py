@@ -183,23 +183,14 @@ def config_text(questions: int) -> str:
 
 def build(url: str, workdir: Path, questions: int, database_url: str | None) -> Any:
     """The real Application, with the fake clock at NOW."""
+    from bench.bots import point_at
     from bot.app import build_application
     from bot.clock import FakeClock
-    from bot.sandbox.testing import TEST_TOKEN
     from bot.settings import load_settings
 
     config = workdir / "everystage.toml"
     config.write_text(config_text(questions), encoding="utf-8")
-    os.environ.pop("EVERYSTAGE_STORAGE__URL", None)
-    if database_url is not None:
-        os.environ["EVERYSTAGE_STORAGE__URL"] = database_url
-    os.environ |= {
-        "EVERYSTAGE_TELEGRAM__TOKEN": TEST_TOKEN,
-        "EVERYSTAGE_TELEGRAM__API_BASE_URL": url,
-        "EVERYSTAGE_STORAGE__PATH": str(workdir / "bench.db"),
-        "EVERYSTAGE_STORAGE__FILES_DIR": str(workdir / "files"),
-        "EVERYSTAGE_TELEGRAM__RATE_LIMIT": "true",
-    }
+    point_at(url, workdir, database_url, rate_limit=True)
     settings = load_settings(config)
     assert settings.telegram.rate_limit
     return build_application(settings, clock=FakeClock(NOW))

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bench.bots import bench_config
-from bench.journey import PostgresCpu, _machine_busy, fresh_postgres, load_server
+from bench.journey import PostgresCpu, _machine_busy, fresh_postgres, load_server, process_cpu
 from bot.sandbox.testing import TEST_TOKEN
 from storage.db import is_postgres, redacted
 
@@ -45,16 +45,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _process_cpu(pid: int) -> float:
-    """CPU seconds a process has used (0 once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            fields = fh.read().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -163,9 +153,9 @@ async def measure(
         pg = PostgresCpu(urlsplit(database).path.strip("/"))
         before = (
             time.monotonic(),
-            sum(_process_cpu(p) for p in pids),
+            sum(process_cpu(p) for p in pids),
             pg.read(),
-            _process_cpu(sandbox_pid),
+            process_cpu(sandbox_pid),
             _machine_busy(),
         )
         run = await control.post(
@@ -181,9 +171,9 @@ async def measure(
         run.raise_for_status()
         after = (
             time.monotonic(),
-            sum(_process_cpu(p) for p in pids),
+            sum(process_cpu(p) for p in pids),
             pg.read(),
-            _process_cpu(sandbox_pid),
+            process_cpu(sandbox_pid),
             _machine_busy(),
         )
         measured: dict[str, Any] = run.json()
