@@ -10,7 +10,10 @@ reverse, for what only PostgreSQL has, like its erasure scrub). PostgreSQL needs
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -218,6 +221,24 @@ def raw_database_bytes(settings: Settings) -> bytes | postgres.DataDirectory:
     path = Path(settings.storage.path)
     wal = Path(f"{path}-wal")
     return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+async def everystage(*args: str, **env: str) -> tuple[int, str, str]:
+    """Run the real `everystage` command (env added to this process's); its exit status,
+    stdout and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 async def join(user: SandboxUser) -> None:

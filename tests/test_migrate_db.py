@@ -6,10 +6,7 @@ bot: people who were half-way through a check-in carry on after the move.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sqlite3
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,27 +17,7 @@ from bot.settings import Settings
 from storage import transfer
 from storage.db import Database
 from tests import postgres
-from tests.conftest import EXAMPLE, join, rows, running
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-async def everystage(*args: str, **env: str) -> tuple[int, str, str]:
-    """Run the real `everystage` command; its exit status, stdout and stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        *args,
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
+from tests.conftest import EXAMPLE, everystage, join, rows, running
 
 ANSWERS = "SELECT id, session_id, question_id, value FROM answers ORDER BY id"
 

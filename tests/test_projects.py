@@ -18,8 +18,7 @@ import pytest
 from bot.sandbox import SandboxClient
 from bot.settings import Settings
 from tests import postgres
-from tests.conftest import EXAMPLE, join, running
-from tests.test_migrate_db import everystage
+from tests.conftest import EXAMPLE, everystage, join, running
 
 pytestmark = pytest.mark.sqlite_only("it sets up PostgreSQL projects itself")
 
