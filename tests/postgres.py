@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +109,17 @@ class Server:
 
     def drop(self, name: str) -> None:
         """Drop a test database (closing whatever still holds it open)."""
+        import psycopg
+
         with self._admin() as conn:
+            # A session of another role that has just disconnected may not have exited yet, and
+            # ending it needs pg_signal_backend (which .ci/postgres grants); without that, wait.
+            for _ in range(100):
+                try:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    return
+                except psycopg.errors.InsufficientPrivilege:
+                    time.sleep(0.05)
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:

@@ -1,9 +1,10 @@
-"""Hot reload: watch the config (and prompt) files' mtimes; swap the bot's settings if valid."""
+"""Hot reload: watch the config (and prompt) files' contents; swap the bot's settings if valid."""
 
 from __future__ import annotations
 
 import asyncio
 import glob
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -28,8 +29,11 @@ class ConfigWatch:
     adapt: Callable[[Settings], Settings]
     apply: Callable[[Settings], None]
     includes: list[str] = field(default_factory=list)
-    mtime: tuple[tuple[str, int, int], ...] | None = None
+    # What the files held at the last attempt: a digest of each, so one edit is one reload
+    # whatever the file system's mtime resolution, and saving unchanged bytes is no reload.
+    stamp: tuple[tuple[str, str | None], ...] | None = None
     generation: int = 0
+    settle: float = 0.05
     errors: list[str] = field(default_factory=list)
     reloaded_at: float | None = None
     # The watcher and the page's Reload button may look at the same moment: one at a time,
@@ -46,36 +50,48 @@ class ConfigWatch:
             "reloaded_at": self.reloaded_at,
         }
 
-    def _stamp(self) -> tuple[tuple[str, int, int], ...]:
-        """Name, mtime and size of the config file and of its included prompt files."""
+    def _stamp(self) -> tuple[tuple[str, str | None], ...]:
+        """Name and content digest of the config file and of its included prompt files."""
         files = [self.path]
         for pattern in self.includes:
             files += sorted(Path(p) for p in glob.glob(str(self.path.parent / pattern)))
-        stamps = []
+        stamps: list[tuple[str, str | None]] = []
         for file in files:
             try:
-                stat = file.stat()
+                digest: str | None = hashlib.blake2b(file.read_bytes(), digest_size=16).hexdigest()
             except OSError:
-                stamps.append((str(file), -1, -1))
-                continue
-            stamps.append((str(file), stat.st_mtime_ns, stat.st_size))
+                digest = None
+            stamps.append((str(file), digest))
         return tuple(stamps)
 
-    async def _mtime(self) -> tuple[tuple[str, int, int], ...]:
+    async def _read_stamp(self) -> tuple[tuple[str, str | None], ...]:
         return await asyncio.to_thread(self._stamp)
 
     async def prime(self, settings: Settings) -> None:
-        """Remember the files' mtimes without reloading (the bot just loaded them)."""
+        """Remember what the files hold without reloading (the bot just loaded them)."""
         self.includes = list(settings.prompts.include)
-        self.mtime = await self._mtime()
+        self.stamp = await self._read_stamp()
 
     async def check(self, force: bool = False) -> bool:
-        """Reload if the files changed (or ``force``); return whether anything was attempted."""
+        """Reload if the files changed; return whether anything was attempted.
+
+        ``force`` (the page's Reload button) also retries when the files are unchanged but the
+        last attempt failed (a locale file added since, say). Unchanged files that loaded fine
+        are not loaded again: the watcher may have just done it.
+        """
         async with self._lock:
-            mtime = await self._mtime()
-            if not force and mtime == self.mtime:
+            stamp = await self._read_stamp()
+            if stamp == self.stamp and not (force and self.errors):
                 return False
-            self.mtime = mtime
+            # An editor may be halfway through saving (truncate, then write in chunks): wait
+            # until the files hold still, or a half-written file could load as a valid one.
+            for _ in range(20):
+                await asyncio.sleep(self.settle)
+                again = await self._read_stamp()
+                if again == stamp:
+                    break
+                stamp = again
+            self.stamp = stamp
             await self.reload()
             return True
 
@@ -95,7 +111,7 @@ class ConfigWatch:
             return
         if loaded.prompts.include != self.includes:
             self.includes = list(loaded.prompts.include)
-            self.mtime = await self._mtime()
+            self.stamp = await self._read_stamp()
         self.errors = []
         self.generation += 1
         self.reloaded_at = time.time()
