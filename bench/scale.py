@@ -19,8 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import sys
+import signal
 import tempfile
 import time
 from contextlib import AsyncExitStack
@@ -33,18 +32,11 @@ import httpx
 
 from bench.bots import bench_config
 from bench.journey import PostgresCpu, _machine_busy, fresh_postgres, load_server, process_cpu
-from bot.sandbox.testing import TEST_TOKEN
+from bench.workers import WorkerProcess
 from storage.db import is_postgres, redacted
 
-SECRET = "bench-webhook-secret"
 ANSWER_PREFIX, CONSENT_PREFIX = "a:", "consent:yes:"
 CONCURRENCY = 64
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -67,52 +59,25 @@ class Figures:
 
 
 async def _worker(
-    stack: AsyncExitStack, sandbox_url: str, database_url: str, config: Path, port: int
-) -> tuple[asyncio.subprocess.Process, str]:
-    """Start one `everystage run --webhook`; its process and its webhook URL."""
+    stack: AsyncExitStack, sandbox_url: str, database_url: str, config: Path, name: str
+) -> WorkerProcess:
+    """Start one `everystage run --webhook` (stopped when ``stack`` closes) and wait for it."""
+    worker = WorkerProcess(name, config.parent / f"{name}.log")
     env = {
-        **os.environ,
-        "EVERYSTAGE_TELEGRAM__TOKEN": TEST_TOKEN,
-        "EVERYSTAGE_TELEGRAM__API_BASE_URL": sandbox_url,
-        "EVERYSTAGE_TELEGRAM__WEBHOOK_URL": "http://127.0.0.1:9/telegram",  # the "balancer"
-        "EVERYSTAGE_TELEGRAM__WEBHOOK_LISTEN": f"127.0.0.1:{port}",
-        "EVERYSTAGE_TELEGRAM__WEBHOOK_SECRET": SECRET,
         "EVERYSTAGE_TELEGRAM__RATE_LIMIT": "false",
         "EVERYSTAGE_TELEGRAM__CONCURRENT_UPDATES": str(CONCURRENCY),
-        "EVERYSTAGE_STORAGE__URL": database_url,
-        "EVERYSTAGE_STORAGE__PATH": str(config.parent / "unused.db"),
-        "EVERYSTAGE_STORAGE__FILES_DIR": str(config.parent / "files"),
     }
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "bot.cli", "run", "--webhook", "--config", str(config)),
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    await worker.start(sandbox_url, config, database_url, env=env)
 
     async def stop() -> None:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        try:
+            await worker.stop(signal.SIGTERM, within=30)
+        except TimeoutError:
+            await worker.kill()
 
     stack.push_async_callback(stop)
-    async with httpx.AsyncClient() as http:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.returncode is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker on port {port} did not become ready")
-            await asyncio.sleep(0.2)
-    return process, f"http://127.0.0.1:{port}/telegram"
+    await worker.ready()
+    return worker
 
 
 async def measure(
@@ -133,11 +98,13 @@ async def measure(
     users = list(range(base + 1, base + opts.participants + 1))
     async with fresh_postgres(server) as database, AsyncExitStack() as stack:
         started = [
-            await _worker(stack, sandbox_url, database, config, _free_port())
-            for _ in range(workers)
+            await _worker(stack, sandbox_url, database, config, f"worker{n}")
+            for n in range(1, workers + 1)
         ]
-        pids = [p.pid for p, _ in started]
-        response = await control.post("/sandbox/webhook", json={"targets": [u for _, u in started]})
+        pids = [w.pid for w in started]
+        response = await control.post(
+            "/sandbox/webhook", json={"targets": [w.url for w in started]}
+        )
         response.raise_for_status()
         prepare = await control.post(
             "/bench/prepare",

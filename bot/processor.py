@@ -134,9 +134,13 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         """
         turns = self._turns
         assert turns is not None
+        # This task's update stays among the queued ones until it returns, handled or not:
+        # it must never count as another task's, or a turn would stop before updates that
+        # other workers stored meanwhile, leaving them to the sweep.
+        mine = own[0].update_id if own is not None else None
         while True:
             own_id = own[0].update_id if own is not None else None
-            before = self._next_queued(chat, own_id)
+            before = self._next_queued(chat, mine)
             rows = await turns.take_with_rows(chat, own_id, before)
             if rows is None:
                 break
@@ -158,7 +162,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                     await self._handle(update, coroutine)
             finally:
                 remaining = await turns.give_back(chat)
-            if not self._ours_to_handle(chat, remaining, own_id):
+            if not self._ours_to_handle(chat, remaining, mine):
                 break
         return own
 
