@@ -442,7 +442,19 @@ class BudgetLimiter(BaseRateLimiter[dict[str, str]]):
         """Nothing to open yet (a shared budget connects when first asked)."""
 
     async def shutdown(self) -> None:
-        """Let go of the budget's database pool, if it has one."""
+        """Say what was sent and what Telegram refused; let go of the budget's pool."""
+        if self.counts:
+            # Counts only: what an operator (and bench.fanout_workers) checks after a run.
+            log.info(
+                "sending budget: %d replies, %d broadcasts, %d unpaced; 429s: %d met,"
+                " %d passed on; %d paced alone",
+                self.counts[REPLY],
+                self.counts[BROADCAST],
+                self.counts["free"],
+                self.counts["flood_waits"],
+                self.counts["surfaced"],
+                self.counts["fallback"],
+            )
         await self.budget.close()
 
     async def process_request(
