@@ -119,8 +119,9 @@ async def _post_init(app: Everystage) -> None:
     services = services_of(app)
     settings = services.settings
     services.attach(await Database.open(settings.storage))  # SQLite or PostgreSQL
-    # PostgreSQL: one of possibly several workers; which jobs each runs: bot/leader.py.
-    worker = await leader.start(app, services.db)
+    # PostgreSQL: one of possibly several webhook workers, or the one long-polling
+    # process; which jobs each runs: bot/leader.py.
+    worker = await leader.start(app, services.db, webhook=services.webhook)
     if worker is not None:
         worker.every_sweep(lambda: outreach.settle_abandoned(app))
         worker.every_sweep(lambda: outreach.refresh_stage(app))
@@ -194,7 +195,12 @@ async def _retention_job(context: BotContext) -> None:
 
 async def _nudge_job(context: BotContext) -> None:
     # Every worker sends what is due (claimed, so once); only the leader plans (bot/leader.py).
-    await outreach.tick(context.application)
+    # A tick can outlast the interval (a broadcast to thousands at Telegram's pace) and claims
+    # until nothing is due, so while one runs there is nothing to start; and it runs as a task
+    # of its own, so the scheduler does not warn every interval that the job is still running.
+    app = context.application
+    if not services_of(app).nudge_lock.locked():
+        app.create_task(outreach.tick(app), name="everystage:nudges")
 
 
 async def _prompt_job(context: BotContext) -> None:
@@ -215,9 +221,9 @@ async def scrub(app: Everystage) -> None:
         await services.db.checkpoint()
 
 
-async def _initialize(app: Everystage, *, webhook: bool = False) -> None:
+async def _initialize(app: Everystage) -> None:
     """Reach the Bot API (getMe), waiting while it cannot be reached; a refused token or
-    address is a StartupError. For polling, make sure no webhook is set."""
+    address is a StartupError."""
     api = services_of(app).settings.telegram.api_base_url
     for attempt in itertools.count():
         try:
@@ -230,10 +236,14 @@ async def _initialize(app: Everystage, *, webhook: bool = False) -> None:
             log.warning(unreachable_line(api, exc, wait))
             await asyncio.sleep(wait)
     await app.initialize()
-    if webhook:
-        return  # setWebhook replaces any webhook; deleting it would lose nothing but time
+
+
+async def _no_webhook(app: Everystage) -> None:
+    """Before long polling: getUpdates is refused while a webhook is set. (Only once the
+    database said this process may serve the project: deleting the webhook of running
+    webhook workers would cut them off.)"""
     try:
-        await app.bot.delete_webhook()  # getUpdates is refused while a webhook is set
+        await app.bot.delete_webhook()
     except TelegramError as exc:
         log.warning("could not make sure no webhook is set: %s", type(exc).__name__)
 
@@ -257,10 +267,13 @@ async def serving(
     timeout = poll_timeout if poll_timeout is not None else telegram.poll_timeout
     processor = app.update_processor
     assert isinstance(processor, PerChatUpdateProcessor)
+    services.webhook = webhook
     try:
-        await _initialize(app, webhook=webhook)
+        await _initialize(app)
         assert app.post_init is not None
         await app.post_init(app)
+        if not webhook:  # setWebhook (bot/webhook.py) replaces any webhook
+            await _no_webhook(app)
         worker = leader.worker_of(app)
         inbox = Inbox(app, worker)
         processor.track(inbox.finish)

@@ -49,6 +49,16 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 WORKER_KEY = "everystage.worker"
+ALONE_KEY = "everystage.alone"  # long polling on PostgreSQL: the connection holding the project
+SERVED_ALREADY = (
+    "another Everystage process is serving this project's database (webhook workers, or"
+    " `everystage run` without --webhook): long polling needs to be the only one. Stop it,"
+    " or run every process with --webhook"
+)
+WEBHOOK_REFUSED = (
+    "an `everystage run` without --webhook (long polling) is serving this project's database:"
+    " stop it before starting webhook workers"
+)
 SWEEP_SECONDS = 2.0
 HEARTBEAT_SECONDS = 5.0
 LEADER_RETRY_SECONDS = 3.0
@@ -105,6 +115,9 @@ class Worker:
     async def start(self) -> None:
         """Register, try to lead, and start the sweeps (the first once the bot is running)."""
         self._session = await leases.Session.open(self.db)
+        if not await self._session.try_serve(alone=False):
+            await self._close_session()
+            raise _startup_error(WEBHOOK_REFUSED)
         await leases.beat(self.db, self.id, self.started, self._session.pid)
         self._next_beat = time.monotonic() + HEARTBEAT_SECONDS
         self.leader = await self._session.try_lead()
@@ -178,6 +191,10 @@ class Worker:
     async def _keep_lead(self, now: float) -> None:
         if self._session is None:
             self._session = await leases.Session.open(self.db)
+            if not await self._session.try_serve(alone=False):
+                # Our connection was away long enough for a long-polling process to start:
+                # both now receive updates. Say so; the poller cannot tell.
+                log.error(WEBHOOK_REFUSED.replace("stop it before starting", "stop it, or stop"))
             self._next_beat = 0.0  # its new session's pid is recorded now
             self._next_try = 0.0
         if self.leader:
@@ -235,6 +252,12 @@ class Worker:
                 await callback()
 
 
+def _startup_error(message: str) -> Exception:
+    from bot.polling import StartupError  # bot.polling needs bot.inbox, which needs this module
+
+    return StartupError(message)
+
+
 def worker_of(app: Any) -> Worker | None:
     """This process's Worker, or None (SQLite, or not serving)."""
     found = app.bot_data.get(WORKER_KEY)
@@ -253,9 +276,24 @@ def is_leader(app: Any) -> bool:
     return worker is None or worker.leader
 
 
-async def start(app: Any, db: Database) -> Worker | None:
-    """On PostgreSQL: become one of the workers (in post_init). On SQLite: nothing."""
+async def start(app: Any, db: Database, *, webhook: bool) -> Worker | None:
+    """In post_init, on PostgreSQL: with a webhook, become one of the workers; with long
+    polling, hold the project alone (no Worker: like SQLite's one process, it handles every
+    update and runs every job). Raises StartupError if the other mode serves the project.
+    On SQLite: nothing."""
     if db.dialect != "postgresql":
+        return None
+    if not webhook:
+        session = await leases.Session.open(db)
+        try:
+            alone = await session.try_serve(alone=True)
+        except BaseException:
+            await session.close()
+            raise
+        if not alone:
+            await session.close()
+            raise _startup_error(SERVED_ALREADY)
+        app.bot_data[ALONE_KEY] = session
         return None
     worker = Worker(app, db)
     await worker.start()
@@ -268,3 +306,9 @@ async def stop(app: Any) -> None:
     worker = app.bot_data.pop(WORKER_KEY, None)
     if isinstance(worker, Worker):
         await worker.stop()
+    session = app.bot_data.pop(ALONE_KEY, None)
+    if isinstance(session, leases.Session):
+        try:
+            await session.close()
+        except Exception as exc:
+            log.debug("closing the serving connection: %s", type(exc).__name__)

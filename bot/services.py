@@ -33,6 +33,9 @@ class Services:
     # The update source while serving (bot.polling.Poller); its ``failed`` future says why
     # polling had to stop for good (a revoked token).
     poller: Any = field(default=None, repr=False)
+    # How updates arrive while serving: Telegram's webhook (several workers may share a
+    # PostgreSQL database: bot/leader.py) or long polling (this process alone).
+    webhook: bool = False
 
     @property
     def stage(self) -> StageNow:

@@ -26,6 +26,8 @@ from storage.db import Database, utc_text
 
 TTL_MS = 30_000  # a worker that has not renewed for this long is gone, connected or not
 LEADER_LOCK = "everystage:leader"
+# Held shared by every webhook worker, or alone by one long-polling process: never both.
+SERVING_LOCK = "everystage:serving"
 
 
 def alive(db: Database, worker: str) -> str:
@@ -233,6 +235,21 @@ class Session:
         cursor = await self._conn.execute(
             "SELECT pg_try_advisory_lock(hashtextextended(%s || ':' || current_schema(), 0))",
             (LEADER_LOCK,),
+        )
+        row = await cursor.fetchone()
+        return bool(row[0])
+
+    async def try_serve(self, *, alone: bool) -> bool:
+        """Take the project's serving lock (never waits); True if held.
+
+        Webhook workers take it shared, any number of them; a long-polling process takes it
+        alone: it is then the only process receiving updates, so it needs no chats' turns,
+        and it refuses to start beside webhook workers or another poller (and they beside it).
+        """
+        take = "pg_try_advisory_lock" if alone else "pg_try_advisory_lock_shared"
+        cursor = await self._conn.execute(
+            f"SELECT {take}(hashtextextended(%s || ':' || current_schema(), 0))",
+            (SERVING_LOCK,),
         )
         row = await cursor.fetchone()
         return bool(row[0])

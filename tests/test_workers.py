@@ -13,7 +13,7 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,13 @@ import pytest
 from bench.bots import bench_config
 from bench.chaos import Crowd, Person, expected_answer, stored_value
 from bench.workers import WorkerProcess
+from bot.polling import StartupError
 from bot.sandbox import Sandbox, SandboxClient
+from bot.settings import Settings
 from storage import inbox, leases, outbox, participants
 from storage.db import Database
 from tests import postgres
+from tests.conftest import EXAMPLE, Backend, join, rows, running
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -509,3 +512,42 @@ async def test_two_workers_one_killed_mid_broadcast_lose_and_double_nothing(
     logs = following.output() + leading.output()
     assert not any(str(chat) in logs for chat in people)
     assert "Chaos" not in logs and "Traceback" not in following.output()
+
+
+# -- long polling on PostgreSQL: one process, alone ------------------------------------------
+
+
+@pytest.mark.postgresql_only("long polling holds a PostgreSQL project alone")
+async def test_long_polling_holds_the_project_alone_and_webhook_workers_wait_for_it(
+    make_settings: Callable[..., Settings],
+    client: SandboxClient,
+    sandbox: Sandbox,
+    backend: Backend,
+    tmp_path: Path,
+) -> None:
+    settings = make_settings()
+    late = WorkerProcess("late", tmp_path / "late.log")
+    async with running(settings):
+        person = await client.user(640001)
+        await join(person)
+        # Only this process receives updates, so it takes no chats' turns to handle them.
+        assert rows(settings, "SELECT count(*) FROM chat_leases") == [(0,)]
+
+        # A second poller (started twice by mistake) refuses, saying why...
+        with pytest.raises(StartupError, match="long polling needs to be the only one"):
+            async with running(make_settings()):
+                pass
+        # ...and so does a webhook worker, before it sets a webhook.
+        await late.start(sandbox.url, EXAMPLE, settings.storage.url, backend.password)
+        assert await asyncio.wait_for(late.process.wait(), 60) != 0  # type: ignore[union-attr]
+        assert "stop it before starting webhook workers" in late.output()
+        await person.send("/help")
+        await person.expect("/mydata")  # the first one still serves
+
+    # Once it has stopped, webhook workers may start.
+    await late.start(sandbox.url, EXAMPLE, settings.storage.url, backend.password)
+    try:
+        await late.ready()
+        assert await late.stop(signal.SIGTERM) == 0, late.output()[-3000:]
+    finally:
+        await late.kill()
