@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from bot import budget
 from bot.app import build_application, serving
 from bot.sandbox import Sandbox, SandboxClient, SandboxUser, spec_available
 from bot.sandbox.testing import TEST_TOKEN
@@ -43,6 +44,21 @@ class SpecLedger:
 
 
 LEDGER = SpecLedger()
+
+
+@pytest.fixture(autouse=True)
+def _chats_unpaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bot in these tests paces each chat (and group) as the sandbox does by default: not
+    at all. At Telegram's 1 message a second per chat every answer, two messages, would wait
+    about a second, and the suite would spend most of its time waiting. The overall rate stays
+    Telegram's. The budget's own tests set the limits they test (tests/test_budget.py)."""
+    monkeypatch.setattr(
+        budget,
+        "DEFAULT_LIMITS",
+        budget.Limits(
+            chat_per_second=1000, chat_burst=1000, group_per_minute=60_000, group_burst=1000
+        ),
+    )
 
 
 @pytest.fixture
@@ -221,6 +237,13 @@ def raw_database_bytes(settings: Settings) -> bytes | postgres.DataDirectory:
     path = Path(settings.storage.path)
     wal = Path(f"{path}-wal")
     return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def reaches_disk(settings: Settings, needle: bytes) -> bool:
+    """Whether ``needle`` is in the database's files: to check, before an erasure, that the
+    words it must remove were there (on PostgreSQL, after a CHECKPOINT: DataDirectory.holds)."""
+    stored = raw_database_bytes(settings)
+    return stored.holds(needle) if isinstance(stored, postgres.DataDirectory) else needle in stored
 
 
 async def everystage(*args: str, **env: str) -> tuple[int, str, str]:

@@ -188,6 +188,18 @@ class DataDirectory:
             conn.execute("SET synchronous_commit = on")
             conn.execute("SELECT pg_current_xact_id()")  # a transaction id, so a commit record
 
+    def holds(self, needle: bytes) -> bool:
+        """Whether ``needle`` is stored: for checking that words are there *before* an
+        erasure. A CHECKPOINT first writes the table pages out, since the WAL alone may not
+        hold the words in one piece (a record that crosses a WAL page has the next page's
+        header in the middle). Never use this after an erasure: the bot's scrub must do that
+        work itself, so ``needle not in`` searches as things stand."""
+        import psycopg
+
+        with psycopg.connect(server_url(), autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+        return needle in self
+
     def __contains__(self, needle: object) -> bool:
         assert isinstance(needle, bytes) and needle
         self.flush()

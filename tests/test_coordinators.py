@@ -72,6 +72,8 @@ async def test_stats_count_people_without_showing_their_ids(
         await people[0].expect("tell the staff")
         await people[0].press("Skip")
         await people[0].expect("Thank you for sharing this")
+        # Replies go before broadcasts: the other nudge may only now be on its way.
+        await people[2].expect("Time for the Design reflection")
         await coordinator.send("/stats")
         report = await coordinator.expect("📊")
     assert "2 taking part · 1 paused · 0 stopped" in report.text

@@ -10,7 +10,7 @@ from bot.clock import FakeClock
 from bot.sandbox import SandboxClient
 from bot.sandbox.errors import bad_request
 from bot.settings import Settings
-from tests.conftest import join, raw_database_bytes, rows, running, tap
+from tests.conftest import join, raw_database_bytes, reaches_disk, rows, running, tap
 
 VOICE = b"OggS\x00fake-voice-note-bytes-for-the-test"
 
@@ -173,7 +173,7 @@ async def test_delete_erases_every_byte_and_file(
     await user.send_voice(b"OggS-Marmoset-voice-9931")
     await user.expect("Thank you")
     [(voice_name,)] = rows(settings, "SELECT file_path FROM answers WHERE file_path IS NOT NULL")
-    assert b"Quokka-unique-words-5521" in raw_database_bytes(settings)
+    assert reaches_disk(settings, b"Quokka-unique-words-5521")
 
     await user.send("/delete")
     await user.expect("Are you sure?")

@@ -15,7 +15,7 @@ from bot.clock import FakeClock
 from bot.sandbox import SandboxClient, SandboxUser
 from bot.settings import DEFAULT_PHRASES, Settings
 from conversations.safeguarding import compile_phrases, normalise
-from tests.conftest import EXAMPLE, raw_database_bytes, rows, running
+from tests.conftest import EXAMPLE, raw_database_bytes, reaches_disk, rows, running
 from tests.conftest import join as join_project
 
 ALEX, BEA, STRANGER_IN_TEAM = 9001, 9002, 9003
@@ -369,7 +369,7 @@ async def test_delete_erases_alerts_and_their_words(
         await user.send("I cut myself again, Lemur-5150")
         await user.expect(REACHED_OUT)
         await group.expect("Safeguarding alert")
-        assert b"Lemur-5150" in raw_database_bytes(settings)
+        assert reaches_disk(settings, b"Lemur-5150")
         await user.send("/delete")
         await user.expect("Are you sure?")
         await user.press("Yes, delete it all")

@@ -198,7 +198,12 @@ async def test_erasure_removes_the_bytes_from_every_file(db: Database, tmp_path:
         db, session, S1, [NewAnswer("q2", "text", "note.ogg", "note.ogg")], S2, NOW
     )
     await answered(db, 78, others)
-    assert secret.encode() in stored_bytes(db)
+    before = stored_bytes(db)
+    assert (
+        before.holds(secret.encode())
+        if isinstance(before, postgres.DataDirectory)
+        else (secret.encode() in before)
+    )
 
     erased = await participants.erase(db, person.id, files)
 
@@ -324,7 +329,7 @@ async def test_delete_leaves_none_of_the_persons_bytes_under_the_data_directory(
         await user.send(words)
         await user.expect("Which parts")
         data = postgres.data_directory()
-        assert words.encode() in data and name.encode() in data  # the test can fail
+        assert data.holds(words.encode()) and data.holds(name.encode())  # the test can fail
 
         await user.send("/delete")
         await user.expect("Are you sure?")
