@@ -14,7 +14,7 @@ The policy:
   coordinators' chat included) gets only the short "talk to me privately" note
   (``hint.group``); a participant button pressed anywhere but a private chat gets only a short
   toast (``hint.private_button``). Nothing is stored, nothing else is posted, nothing audited.
-- **Coordinator commands** (/stats, /stage, /ask, /reload, /update, /alerts, /digest) and
+- **Coordinator commands** (/stats, /stage, /ask, /share, /reload, /update, /alerts, /digest) and
   **coordinator buttons** (``stage``, ``upd``, ``alert``) work only (a) in a private chat with
   a listed coordinator (``coordinators.user_ids``), or (b) in the coordinators' chat
   (``coordinators.chat_id``), where anyone writing counts. In a private chat with anyone else:
@@ -90,7 +90,7 @@ COMMANDS: dict[str, Entry] = {
     },
     **{
         name: _coordinator(name)
-        for name in ("stats", "stage", "ask", "reload", "update", "alerts", "digest")
+        for name in ("stats", "stage", "ask", "share", "reload", "update", "alerts", "digest")
     },
 }
 

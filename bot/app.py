@@ -30,6 +30,7 @@ from bot.handlers import (
     consent,
     coordinators,
     guard,
+    heard,
     nudge,
     other,
     preferences,
@@ -100,6 +101,7 @@ FEATURES = (
     you_said,  # /update; a coordinator's draft text in group -2, before anything else
     safeguarding,  # screens every private message in group -1; /support, /alerts
     coordinators,  # /stats, /stage, /ask, /reload (also in the coordinators' chat)
+    heard,  # /share: what everyone said, to the people who answered
     weekly_digest,  # /digest, the quote-consent buttons, the weekly job
     consent,  # /start and the consent buttons
     account,  # /mydata, /delete, /pause, /resume, /stop, /help, /privacy

@@ -34,7 +34,7 @@ class Button(Enum):
     ANSWER = ("a", Audience.PARTICIPANT, "")  # a:<step>:<c|t|d|s>[:<option>]
     DELETE = ("delete", Audience.PARTICIPANT, "")  # delete:<yes|no>
     NUDGE = ("n", Audience.PARTICIPANT, "")  # n:<occurrence>:<start|hour|tomorrow>
-    SETTINGS = ("set", Audience.PARTICIPANT, "")  # set:<menu|f|q|z|close>:<value>
+    SETTINGS = ("set", Audience.PARTICIPANT, "")  # set:<menu|f|q|z|h|close>:<value>
     QUOTE = ("quote", Audience.PARTICIPANT, "")  # quote:<yes|no>
     STAGE = ("stage", Audience.COORDINATOR, "stage-change")  # stage:<to|yes|no>:<index>
     UPDATE = ("upd", Audience.COORDINATOR, "update")  # upd:<action>[:<index>[:<n>]]

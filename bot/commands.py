@@ -37,7 +37,16 @@ COMMANDS = (
     "help",
     "privacy",
 )
-COORDINATOR_COMMANDS = ("stats", "stage", "ask", "update", "alerts", "digest", "reload")
+COORDINATOR_COMMANDS = (
+    "stats",
+    "stage",
+    "ask",
+    "share",
+    "update",
+    "alerts",
+    "digest",
+    "reload",
+)
 # Chat ids whose coordinators' menu this process published (to delete it when they go).
 PUBLISHED_KEY = "coordinator-command-chats"
 

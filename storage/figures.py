@@ -348,3 +348,18 @@ async def mark_sent(db: Database, week: str, now: datetime) -> None:
     """The digest for ``week`` went out."""
     async with db.transaction() as tx:
         await tx.execute("UPDATE digests SET sent_at = ? WHERE week = ?", (utc_text(now), week))
+
+
+async def contributors(db: Database, checkin_id: str, start: datetime, end: datetime) -> list[str]:
+    """Who answered ``checkin_id`` in ``[start, end)``, is still taking part and wants to hear
+    what everyone said (``hear_results``): the people "what we heard" goes to."""
+    async with db.read() as tx:
+        found = await tx.all(
+            "SELECT p.id FROM participants p WHERE p.status = 'active' AND p.hear_results = 1"
+            " AND p.unreachable_since IS NULL AND EXISTS (SELECT 1 FROM answers a"
+            "  WHERE a.participant_id = p.id AND a.checkin_id = ? AND a.answered_at >= ?"
+            "  AND a.answered_at < ? AND a.value IS NOT NULL)"
+            " ORDER BY p.id",
+            (checkin_id, utc_text(start), utc_text(end)),
+        )
+    return [r["id"] for r in found]

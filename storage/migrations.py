@@ -366,4 +366,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        13,
+        "what we heard: whether each person wants to hear what everyone said",
+        """
+        -- 1: after a check-in, send them a short summary of everyone's answers (/settings).
+        ALTER TABLE participants ADD COLUMN hear_results INTEGER NOT NULL DEFAULT 1;
+        """,
+    ),
 )

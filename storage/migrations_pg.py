@@ -303,4 +303,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        13,
+        "what we heard: whether each person wants to hear what everyone said",
+        """
+        ALTER TABLE participants ADD COLUMN hear_results integer NOT NULL DEFAULT 1;
+        """,
+    ),
 )

@@ -38,6 +38,7 @@ class Participant:
     unreachable_since: str | None = None
     cohort: str | None = None
     support_offered_at: str | None = None
+    hear_results: int = 1  # 1: send them "what we heard" after a check-in (/settings)
 
 
 @dataclass(frozen=True)
@@ -209,11 +210,13 @@ async def set_status(db: Database, participant_id: str, status: str) -> None:
         )
 
 
-PREFERENCES = ("timezone", "quiet_hours", "frequency")
+PREFERENCES = ("timezone", "quiet_hours", "frequency", "hear_results")
 
 
-async def set_preference(db: Database, participant_id: str, name: str, value: str | None) -> None:
-    """Set one of the nudge preferences (see PREFERENCES)."""
+async def set_preference(
+    db: Database, participant_id: str, name: str, value: str | int | None
+) -> None:
+    """Set one of the preferences /settings offers (see PREFERENCES)."""
     if name not in PREFERENCES:
         raise ValueError(f"unknown preference {name!r}")
     async with db.transaction() as tx:

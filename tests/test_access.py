@@ -70,7 +70,7 @@ PARTICIPANT_COMMANDS = {
     "help",
     "privacy",
 }
-COORDINATOR_COMMANDS = {"stats", "stage", "ask", "reload", "update", "alerts", "digest"}
+COORDINATOR_COMMANDS = {"stats", "stage", "ask", "share", "reload", "update", "alerts", "digest"}
 PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote"}
 COORDINATOR_BUTTONS = {"stage", "upd", "alert"}
 CHATS = ("private", "team", "other")

@@ -553,6 +553,9 @@ async def test_weekly_delivery_is_exactly_once_across_a_restart(
     seed = await Database.open(team_settings.storage)
     await build_fixture(seed)
     await seed.close()
+    p1, p5 = await client.user(770000001), await client.user(770000005)  # the fixture's chats
+    for person in (p1, p5):
+        await person.send("hello")  # they have started the bot, so it may write to them
     # Monday 9 March 2026, 09:05 in London: the W10 digest is due.
     clock = FakeClock(datetime(2026, 3, 9, 9, 5, tzinfo=UTC))
     async with running(team_settings, clock=clock) as app:
@@ -561,6 +564,11 @@ async def test_weekly_delivery_is_exactly_once_across_a_restart(
         assert weekly.next_t.astimezone(datetime.now().astimezone().tzinfo).weekday() == 0
         assert await delivery.deliver_due(app) == WEEK
         assert await delivery.deliver_due(app) is None  # the same process again
+        # With the digest, the people who answered a check-in that week hear what everyone
+        # said in it (p1 did; p5 answered nothing in W10).
+        heard = await p1.expect("📣 What we heard: Weekly check-in")
+        assert "How has your week been?" in heard.text
+        assert not [m for m in await p5.messages() if "What we heard" in m.text]
     sent = team_messages(sandbox)
     assert len(sent) == 3
     assert sent[0]["text"].startswith(f"📊 Weekly digest {WEEK}")

@@ -1,4 +1,4 @@
-"""/settings: how often to be asked, quiet hours and time zone, all with buttons."""
+"""/settings: how often to be asked, quiet hours, time zone and "what we heard", with buttons."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _summary(context: BotContext, person: Participant) -> str:
         timezone=place_of(
             person.timezone or context.settings.project.timezone, context.settings.project.locale
         ),
+        heard=texts("settings.heard_on" if person.hear_results else "settings.heard_off"),
     )
 
 
@@ -61,6 +62,11 @@ def _menu(context: BotContext) -> InlineKeyboardMarkup:
             ],
             [
                 InlineKeyboardButton(
+                    texts("settings.heard"), callback_data=Button.SETTINGS.data("menu", "h")
+                )
+            ],
+            [
+                InlineKeyboardButton(
                     texts("settings.close"), callback_data=Button.SETTINGS.data("close", "-")
                 )
             ],
@@ -84,6 +90,12 @@ def _choices(context: BotContext, which: str) -> tuple[str, InlineKeyboardMarkup
             for i, q in enumerate(QUIET_CHOICES)
         ]
         prompt = texts("settings.pick_quiet")
+    elif which == "h":
+        rows = [
+            (texts("settings.heard_on"), Button.SETTINGS.data("h", "1")),
+            (texts("settings.heard_off"), Button.SETTINGS.data("h", "0")),
+        ]
+        prompt = texts("settings.pick_heard")
     else:
         zones = context.settings.nudges.time_zones
         locale = context.settings.project.locale
@@ -106,7 +118,7 @@ async def settings_command(update: Update, context: BotContext) -> None:
 
 
 async def on_settings(update: Update, context: BotContext) -> None:
-    """``set:menu:<f|q|z>``, ``set:<f|q|z>:<value>``, ``set:close:-``."""
+    """``set:menu:<f|q|z|h|m>``, ``set:<f|q|z|h>:<value>``, ``set:close:-``."""
     query = update.callback_query
     assert query is not None
     parsed = parse(query.data)
@@ -140,7 +152,9 @@ async def on_settings(update: Update, context: BotContext) -> None:
     await _edit(query, _summary(context, updated), _menu(context))
 
 
-def _decode(context: BotContext, what: str, value: str) -> tuple[str | None, str | None]:
+def _decode(context: BotContext, what: str, value: str) -> tuple[str | None, str | int | None]:
+    if what == "h" and value in ("0", "1"):
+        return "hear_results", int(value)
     if what == "f" and value in FREQUENCIES:
         return "frequency", value
     if what == "q" and value.isdigit() and int(value) < len(QUIET_CHOICES):

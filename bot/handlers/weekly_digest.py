@@ -25,6 +25,7 @@ from bot import leader
 from bot.callbacks import Button, parse
 from bot.digest import charts, content, html, markdown, tables, weeks
 from bot.digest.files import output_dir, write_files  # the files on disk; re-exported here
+from bot.handlers import heard
 from bot.handlers.auditing import coordinator_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext, services_of
@@ -125,6 +126,8 @@ async def deliver(app: Any, week: str) -> bool:
         log.info("digest %s: already sent", week)
         return False
     rendered = await make(app, week)
+    # The people who answered hear what everyone said (queued: sent once, whatever happens).
+    await heard.share_week(app, rendered.digest)
     chat = settings.coordinators.chat_id
     if chat is None:
         log.warning(

@@ -1,0 +1,111 @@
+"""What we heard: the people who answered a check-in hear what everyone said (/share, and with
+the weekly digest), with the digest's small-number rules, once each, unless they said no."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.sandbox import SandboxClient, SandboxUser
+from bot.settings import Settings
+from tests.conftest import EXAMPLE, join, running
+
+COORDINATOR = 7700
+TITLE = "📣 What we heard: Weekly check-in"
+RATHER_NOT = "I'd rather not say"
+
+
+@pytest.fixture
+def team_settings(make_settings: Any, tmp_path: Path) -> Settings:
+    config = tmp_path / "project.toml"
+    config.write_text(EXAMPLE.read_text())
+    return make_settings(
+        config, coordinators__user_ids=f"[{COORDINATOR}]", nudges__quiet_hours="null"
+    )
+
+
+async def answer_weekly(person: SandboxUser, week: str, listened: str | None) -> None:
+    """How was the week (a scale button), skip the services, staff listened (or skip), skip
+    the rest."""
+    await person.press(week)
+    await person.expect("Which parts")
+    await person.press(RATHER_NOT)
+    await person.expect("Did staff listen")
+    await person.press(listened or RATHER_NOT)
+    await person.expect("change one thing")
+    await person.press(RATHER_NOT)
+    await person.expect("Anything else")
+    await person.press("Skip")
+    await person.expect("Thank you")
+
+
+async def heard_by(person: SandboxUser) -> list[str]:
+    return [m.text for m in await person.messages() if m.from_bot and TITLE in m.text]
+
+
+async def test_share_tells_the_people_who_answered_what_everyone_said_hiding_small_groups(
+    client: SandboxClient, team_settings: Settings
+) -> None:
+    async with running(team_settings):
+        people = [await client.user(7701 + i) for i in range(6)]
+        for person in people:
+            await join(person)
+        # Five answer: the week was 4, 4, 4, 5 and 3; staff listened: yes, yes, yes, no, no.
+        for person, week, listened in zip(
+            people, ["4", "4", "4", "5", "3"], ["Yes", "Yes", "Yes", "No", "No"], strict=False
+        ):
+            await answer_weekly(person, week, listened)
+        # The sixth joined and answered nothing. The second says no to what we heard.
+        await people[1].send("/settings")
+        await people[1].expect("What everyone said, after a check-in: Yes, send it")
+        await people[1].press("What everyone said")
+        await people[1].expect("shall I send you a short summary")
+        await people[1].press("No, thanks")
+        await people[1].expect("What everyone said, after a check-in: No, thanks")
+
+        coordinator = await client.user(COORDINATOR, first_name="Jo")
+        await coordinator.send("/share")
+        await coordinator.expect("Send /share followed by one of: weekly, design-reflection")
+        await coordinator.send("/share weekly")
+        await coordinator.expect("to the 4 people who answered it")
+
+        for person in (people[0], people[2], people[3], people[4]):
+            message = await person.expect(TITLE)
+            text = message.text
+            assert "5 people answered" in text
+            assert "How has your week been?" in text
+            assert "▓▓▓▓▓▓░░░░ 60% 4" in text  # three of five
+            assert "0% 1" in text and "0% 2" in text  # nobody: nothing to hide
+            # One person each said 5 and 3: hidden, and so nothing adds up to them.
+            assert "20%" not in text and text.count("fewer than 3 people") >= 2
+            # Three said yes and two no: the two are hidden, so the three are too (or the two
+            # could be worked out from the five).
+            assert "Did staff listen to you this week?" in text
+            assert "60%" not in text.split("Did staff listen")[1]
+            assert "40%" not in text
+            assert "turn these off in /settings" in text
+
+        # Sent once each: asking again reaches nobody new.
+        await coordinator.send("/share weekly")
+        await coordinator.expect("has already had what we heard")
+        for person in (people[0], people[2], people[3], people[4]):
+            assert len(await heard_by(person)) == 1
+        # Not to the one who said no, nor to the one who did not answer.
+        assert await heard_by(people[1]) == [] and await heard_by(people[5]) == []
+
+
+async def test_share_waits_while_fewer_than_the_minimum_answered(
+    client: SandboxClient, team_settings: Settings
+) -> None:
+    async with running(team_settings):
+        people = [await client.user(7801 + i) for i in range(2)]
+        for person in people:
+            await join(person)
+            await answer_weekly(person, "4", "Yes")
+        coordinator = await client.user(COORDINATOR, first_name="Jo")
+        await coordinator.send("/share weekly")
+        await coordinator.expect("Not yet: fewer than 3 people answered the Weekly check-in")
+        for person in people:
+            assert await heard_by(person) == []
