@@ -621,7 +621,9 @@ async def test_quote_consent_is_asked_once_and_changeable_in_settings(
         await user.expect("Anything else")
         await user.send("The Riverside hours")
         await user.expect("Your answers go to the team")
-        await user.expect("May we quote your words in reports, without your name?")
+        await user.expect(
+            "May we quote your words, without your name, in reports and in the summaries"
+        )
         await user.press("Yes, you can")
         await user.expect("We may quote your words")
         await user.send("/settings")

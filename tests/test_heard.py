@@ -26,9 +26,11 @@ def team_settings(make_settings: Any, tmp_path: Path) -> Settings:
     )
 
 
-async def answer_weekly(person: SandboxUser, week: str, listened: str | None) -> None:
+async def answer_weekly(
+    person: SandboxUser, week: str, listened: str | None, words: str | None = None
+) -> None:
     """How was the week (a scale button), skip the services, staff listened (or skip), skip
-    the rest."""
+    the next; then ``words`` for "anything else" (with leave to quote them), or skip."""
     await person.press(week)
     await person.expect("Which parts")
     await person.press(RATHER_NOT)
@@ -37,8 +39,15 @@ async def answer_weekly(person: SandboxUser, week: str, listened: str | None) ->
     await person.expect("change one thing")
     await person.press(RATHER_NOT)
     await person.expect("Anything else")
-    await person.press("Skip")
+    if words is None:
+        await person.press("Skip")
+        await person.expect("Thank you")
+        return
+    await person.send(words)
     await person.expect("Thank you")
+    await person.expect("May we quote your words")
+    await person.press("Yes, you can")
+    await person.expect("We may quote your words")
 
 
 async def heard_by(person: SandboxUser) -> list[str]:
@@ -53,10 +62,14 @@ async def test_share_tells_the_people_who_answered_what_everyone_said_hiding_sma
         for person in people:
             await join(person)
         # Five answer: the week was 4, 4, 4, 5 and 3; staff listened: yes, yes, yes, no, no.
-        for person, week, listened in zip(
-            people, ["4", "4", "4", "5", "3"], ["Yes", "Yes", "Yes", "No", "No"], strict=False
+        for person, week, listened, words in zip(
+            people,
+            ["4", "4", "4", "5", "3"],
+            ["Yes", "Yes", "Yes", "No", "No"],
+            ["More hot meals at the weekend, call me on 07700 900123", None, None, None, None],
+            strict=False,
         ):
-            await answer_weekly(person, week, listened)
+            await answer_weekly(person, week, listened, words)
         # The sixth joined and answered nothing. The second says no to what we heard.
         await people[1].send("/settings")
         await people[1].expect("What everyone said, after a check-in: Yes, send it")
@@ -85,6 +98,9 @@ async def test_share_tells_the_people_who_answered_what_everyone_said_hiding_sma
             assert "Did staff listen to you this week?" in text
             assert "60%" not in text.split("Did staff listen")[1]
             assert "40%" not in text
+            # The words of the one who agreed to be quoted, without the phone number.
+            assert "In people's own words:\n“More hot meals at the weekend" in text
+            assert "07700" not in text
             assert "turn these off in /settings" in text
 
         # Sent once each: asking again reaches nobody new.

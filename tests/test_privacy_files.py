@@ -66,7 +66,7 @@ async def answer_weekly(user: Any, hard: bytes | None, anything_else: bytes | No
     else:
         await user.send_voice(VOICE)
     await user.expect("Your answers go to the team")
-    await user.expect("May we quote your words in reports, without your name?")
+    await user.expect("May we quote your words, without your name, in reports and in the summaries")
     await user.press("Yes, you can")
     await user.expect("We may quote your words")
 
