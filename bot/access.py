@@ -10,8 +10,8 @@ The policy:
 
 - **Participant commands** (/start, /checkin, /settings, /mydata, /delete, /pause, /resume,
   /stop, /support, /help, /privacy) and **participant buttons** (``consent``, ``a``, ``delete``,
-  ``n``, ``set``, ``quote``) work only in private chats. A participant command in a group (the
-  coordinators' chat included) gets only the short "talk to me privately" note
+  ``n``, ``set``, ``quote``, ``got``) work only in private chats. A participant command in a
+  group (the coordinators' chat included) gets only the short "talk to me privately" note
   (``hint.group``); a participant button pressed anywhere but a private chat gets only a short
   toast (``hint.private_button``). Nothing is stored, nothing else is posted, nothing audited.
 - **Coordinator commands** (/stats, /stage, /ask, /share, /reload, /update, /alerts, /digest) and

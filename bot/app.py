@@ -29,6 +29,7 @@ from bot.handlers import (
     checkin,
     consent,
     coordinators,
+    got_it,
     guard,
     heard,
     nudge,
@@ -106,6 +107,7 @@ FEATURES = (
     consent,  # /start and the consent buttons
     account,  # /mydata, /delete, /pause, /resume, /stop, /help, /privacy
     preferences,  # /settings
+    got_it,  # Yes / Partly / No under an update, and replies saying what we missed
     nudge,  # the buttons on a nudge
     checkin,  # /checkin, answer buttons, typed and spoken answers
     other,  # last: groups, edits, unknown commands, stale buttons, errors

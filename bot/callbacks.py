@@ -36,6 +36,7 @@ class Button(Enum):
     NUDGE = ("n", Audience.PARTICIPANT, "")  # n:<occurrence>:<start|hour|tomorrow>
     SETTINGS = ("set", Audience.PARTICIPANT, "")  # set:<menu|f|q|z|h|close>:<value>
     QUOTE = ("quote", Audience.PARTICIPANT, "")  # quote:<yes|no>
+    GOT_IT = ("got", Audience.PARTICIPANT, "")  # got:<update id>:<yes|partly|no>
     STAGE = ("stage", Audience.COORDINATOR, "stage-change")  # stage:<to|yes|no>:<index>
     UPDATE = ("upd", Audience.COORDINATOR, "update")  # upd:<action>[:<index>[:<n>]]
     ALERT = ("alert", Audience.COORDINATOR, "alert-take")  # alert:<id>:<take|list>

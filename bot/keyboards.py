@@ -97,3 +97,19 @@ def delete_keyboard(texts: Texts) -> InlineKeyboardMarkup:
             [InlineKeyboardButton(texts("delete.no"), callback_data=Button.DELETE.data("no"))],
         ]
     )
+
+
+def got_it_right_keyboard(
+    texts: Texts, update_id: int, chosen: str | None = None
+) -> InlineKeyboardMarkup:
+    """ "Did we get it right?" under a "you said, we did" update: Yes, Partly, No (the one
+    chosen ticked; any of them can still be pressed to change the answer)."""
+    buttons = []
+    for verdict in ("yes", "partly", "no"):
+        label = texts(f"got_it.{verdict}")
+        if verdict == chosen:
+            label = texts("got_it.chosen", label=label)
+        buttons.append(
+            InlineKeyboardButton(label, callback_data=Button.GOT_IT.data(update_id, verdict))
+        )
+    return InlineKeyboardMarkup([buttons])

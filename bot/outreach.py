@@ -35,9 +35,10 @@ from bot import leader
 from bot.budget import BROADCAST, REPLY, Kind
 from bot.callbacks import Button
 from bot.delivery import Outcome, outcome_of, retry_after_seconds
+from bot.keyboards import got_it_right_keyboard
 from bot.services import Services, services_of
 from conversations.schedule import Person, Planner, QuietHours, StageNow
-from storage import outbox, stages
+from storage import outbox, stages, you_said
 from storage.outbox import DueMessage, NewOccurrence
 
 log = logging.getLogger(__name__)
@@ -455,7 +456,11 @@ def _compose(
     """The text, buttons and (for nudges) when the next reminder is due."""
     if message.table == "outbox":
         assert message.text is not None
-        return message.text, None, None
+        keyboard = None
+        if message.key is not None and message.key.startswith(you_said.KEY_PREFIX):
+            update_id = int(message.key.removeprefix(you_said.KEY_PREFIX))
+            keyboard = got_it_right_keyboard(services.texts, update_id)
+        return message.text, keyboard, None
     texts, settings = services.texts, services.settings
     checkin = settings.checkin(message.checkin_id or "")
     title = checkin.title if checkin else (message.checkin_id or "")

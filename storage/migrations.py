@@ -374,4 +374,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE participants ADD COLUMN hear_results INTEGER NOT NULL DEFAULT 1;
         """,
     ),
+    Migration(
+        14,
+        "did we get it right: each person's verdict on a 'you said, we did' update",
+        """
+        -- One row per person and update: Yes, Partly or No, changeable; for Partly and No, what
+        -- we missed (their words, or a voice note in storage.files_dir), if they said.
+        CREATE TABLE update_feedback (
+            update_id       INTEGER NOT NULL REFERENCES updates(id) ON DELETE CASCADE,
+            participant_id  TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            verdict         TEXT NOT NULL CHECK (verdict IN ('yes', 'partly', 'no')),
+            reason          TEXT,
+            file_path       TEXT,
+            prompt_id       INTEGER,  -- the message asking what we missed, which they reply to
+            answered_at     TEXT NOT NULL,
+            PRIMARY KEY (update_id, participant_id)
+        );
+        CREATE INDEX update_feedback_person ON update_feedback (participant_id);
+        """,
+    ),
 )

@@ -310,4 +310,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE participants ADD COLUMN hear_results integer NOT NULL DEFAULT 1;
         """,
     ),
+    Migration(
+        14,
+        "did we get it right: each person's verdict on a 'you said, we did' update",
+        """
+        CREATE TABLE update_feedback (
+            update_id       bigint NOT NULL REFERENCES updates(id) ON DELETE CASCADE,
+            participant_id  text NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            verdict         text NOT NULL CHECK (verdict IN ('yes', 'partly', 'no')),
+            reason          text,
+            file_path       text,
+            prompt_id       bigint,
+            answered_at     text NOT NULL,
+            PRIMARY KEY (update_id, participant_id)
+        );
+        CREATE INDEX update_feedback_person ON update_feedback (participant_id);
+        """,
+    ),
 )

@@ -66,6 +66,7 @@ class DueMessage:
     timezone: str | None = None
     quiet_hours: str | None = None
     kind: str = "news"  # outbox: a 'reply' is not held back by quiet hours
+    key: str | None = None  # outbox: its message_key (what it is: "update:<id>", ...)
 
     @property
     def message_no(self) -> int:
@@ -191,7 +192,8 @@ _DUE_NUDGES = (
 )
 _DUE_OUTBOX = (
     "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, p.timezone,"
-    " p.quiet_hours, b.kind FROM outbox b JOIN participants p ON p.id = b.participant_id"
+    " p.quiet_hours, b.kind, b.message_key FROM outbox b"
+    " JOIN participants p ON p.id = b.participant_id"
     " WHERE b.status = 'pending' AND b.next_at <= ?"
     f" AND NOT EXISTS ({_IN_FLIGHT.format(table='outbox', alias='b')})"
     " AND p.status = 'active' AND p.unreachable_since IS NULL"
@@ -234,6 +236,7 @@ def _due_messages(nudges: list[Any], outbox: list[Any]) -> list[DueMessage]:
             timezone=r["timezone"],
             quiet_hours=r["quiet_hours"],
             kind=r["kind"],
+            key=r["message_key"],
         )
         for r in outbox
     ]
@@ -434,7 +437,8 @@ async def reply(db: Database, participant_id: str, key: str) -> DueMessage | Non
     """A queued reply (see :func:`storage.participants.save_step`) ready to send now."""
     async with db.read() as tx:
         row = await tx.one(
-            "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, b.kind FROM outbox b"
+            "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, b.kind, b.message_key"
+            " FROM outbox b"
             " JOIN participants p ON p.id = b.participant_id WHERE b.participant_id = ?"
             " AND b.message_key = ? AND b.status = 'pending'"
             f" AND NOT EXISTS ({_IN_FLIGHT.format(table='outbox', alias='b')})",
@@ -450,6 +454,7 @@ async def reply(db: Database, participant_id: str, key: str) -> DueMessage | Non
         row["next_at"],
         text=row["text"],
         kind=row["kind"],
+        key=row["message_key"],
     )
 
 
@@ -477,7 +482,7 @@ async def in_flight(db: Database, *, abandoned: bool = False) -> list[InFlight]:
         rows = await tx.all(
             "SELECT a.id AS attempt, a.source, a.source_id, a.message_no, a.participant_id,"
             " p.chat_id, o.checkin_id, o.status, o.next_at AS o_next, b.next_at AS b_next,"
-            " b.text, b.kind"
+            " b.text, b.kind, b.message_key"
             " FROM send_attempts a JOIN participants p ON p.id = a.participant_id"
             " LEFT JOIN occurrences o ON a.source = 'occurrences' AND o.id = a.source_id"
             " LEFT JOIN outbox b ON a.source = 'outbox' AND b.id = a.source_id"
@@ -500,6 +505,7 @@ async def in_flight(db: Database, *, abandoned: bool = False) -> list[InFlight]:
             reminders_sent=max(0, number - 1),
             text=r["text"],
             kind=r["kind"] or "news",
+            key=r["message_key"],
         )
         found.append(InFlight(r["attempt"], message))
     return found

@@ -442,8 +442,10 @@ async def erase(db: Database, participant_id: str, files_dir: Path) -> int:
     """
     async with db.transaction() as tx:
         files = await tx.all(
-            "SELECT file_path FROM answers WHERE participant_id = ? AND file_path IS NOT NULL",
-            (participant_id,),
+            "SELECT file_path FROM answers WHERE participant_id = ? AND file_path IS NOT NULL"
+            " UNION ALL SELECT file_path FROM update_feedback"
+            " WHERE participant_id = ? AND file_path IS NOT NULL",
+            (participant_id, participant_id),
         )
         count = await tx.execute("DELETE FROM answers WHERE participant_id = ?", (participant_id,))
         await tx.execute("DELETE FROM participants WHERE id = ?", (participant_id,))
@@ -502,6 +504,7 @@ PERSONAL_TABLES = {
     "occurrences": "nudges",
     "outbox": "messages_to_you",
     "send_attempts": "delivery_attempts",
+    "update_feedback": "did_we_get_it_right",
 }
 # Left out: the internal participant id (it means nothing to the person), and which
 # coordinator took an alert (that is the staff member's name, not something about the person).
@@ -545,6 +548,13 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
         attempts = await tx.all(
             "SELECT * FROM send_attempts WHERE participant_id = ? ORDER BY id", by_participant
         )
+        verdicts = await tx.all(
+            "SELECT f.update_id, u.text AS update_text, f.verdict, f.reason,"
+            " f.file_path AS voice_note, f.answered_at FROM update_feedback f"
+            " JOIN updates u ON u.id = f.update_id WHERE f.participant_id = ?"
+            " ORDER BY f.answered_at",
+            by_participant,
+        )
     assert person is not None
     you = _visible(person)
     you.pop("id")
@@ -573,4 +583,5 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
         "nudges": [_visible(row) for row in occurrences],
         "messages_to_you": [_visible(row) for row in outbox],
         "delivery_attempts": [_visible(row) for row in attempts],
+        "did_we_get_it_right": [dict(row) for row in verdicts],
     }

@@ -134,3 +134,95 @@ async def progress(db: Database, update_id: int) -> tuple[int, int]:
         assert row is not None
         await tx.execute("UPDATE updates SET reached = ? WHERE id = ?", (row["sent"], update_id))
     return int(row["sent"]), int(row["waiting"])
+
+
+# -- "Did we get it right?": each person's verdict on an update -------------------------------
+
+VERDICTS = ("yes", "partly", "no")
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How the people an update reached judged it."""
+
+    yes: int = 0
+    partly: int = 0
+    no: int = 0
+    reasons: int = 0  # Partly and No that said what we missed
+
+    @property
+    def answered(self) -> int:
+        return self.yes + self.partly + self.no
+
+
+async def record_verdict(
+    db: Database, update_id: int, participant_id: str, verdict: str, now: datetime
+) -> bool:
+    """Store (or change) a person's verdict; False if there is no such update."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"unknown verdict {verdict!r}")
+    async with db.transaction() as tx:
+        if await tx.one("SELECT id FROM updates WHERE id = ?", (update_id,)) is None:
+            return False
+        await tx.execute(
+            "INSERT INTO update_feedback (update_id, participant_id, verdict, answered_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (update_id, participant_id) DO UPDATE SET"
+            " verdict = excluded.verdict, answered_at = excluded.answered_at",
+            (update_id, participant_id, verdict, utc_text(now)),
+        )
+    return True
+
+
+async def ask_reason(db: Database, update_id: int, participant_id: str, prompt_id: int) -> None:
+    """Remember the message that asked what we missed (a reply to it is the reason)."""
+    await db.write(
+        "UPDATE update_feedback SET prompt_id = ? WHERE update_id = ? AND participant_id = ?",
+        (prompt_id, update_id, participant_id),
+    )
+
+
+async def record_reason(
+    db: Database,
+    participant_id: str,
+    prompt_id: int,
+    now: datetime,
+    *,
+    text: str | None = None,
+    file_path: str | None = None,
+) -> str | None:
+    """Store what we missed, given as a reply to the message ``prompt_id``. Returns the voice
+    note it replaces (to delete), or "" when stored; None if that message asked nothing."""
+    async with db.transaction() as tx:
+        row = await tx.one(
+            "SELECT update_id, file_path FROM update_feedback"
+            " WHERE participant_id = ? AND prompt_id = ?",
+            (participant_id, prompt_id),
+        )
+        if row is None:
+            return None
+        await tx.execute(
+            "UPDATE update_feedback SET reason = ?, file_path = ?, answered_at = ?"
+            " WHERE update_id = ? AND participant_id = ?",
+            (text, file_path, utc_text(now), row["update_id"], participant_id),
+        )
+    return row["file_path"] or ""
+
+
+async def agreement(db: Database) -> dict[int, Agreement]:
+    """Every update's verdicts so far, by update id."""
+    async with db.read() as tx:
+        found = await tx.all(
+            "SELECT update_id,"
+            " sum(CASE WHEN verdict = 'yes' THEN 1 ELSE 0 END) AS yes,"
+            " sum(CASE WHEN verdict = 'partly' THEN 1 ELSE 0 END) AS partly,"
+            " sum(CASE WHEN verdict = 'no' THEN 1 ELSE 0 END) AS no,"
+            " sum(CASE WHEN verdict <> 'yes' AND (reason IS NOT NULL OR file_path IS NOT NULL)"
+            "  THEN 1 ELSE 0 END) AS reasons"
+            " FROM update_feedback GROUP BY update_id ORDER BY update_id"
+        )
+    return {
+        int(r["update_id"]): Agreement(
+            int(r["yes"]), int(r["partly"]), int(r["no"]), int(r["reasons"])
+        )
+        for r in found
+    }

@@ -71,7 +71,7 @@ PARTICIPANT_COMMANDS = {
     "privacy",
 }
 COORDINATOR_COMMANDS = {"stats", "stage", "ask", "share", "reload", "update", "alerts", "digest"}
-PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote"}
+PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got"}
 COORDINATOR_BUTTONS = {"stage", "upd", "alert"}
 CHATS = ("private", "team", "other")
 PEOPLE = {"participant": PARTICIPANT, "coordinator": COORDINATOR, "outsider": OUTSIDER}
@@ -276,6 +276,7 @@ def button_data(consent_version: int) -> dict[str, Data]:
         "n": Data("n:1:start", "n:999999:hour"),
         "set": Data("set:f:fortnightly", "set:close:-"),
         "quote": Data("quote:yes", "quote:no"),
+        "got": Data("got:1:no", "got:999999:yes"),
         "stage": Data("stage:yes:1", "stage:no:-"),
         "upd": Data("upd:s", "upd:x"),
         "alert": Data("alert:1:take", "alert:999:take"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -181,3 +182,73 @@ async def test_a_participants_update_is_refused(
         ("refused", "update", 0)
     ]
     assert rows(settings, "SELECT count(*) FROM updates") == [(0,)]
+
+
+async def send_update(coordinator: SandboxUser, text: str) -> None:
+    """/update with one message, about the whole weekly check-in, sent."""
+    await coordinator.send("/update")
+    await coordinator.expect("Send what changed")
+    await coordinator.send(text)
+    await coordinator.expect("Added (1 so far)")
+    await coordinator.press("Done")
+    await coordinator.expect("What is this update about?")
+    await coordinator.press("Weekly check-in")
+    await coordinator.expect("one question, or the whole check-in?")
+    await coordinator.press("The whole check-in")
+    await coordinator.expect("Send?")
+    await coordinator.press("Send")
+    await coordinator.expect("Sent to")
+
+
+async def test_people_say_whether_an_update_got_it_right_and_what_we_missed(
+    client: SandboxClient, make_settings: Any
+) -> None:
+    settings = make_settings(coordinators__user_ids=f"[{COORDINATOR}]")
+    async with running(settings, clock=FakeClock(NOON)):
+        a, b, _, _ = await contributors(client)
+        coordinator = await client.user(COORDINATOR)
+        await send_update(coordinator, "The drop-in now opens at 9am.")
+
+        update_a = await a.expect(HEADER)
+        assert update_a.button_texts() == ["Yes", "Partly", "No"]
+        await a.press("Partly")
+        await a.expect("What did we miss? Reply to this message")
+        assert (await a.messages())[-2].button_texts() == ["Yes", "✓ Partly", "No"]
+        # Their reply says what we missed; anything not a reply goes where it always goes.
+        why = await a.last_bot_message()
+        assert why is not None
+        await client.call(
+            "POST",
+            f"/chats/{a.user_id}/messages",
+            {
+                "text": "9am is still too late for people sleeping out",
+                "reply_to_message_id": why.message_id,
+            },
+        )
+        await a.expect("Thank you. The team will read this.")
+
+        update_b = await b.expect(HEADER)
+        await b.press("No")
+        await b.expect("What did we miss?")
+        await b.press("Yes", message_id=update_b.message_id)  # a change of mind
+        await b.expect(HEADER)
+
+        await coordinator.send("/stats")
+        report = await coordinator.expect("📊")
+        assert "Did we get it right? (answers to 1 updates): Yes 1 · Partly 1 · No 0" in report.text
+        assert "1 said what we missed" in report.text
+
+        # It is theirs: /mydata shows it, /delete erases it.
+        await a.send("/mydata")
+        await a.expect("Here's what we keep about you")
+        document = await a.wait_for_bot_message()
+        mine = json.loads(await client.download(document.document["file_id"]))
+        [verdict] = mine["did_we_get_it_right"]
+        assert verdict["verdict"] == "partly"
+        assert verdict["reason"] == "9am is still too late for people sleeping out"
+        assert verdict["update_text"].endswith("The drop-in now opens at 9am.")
+        await a.send("/delete")
+        await a.expect("Are you sure?")
+        await a.press("Yes, delete it all")
+        await a.expect("Everything about you has been deleted")
+    assert rows(settings, "SELECT verdict FROM update_feedback") == [("yes",)]

@@ -302,7 +302,7 @@ async def on_voice(update: Update, context: BotContext) -> None:
         return
     assert session is not None
     limit_mb = context.settings.storage.max_file_mb
-    name = await _save_voice(context, media.file_id, media.file_size, limit_mb)
+    name = await save_voice(context, media.file_id, media.file_size, limit_mb)
     if name is None:
         chat_id = chat_id_of(update)
         hint = context.texts("hint.file_too_big", mb=f"{limit_mb:g}")
@@ -333,7 +333,7 @@ async def on_other(update: Update, context: BotContext) -> None:
         await _apply(update, context, found[1], engine.Unsupported(what))
 
 
-async def _save_voice(
+async def save_voice(
     context: BotContext, file_id: str, declared_size: int | None, limit_mb: float
 ) -> str | None:
     """Download a voice note into the storage folder; None if it is over the limit."""

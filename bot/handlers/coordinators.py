@@ -23,7 +23,7 @@ from bot.handlers.common import chat_id_of
 from bot.services import BotContext, Services
 from bot.settings import ConfigError, load_settings
 from bot.texts import Texts
-from storage import audit, outbox, stats
+from storage import audit, outbox, stats, you_said
 from storage.outbox import NewOccurrence
 
 
@@ -91,6 +91,25 @@ async def stats_command(update: Update, context: BotContext) -> None:
         lines.append(texts("coord.stats_by_cohort"))
         for cohort, count in figures.by_cohort.items():
             lines.append(f"• {cohort or texts('coord.no_cohort')}: {count}")
+    verdicts = await you_said.agreement(context.db)
+    if verdicts:
+        total = you_said.Agreement(
+            sum(a.yes for a in verdicts.values()),
+            sum(a.partly for a in verdicts.values()),
+            sum(a.no for a in verdicts.values()),
+            sum(a.reasons for a in verdicts.values()),
+        )
+        lines.append(
+            texts(
+                "coord.stats_got_it",
+                updates=len(verdicts),
+                yes=total.yes,
+                partly=total.partly,
+                no=total.no,
+                share=_percent(total.yes, total.answered),
+                reasons=total.reasons,
+            )
+        )
     await context.bot.send_message(chat_id_of(update), "\n".join(lines)[:4096])
 
 
