@@ -91,6 +91,9 @@ class RawWeek:
     alerts_taken: int = 0
     alerts_taken_people: int = 0
     quotes: list[tuple[str, str, str]] = field(default_factory=list)  # checkin, question, text
+    # "Did we get it right?" verdicts given by the week's end, by the stage each update was
+    # written in: stage -> verdict -> (answers, people)
+    agreement: dict[str, dict[str, Bucket]] = field(default_factory=dict)
 
 
 async def gather(
@@ -237,6 +240,17 @@ async def gather(
             )
             raw.update_reached = row["n"] if row else 0
 
+        for row in await tx.all(
+            "SELECT (SELECT s.stage FROM stages s WHERE s.entered_at <= u.created_at"
+            "        ORDER BY s.entered_at DESC, s.id DESC LIMIT 1) AS stage, f.verdict,"
+            " count(*) AS n, count(DISTINCT f.participant_id) AS people"
+            " FROM update_feedback f JOIN updates u ON u.id = f.update_id"
+            " WHERE f.answered_at < ? GROUP BY 1, 2",
+            (e,),
+        ):
+            by_verdict = raw.agreement.setdefault(row["stage"] or "", {})
+            by_verdict[row["verdict"]] = Bucket(row["n"], row["people"])
+
         row = await tx.one(
             "SELECT count(*) AS n, count(DISTINCT participant_id) AS people FROM alerts"
             " WHERE raised_at >= ? AND raised_at < ?",
@@ -244,6 +258,17 @@ async def gather(
         )
         if row:
             raw.alerts_raised, raw.alerts_raised_people = row["n"], row["people"]
+        for row in await tx.all(
+            "SELECT (SELECT s.stage FROM stages s WHERE s.entered_at <= u.created_at"
+            "        ORDER BY s.entered_at DESC, s.id DESC LIMIT 1) AS stage, f.verdict,"
+            " count(*) AS n, count(DISTINCT f.participant_id) AS people"
+            " FROM update_feedback f JOIN updates u ON u.id = f.update_id"
+            " WHERE f.answered_at < ? GROUP BY 1, 2",
+            (e,),
+        ):
+            by_verdict = raw.agreement.setdefault(row["stage"] or "", {})
+            by_verdict[row["verdict"]] = Bucket(row["n"], row["people"])
+
         row = await tx.one(
             "SELECT count(*) AS n, count(DISTINCT participant_id) AS people FROM alerts"
             " WHERE taken_at >= ? AND taken_at < ?",

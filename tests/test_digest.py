@@ -308,6 +308,22 @@ async def build_fixture(db: Database) -> None:
         " VALUES ('p1', 'update:2', 'x', 'sent', ?, ?)",
         (at("2026-02-24 15:00"), at("2026-02-24 15:01")),
     )
+    # Did we get it right? Both updates were written in delivery. By the end of W10: yes from
+    # p1, p2 and p3 (update 1); partly from p1 and no from p2 (update 2, the week before). p4's
+    # no came on the Monday after.
+    for update_id, pid, verdict, when in (
+        (1, "p1", "yes", "2026-03-04 16:00"),
+        (1, "p2", "yes", "2026-03-05 09:30"),
+        (1, "p3", "yes", "2026-03-08 23:59"),
+        (1, "p4", "no", "2026-03-09 08:30"),  # later
+        (2, "p1", "partly", "2026-02-25 10:00"),
+        (2, "p2", "no", "2026-02-26 10:00"),
+    ):
+        await f.sql(
+            "INSERT INTO update_feedback (update_id, participant_id, verdict, answered_at)"
+            " VALUES (?, ?, ?, ?)",
+            (update_id, pid, verdict, at(when)),
+        )
 
     # Alerts: three people raised one this week; one taken this week, one only later.
     for pid, raised, taken in (
@@ -398,6 +414,11 @@ async def test_figures_match_the_hand_worked_fixture(digest: Digest) -> None:
     # Update 1 reached p1, p2 and p3 by Sunday 23:59; p4 only on the Monday after.
     assert (digest.loop.updates, digest.loop.contributors, digest.loop.reached) == (1, 4, 3)
     assert digest.loop.share == pytest.approx(75.0)
+    # Yes from three people; partly and no from one each, so both hidden (and, two hidden,
+    # neither can be worked out from the other).
+    assert [(a.stage, a.yes, a.partly, a.no) for a in digest.loop.agreement] == [
+        ("delivery", 3, None, None)
+    ]
     # Taken this week: p1 only (p2's was taken on 10 March).
     assert (digest.alerts.raised, digest.alerts.taken) == (3, None)
 
@@ -427,6 +448,12 @@ async def test_markdown_and_csv_say_fewer_than(digest: Digest) -> None:
     assert text.startswith("\ufeffweek,section,item")
     assert f"{WEEK},participation,paused,people,fewer than 3,," in text
     assert f"{WEEK},question,weekly/week,answer=4,3,50.0,+50.0" in text
+    assert (
+        "Did the updates written in the delivery stage get it right? Yes 3, partly fewer than 3,"
+        " no fewer than 3" in md
+    )
+    assert f"{WEEK},loop,got it right (delivery),yes,3,," in text
+    assert f"{WEEK},loop,got it right (delivery),no,fewer than 3,," in text
 
 
 @pytest.mark.parametrize("k", [1, 5])

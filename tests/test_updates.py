@@ -217,19 +217,16 @@ async def test_people_say_whether_an_update_got_it_right_and_what_we_missed(
         # Their reply says what we missed; anything not a reply goes where it always goes.
         why = await a.last_bot_message()
         assert why is not None
-        await client.call(
-            "POST",
-            f"/chats/{a.user_id}/messages",
-            {
-                "text": "9am is still too late for people sleeping out",
-                "reply_to_message_id": why.message_id,
-            },
-        )
+        await a.send("9am is still too late for people sleeping out", reply_to=why.message_id)
         await a.expect("Thank you. The team will read this.")
 
         update_b = await b.expect(HEADER)
         await b.press("No")
-        await b.expect("What did we miss?")
+        why_b = await b.expect("What did we miss?")
+        await b.send_voice(b"OggS-Wombat-voice-4471", reply_to=why_b.message_id)
+        await b.expect("Thank you. The team will read this.")
+        [(voice,)] = rows(settings, "SELECT file_path FROM update_feedback WHERE verdict = 'no'")
+        assert (settings.storage.files_path / voice).read_bytes() == b"OggS-Wombat-voice-4471"
         await b.press("Yes", message_id=update_b.message_id)  # a change of mind
         await b.expect(HEADER)
 
@@ -251,4 +248,9 @@ async def test_people_say_whether_an_update_got_it_right_and_what_we_missed(
         await a.expect("Are you sure?")
         await a.press("Yes, delete it all")
         await a.expect("Everything about you has been deleted")
-    assert rows(settings, "SELECT verdict FROM update_feedback") == [("yes",)]
+        await b.send("/delete")
+        await b.expect("Are you sure?")
+        await b.press("Yes, delete it all")
+        await b.expect("Everything about you has been deleted")
+    assert rows(settings, "SELECT count(*) FROM update_feedback") == [(0,)]
+    assert not (settings.storage.files_path / voice).exists()  # the voice note went with them

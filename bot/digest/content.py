@@ -149,13 +149,26 @@ class StageFigures:
 
 
 @dataclass(frozen=True)
+class Agreement:
+    """ "Did we get it right?" for the updates written in one stage, as answered by the end of
+    the week: how many said Yes, Partly and No (None: hidden, too few people)."""
+
+    stage: str
+    yes: int | None
+    partly: int | None
+    no: int | None
+
+
+@dataclass(frozen=True)
 class LoopClosure:
-    """'You said, we did' updates written this week and the contributors they reached."""
+    """'You said, we did' updates written this week and the contributors they reached, and
+    whether people said each stage's updates got it right."""
 
     updates: int
     contributors: int | None
     reached: int | None
     share: float | None
+    agreement: list[Agreement] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -275,8 +288,24 @@ def build(raw: figures.RawWeek, settings: Settings, week: str, reached: list[str
 
     contributors = people(raw.update_contributors)
     reached_people = visible(raw.update_reached, raw.update_reached, k)
+    agreement = []
+    for stage in [
+        *settings.project.stages,
+        *sorted(set(raw.agreement) - set(settings.project.stages)),
+    ]:
+        verdicts = raw.agreement.get(stage)
+        if verdicts:
+            empty = figures.Bucket(0, 0)
+            yes, partly, no = _suppress(
+                [verdicts.get(v, empty) for v in ("yes", "partly", "no")], k
+            )
+            agreement.append(Agreement(stage, yes, partly, no))
     loop = LoopClosure(
-        raw.updates, contributors, reached_people, percent(reached_people, contributors)
+        raw.updates,
+        contributors,
+        reached_people,
+        percent(reached_people, contributors),
+        agreement,
     )
     alerts = Alerts(
         visible(raw.alerts_raised, raw.alerts_raised_people, k),

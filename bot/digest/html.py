@@ -203,7 +203,13 @@ def render(d: Digest, with_charts: bool = True) -> str:
         "<section><h2>You said, we did</h2>",
         f"<p>Updates sent this week: <b>{loop.updates}</b>. By the end of the week they had "
         f"reached {_n(d, loop.reached)} of {_n(d, loop.contributors)} contributors "
-        f"({fmt.pct(loop.share)}).</p></section>",
+        f"({fmt.pct(loop.share)}).</p>",
+        *(
+            f"<p>Did the updates written in the {escape(a.stage)} stage get it right? Yes "
+            f"<b>{_n(d, a.yes)}</b>, partly <b>{_n(d, a.partly)}</b>, no <b>{_n(d, a.no)}</b>.</p>"
+            for a in loop.agreement
+        ),
+        "</section>",
         "<section><h2>Safeguarding</h2>",
         f"<p>Alerts raised: <b>{_n(d, d.alerts.raised)}</b>; taken: "
         f"<b>{_n(d, d.alerts.taken)}</b>.</p></section>",

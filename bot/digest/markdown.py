@@ -70,6 +70,11 @@ def render(d: Digest) -> str:
         f"- Updates sent: {loop.updates}; by the end of the week they had reached"
         f" {fmt.count(d, loop.reached)} of {fmt.count(d, loop.contributors)} contributors"
         f" ({fmt.pct(loop.share)})",
+        *(
+            f"- Did the updates written in the {a.stage} stage get it right? Yes"
+            f" {fmt.count(d, a.yes)}, partly {fmt.count(d, a.partly)}, no {fmt.count(d, a.no)}"
+            for a in loop.agreement
+        ),
         "",
         "## Safeguarding",
         f"- Alerts raised: {fmt.count(d, d.alerts.raised)}; taken: {fmt.count(d, d.alerts.taken)}",

@@ -62,6 +62,9 @@ def rows(d: Digest) -> list[dict[str, str]]:
     add("loop", "updates", "sent this week", d.loop.updates)
     add("loop", "contributors", "people", d.loop.contributors)
     add("loop", "reached", "people", d.loop.reached, d.loop.share)
+    for a in d.loop.agreement:
+        for verdict, value in (("yes", a.yes), ("partly", a.partly), ("no", a.no)):
+            add("loop", f"got it right ({a.stage})", verdict, value)
     add("safeguarding", "alerts", "raised", d.alerts.raised)
     add("safeguarding", "alerts", "taken", d.alerts.taken)
     return out

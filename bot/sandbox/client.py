@@ -483,14 +483,17 @@ class SandboxUser(_ChatHandle):
         file_size: int | None = None,
         suffix: str | None = None,
         file_path: str | None = None,
+        reply_to: int | None = None,
     ) -> Message:
         """Send a voice note (audio/ogg). file_size declares a size other than len(data)
         (over 20 MB, getFile answers "file is too big"); suffix replaces the file_path's ".oga"
-        ("" for none); file_path replaces the whole path getFile hands out."""
+        ("" for none); file_path replaces the whole path getFile hands out; reply_to makes it
+        a reply to that message."""
         body = {
             "data_base64": base64.b64encode(data).decode(),
             "duration": duration,
             **_file_options(file_size, suffix, file_path),
+            **({"reply_to_message_id": reply_to} if reply_to is not None else {}),
         }
         return Message.from_api(
             await self.client.call("POST", f"/chats/{self.chat_id}/voice", body)

@@ -260,7 +260,8 @@ class _Control:
 
     async def send_voice(self, request: web.Request) -> dict[str, Any]:
         """{"data_base64", "duration", "mime_type", "user_id", "file_size", "suffix",
-        "file_path"}: a voice note (see _file_options for the last three)."""
+        "file_path", "reply_to_message_id"}: a voice note (see _file_options for the file
+        options)."""
         body = await _body(request)
         self.world.chat(self._chat_id(request))  # fail before storing anything
         mime = str(body.get("mime_type") or "audio/ogg")
@@ -273,7 +274,10 @@ class _Control:
             "file_size": record.reported_size,
         }
         return self.world.user_message(
-            self._chat_id(request), {"voice": voice}, _opt_int(body, "user_id")
+            self._chat_id(request),
+            {"voice": voice},
+            _opt_int(body, "user_id"),
+            _opt_int(body, "reply_to_message_id"),
         )
 
     async def send_audio(self, request: web.Request) -> dict[str, Any]:
