@@ -654,7 +654,14 @@ async def test_the_page_on_a_small_phone(demo: Demo) -> None:
             if not inside:
                 break
             reached.append(await page.evaluate("() => document.activeElement.textContent"))
-        assert reached == ["How often", "Quiet hours", "Time zone", "Quoting my words", "Done"]
+        assert reached == [
+            "How often",
+            "Quiet hours",
+            "Time zone",
+            "Quoting my words",
+            "What everyone said",
+            "Done",
+        ]
         await old.first.click()  # still works by touch: the multi option is ticked
         await expect(log.get_by_role("button", name="☑ Drop-in")).to_be_visible()
 

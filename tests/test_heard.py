@@ -72,11 +72,11 @@ async def test_share_tells_the_people_who_answered_what_everyone_said_hiding_sma
             await answer_weekly(person, week, listened, words)
         # The sixth joined and answered nothing. The second says no to what we heard.
         await people[1].send("/settings")
-        await people[1].expect("What everyone said, after a check-in: Yes, send it")
+        await people[1].expect("Summaries of what everyone said: yes")
         await people[1].press("What everyone said")
         await people[1].expect("shall I send you a short summary")
         await people[1].press("No, thanks")
-        await people[1].expect("What everyone said, after a check-in: No, thanks")
+        await people[1].expect("Summaries of what everyone said: no")
 
         coordinator = await client.user(COORDINATOR, first_name="Jo")
         await coordinator.send("/share")

@@ -32,39 +32,22 @@ def _summary(context: BotContext, person: Participant) -> str:
         timezone=place_of(
             person.timezone or context.settings.project.timezone, context.settings.project.locale
         ),
-        heard=texts("settings.heard_on" if person.hear_results else "settings.heard_off"),
+        heard=texts("settings.heard_yes" if person.hear_results else "settings.heard_no"),
     )
 
 
 def _menu(context: BotContext) -> InlineKeyboardMarkup:
     texts = context.texts
+
+    def button(label: str, which: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(texts(label), callback_data=Button.SETTINGS.data("menu", which))
+
+    # Two to a row: on a small phone the summary and the first buttons stay on one screen.
     return InlineKeyboardMarkup(
         [
-            [
-                InlineKeyboardButton(
-                    texts("settings.how_often"), callback_data=Button.SETTINGS.data("menu", "f")
-                )
-            ],
-            [
-                InlineKeyboardButton(
-                    texts("settings.quiet_hours"), callback_data=Button.SETTINGS.data("menu", "q")
-                )
-            ],
-            [
-                InlineKeyboardButton(
-                    texts("settings.time_zone"), callback_data=Button.SETTINGS.data("menu", "z")
-                )
-            ],
-            [
-                InlineKeyboardButton(
-                    texts("quote.settings_button"), callback_data=Button.SETTINGS.data("menu", "m")
-                )
-            ],
-            [
-                InlineKeyboardButton(
-                    texts("settings.heard"), callback_data=Button.SETTINGS.data("menu", "h")
-                )
-            ],
+            [button("settings.how_often", "f"), button("settings.quiet_hours", "q")],
+            [button("settings.time_zone", "z"), button("quote.settings_button", "m")],
+            [button("settings.heard", "h")],
             [
                 InlineKeyboardButton(
                     texts("settings.close"), callback_data=Button.SETTINGS.data("close", "-")
