@@ -127,7 +127,11 @@ async def deliver(app: Any, week: str) -> bool:
         return False
     rendered = await make(app, week)
     # The people who answered hear what everyone said (queued: sent once, whatever happens).
-    await heard.share_week(app, rendered.digest)
+    # Failing that must not keep the digest from the team: /share can send it later.
+    try:
+        await heard.share_week(app, rendered.digest)
+    except Exception as exc:
+        log.error("digest %s: what we heard was not queued (%s)", week, type(exc).__name__)
     chat = settings.coordinators.chat_id
     if chat is None:
         log.warning(
