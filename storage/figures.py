@@ -258,17 +258,6 @@ async def gather(
         )
         if row:
             raw.alerts_raised, raw.alerts_raised_people = row["n"], row["people"]
-        for row in await tx.all(
-            "SELECT (SELECT s.stage FROM stages s WHERE s.entered_at <= u.created_at"
-            "        ORDER BY s.entered_at DESC, s.id DESC LIMIT 1) AS stage, f.verdict,"
-            " count(*) AS n, count(DISTINCT f.participant_id) AS people"
-            " FROM update_feedback f JOIN updates u ON u.id = f.update_id"
-            " WHERE f.answered_at < ? GROUP BY 1, 2",
-            (e,),
-        ):
-            by_verdict = raw.agreement.setdefault(row["stage"] or "", {})
-            by_verdict[row["verdict"]] = Bucket(row["n"], row["people"])
-
         row = await tx.one(
             "SELECT count(*) AS n, count(DISTINCT participant_id) AS people FROM alerts"
             " WHERE taken_at >= ? AND taken_at < ?",
