@@ -9,25 +9,27 @@ there. Edited messages are read the same way, so an edit cannot slip a command p
 The policy:
 
 - **Participant commands** (/start, /checkin, /settings, /mydata, /delete, /pause, /resume,
-  /stop, /support, /help, /privacy) and **participant buttons** (``consent``, ``a``, ``delete``,
-  ``n``, ``set``, ``quote``, ``got``) work only in private chats. A participant command in a
-  group (the coordinators' chat included) gets only the short "talk to me privately" note
-  (``hint.group``); a participant button pressed anywhere but a private chat gets only a short
-  toast (``hint.private_button``). Nothing is stored, nothing else is posted, nothing audited.
-- **Coordinator commands** (/stats, /stage, /ask, /share, /reload, /update, /alerts, /digest) and
-  **coordinator buttons** (``stage``, ``upd``, ``alert``) work only (a) in a private chat with
-  a listed coordinator (``coordinators.user_ids``), or (b) in the coordinators' chat
-  (``coordinators.chat_id``), where anyone writing counts. In a private chat with anyone else:
-  the polite refusal (``admin.refused``, as a message or a toast). In any other group, even
-  from a listed coordinator, nothing of the project is posted: only ``hint.group`` for a command
-  and the ``admin.refused`` toast for a button. Every refusal is audited as ``refused`` (never
-  with the person's id); allowed uses are audited by ``coordinator_only`` with the coordinator's
-  id.
+  /stop, /support, /help, /privacy, /suggest) and **participant buttons** (``consent``, ``a``,
+  ``delete``, ``n``, ``set``, ``quote``, ``got``) work only in private chats. A participant
+  command in a group (the coordinators' chat included) gets only the short "talk to me
+  privately" note (``hint.group``); a participant button pressed anywhere but a private chat
+  gets only a short toast (``hint.private_button``). Nothing is stored, nothing else is posted,
+  nothing audited.
+- **Coordinator commands** (/stats, /stage, /ask, /share, /reload, /update, /alerts, /digest)
+  and **coordinator buttons** (``stage``, ``upd``, ``alert``, ``sug``) work only (a) in a
+  private chat with a listed coordinator (``coordinators.user_ids``), or (b) in the
+  coordinators' chat (``coordinators.chat_id``), where anyone writing counts. In a private chat
+  with anyone else: the polite refusal (``admin.refused``, as a message or a toast). In any
+  other group, even from a listed coordinator, nothing of the project is posted: only
+  ``hint.group`` for a command and the ``admin.refused`` toast for a button. Every refusal is
+  audited as ``refused`` (never with the person's id); allowed uses are audited by
+  ``coordinator_only`` with the coordinator's id.
 - **Plain messages** (text, voice, stickers...) are left to the handlers' own filters:
-  participants' handlers take private chats only; in other groups only the note for commands
-  and mentions is sent; in the coordinators' chat text only feeds a coordinator's open /update
-  draft. Commands and buttons not in the registry keep their existing answers (the unknown
-  command hint, the group note, the stale-button toast).
+  participants' handlers take private chats only; in other groups only the note for commands and
+  mentions is sent; in the coordinators' chat text only feeds a coordinator's open /update
+  draft, or answers a suggestion when it replies to the bot's question for it. Commands and
+  buttons not in the registry keep their existing answers (the unknown command hint, the group
+  note, the stale-button toast).
 - **Other updates** (inline queries, poll answers, chat member updates, channel posts, a button
   on an inline message...) never reach participant or coordinator features: the guard stops
   everything that is not a message, an edited message or a button pressed in a chat.
@@ -86,6 +88,7 @@ COMMANDS: dict[str, Entry] = {
             "support",
             "help",
             "privacy",
+            "suggest",
         )
     },
     **{

@@ -36,6 +36,7 @@ from bot.handlers import (
     other,
     preferences,
     safeguarding,
+    suggest,
     weekly_digest,
     you_said,
 )
@@ -108,6 +109,7 @@ FEATURES = (
     account,  # /mydata, /delete, /pause, /resume, /stop, /help, /privacy
     preferences,  # /settings
     got_it,  # Yes / Partly / No under an update, and replies saying what we missed
+    suggest,  # /suggest, the team's Adopt / Not now / Reply, and their replies
     nudge,  # the buttons on a nudge
     checkin,  # /checkin, answer buttons, typed and spoken answers
     other,  # last: groups, edits, unknown commands, stale buttons, errors

@@ -40,6 +40,7 @@ class Button(Enum):
     STAGE = ("stage", Audience.COORDINATOR, "stage-change")  # stage:<to|yes|no>:<index>
     UPDATE = ("upd", Audience.COORDINATOR, "update")  # upd:<action>[:<index>[:<n>]]
     ALERT = ("alert", Audience.COORDINATOR, "alert-take")  # alert:<id>:<take|list>
+    SUGGESTION = ("sug", Audience.COORDINATOR, "suggestion")  # sug:<id>:<adopt|later|reply>
 
     def __init__(self, prefix: str, audience: Audience, audit: str) -> None:
         self.prefix = prefix

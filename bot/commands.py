@@ -34,6 +34,7 @@ COMMANDS = (
     "stop",
     "delete",
     "support",
+    "suggest",
     "help",
     "privacy",
 )

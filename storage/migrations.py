@@ -393,4 +393,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX update_feedback_person ON update_feedback (participant_id);
         """,
     ),
+    Migration(
+        15,
+        "suggestions: what participants propose, and what the team did with it",
+        """
+        CREATE TABLE suggestions (
+            id              INTEGER PRIMARY KEY,
+            participant_id  TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            text            TEXT NOT NULL,
+            created_at      TEXT NOT NULL,
+            status          TEXT NOT NULL DEFAULT 'new'
+                            CHECK (status IN ('new', 'adopted', 'not_now')),
+            decided_at      TEXT,
+            answer          TEXT,     -- a coordinator's reply, sent to the person
+            reply_prompt_id INTEGER   -- the message a coordinator replies to, to answer it
+        );
+        CREATE INDEX suggestions_person ON suggestions (participant_id);
+        """,
+    ),
 )

@@ -505,6 +505,7 @@ PERSONAL_TABLES = {
     "outbox": "messages_to_you",
     "send_attempts": "delivery_attempts",
     "update_feedback": "did_we_get_it_right",
+    "suggestions": "your_suggestions",
 }
 # Left out: the internal participant id (it means nothing to the person), and which
 # coordinator took an alert (that is the staff member's name, not something about the person).
@@ -555,6 +556,11 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             " ORDER BY f.answered_at",
             by_participant,
         )
+        suggested = await tx.all(
+            "SELECT id, text, created_at, status, decided_at, answer FROM suggestions"
+            " WHERE participant_id = ? ORDER BY id",
+            by_participant,
+        )
     assert person is not None
     you = _visible(person)
     you.pop("id")
@@ -584,4 +590,5 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
         "messages_to_you": [_visible(row) for row in outbox],
         "delivery_attempts": [_visible(row) for row in attempts],
         "did_we_get_it_right": [dict(row) for row in verdicts],
+        "your_suggestions": [dict(row) for row in suggested],
     }

@@ -58,6 +58,7 @@ REFUSED = TEXTS("admin.refused")
 PRIVATE_BUTTON = TEXTS("hint.private_button")
 
 PARTICIPANT_COMMANDS = {
+    "suggest",
     "start",
     "checkin",
     "settings",
@@ -72,7 +73,7 @@ PARTICIPANT_COMMANDS = {
 }
 COORDINATOR_COMMANDS = {"stats", "stage", "ask", "share", "reload", "update", "alerts", "digest"}
 PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got"}
-COORDINATOR_BUTTONS = {"stage", "upd", "alert"}
+COORDINATOR_BUTTONS = {"stage", "upd", "alert", "sug"}
 CHATS = ("private", "team", "other")
 PEOPLE = {"participant": PARTICIPANT, "coordinator": COORDINATOR, "outsider": OUTSIDER}
 
@@ -109,7 +110,8 @@ def policy(kind: Kind, name: str, chat: str, person: str) -> Expected:
         if chat == "private":
             return Expected(True)
         return Expected(False, GROUP_NOTE if command else PRIVATE_BUTTON)
-    action = name if command else {"stage": "stage-change", "upd": "update"}.get(name, "alert-take")
+    audits = {"stage": "stage-change", "upd": "update", "sug": "suggestion", "alert": "alert-take"}
+    action = name if command else audits[name]
     if chat == "team" or (chat == "private" and person == "coordinator"):
         return Expected(True, audited=None)
     if chat == "private":
@@ -280,6 +282,7 @@ def button_data(consent_version: int) -> dict[str, Data]:
         "stage": Data("stage:yes:1", "stage:no:-"),
         "upd": Data("upd:s", "upd:x"),
         "alert": Data("alert:1:take", "alert:999:take"),
+        "sug": Data("sug:1:adopt", "sug:999999:later"),
     }
 
 

@@ -331,6 +331,7 @@ async def test_help_privacy_and_the_command_list(
         "stop",
         "delete",
         "support",
+        "suggest",
         "help",
         "privacy",
     ]

@@ -1,0 +1,206 @@
+"""/suggest: a participant proposes a question, a topic or a change; the team answers.
+
+``/suggest more hot meals at the weekend`` stores it at once; ``/suggest`` alone asks for it,
+as a message to reply to. The suggestion goes to the coordinators' chat (or, without one, to
+each listed coordinator) under the person's code name, never their name, with three buttons:
+Adopt, Not now, Reply. Adopt and Not now tell the person what happened (through the outbox:
+once, quiet hours respected); Reply asks the coordinator for a reply to send them as written.
+The person sees their suggestions in /mydata, and /delete erases them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import CommandHandler, MessageHandler, filters
+
+from bot import outreach
+from bot.callbacks import Button, parse
+from bot.handlers.auditing import coordinator_only, is_coordinator
+from bot.handlers.common import PRIVATE_NEW, chat_id_of, consented
+from bot.services import BotContext, services_of
+from storage import participants, suggestions
+
+log = logging.getLogger(__name__)
+
+MAX_CHARS = 1000
+ADOPT, NOT_NOW, REPLY = "adopt", "later", "reply"
+STATUS_OF = {ADOPT: "adopted", NOT_NOW: "not_now"}
+
+
+class _ReplyTo(filters.MessageFilter):
+    """A message replying to one of the bot's messages whose text starts with the locale's
+    ``key`` (checked before any database read: only such replies are taken)."""
+
+    def __init__(self, app: Any, key: str) -> None:
+        super().__init__(name=f"reply to {key}")
+        self._app, self._key = app, key
+
+    def filter(self, message: Message) -> bool:
+        replied = message.reply_to_message
+        if replied is None or replied.from_user is None or not replied.from_user.is_bot:
+            return False
+        prefix = services_of(self._app).texts(self._key).split("{", 1)[0]
+        return bool(replied.text and replied.text.startswith(prefix))
+
+
+def register(app: Any) -> None:
+    """/suggest, the replies that carry a suggestion or a coordinator's answer, the buttons."""
+    app.add_handler(CommandHandler("suggest", suggest_command, filters=PRIVATE_NEW))
+    words = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & words & _ReplyTo(app, "suggest.ask"), on_suggestion
+        )
+    )
+    app.add_handler(MessageHandler(words & _ReplyTo(app, "suggest.reply_prompt"), on_answer))
+    app.add_handler(Button.SUGGESTION.handler(on_button))
+
+
+async def suggest_command(update: Update, context: BotContext) -> None:
+    """``/suggest WORDS`` stores them; ``/suggest`` asks for them."""
+    stopped = await participants.by_chat(context.db, chat_id_of(update))
+    if stopped is not None and stopped.status == "stopped":
+        # They chose to hear nothing more; a suggestion would need an answer.
+        await context.bot.send_message(chat_id_of(update), context.texts("suggest.stopped"))
+        return
+    person = await consented(update, context)
+    if person is None:
+        return
+    words = " ".join(context.args or []).strip()
+    if not words:
+        await context.bot.send_message(
+            chat_id_of(update),
+            context.texts("suggest.ask"),
+            reply_markup=ForceReply(input_field_placeholder=context.texts("suggest.placeholder")),
+        )
+        return
+    await _store(update, context, person.id, words)
+
+
+async def on_suggestion(update: Update, context: BotContext) -> None:
+    """A reply to "What would you like to suggest?"."""
+    assert update.message is not None and update.message.text is not None
+    person = await consented(update, context)
+    if person is not None:
+        await _store(update, context, person.id, update.message.text)
+
+
+async def _store(update: Update, context: BotContext, participant_id: str, words: str) -> None:
+    texts = context.texts
+    number = await suggestions.add(
+        context.db, participant_id, words[:MAX_CHARS], context.services.clock.now()
+    )
+    await context.bot.send_message(chat_id_of(update), texts("suggest.thanks"))
+    found = await suggestions.get(context.db, number)
+    assert found is not None
+    await _tell_team(context, found)
+
+
+def _team_keyboard(context: BotContext, number: int) -> InlineKeyboardMarkup:
+    texts = context.texts
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    texts("suggest.adopt"), callback_data=Button.SUGGESTION.data(number, ADOPT)
+                ),
+                InlineKeyboardButton(
+                    texts("suggest.not_now"),
+                    callback_data=Button.SUGGESTION.data(number, NOT_NOW),
+                ),
+            ],
+            [
+                InlineKeyboardButton(
+                    texts("suggest.reply"), callback_data=Button.SUGGESTION.data(number, REPLY)
+                )
+            ],
+        ]
+    )
+
+
+async def _tell_team(context: BotContext, found: suggestions.Suggestion) -> None:
+    """To the coordinators' chat, or each listed coordinator; a failure is logged only (the
+    suggestion is stored)."""
+    team = context.settings.coordinators
+    chats = [team.chat_id] if team.chat_id is not None else list(team.user_ids)
+    text = context.texts(
+        "suggest.for_team", number=found.id, pseudonym=found.pseudonym, text=found.text
+    )
+    for chat in chats:
+        try:
+            await context.bot.send_message(
+                chat, text, reply_markup=_team_keyboard(context, found.id)
+            )
+        except TelegramError as exc:
+            log.warning("suggestion %d could not be shown to the team: %s", found.id, exc.message)
+
+
+@coordinator_only("suggestion")
+async def on_button(update: Update, context: BotContext) -> None:
+    """``sug:<number>:<adopt|later|reply>``."""
+    query = update.callback_query
+    assert query is not None
+    texts = context.texts
+    parsed = parse(query.data)
+    args = parsed.args if parsed is not None else ()
+    if len(args) != 2 or not args[0].isdigit() or args[1] not in (ADOPT, NOT_NOW, REPLY):
+        await query.answer(texts("hint.stale"))
+        return
+    number, action = int(args[0]), args[1]
+    found = await suggestions.get(context.db, number)
+    if found is None:
+        await query.answer(texts("suggest.gone"))
+        return
+    if action == REPLY:
+        await query.answer()
+        asked = await context.bot.send_message(
+            chat_id_of(update),
+            texts("suggest.reply_prompt", number=number),
+            reply_markup=ForceReply(selective=True),
+        )
+        await suggestions.ask_answer(context.db, number, asked.message_id)
+        return
+    status = STATUS_OF[action]
+    changed = await suggestions.decide(
+        context.db,
+        number,
+        status,
+        context.services.clock.now(),
+        key=f"suggestion:{number}:{status}",
+        message=texts(f"suggest.told_{status}", text=found.text),
+    )
+    await query.answer(texts(f"suggest.done_{status}") if changed else texts("suggest.already"))
+    if changed:
+        with_status = texts(
+            f"suggest.team_{status}", number=number, pseudonym=found.pseudonym, text=found.text
+        )
+        with contextlib.suppress(BadRequest):  # pressed twice quickly: already says so
+            await query.edit_message_text(with_status, reply_markup=_team_keyboard(context, number))
+        context.application.create_task(outreach.tick(context.application))
+
+
+async def on_answer(update: Update, context: BotContext) -> None:
+    """A coordinator's reply to "Your reply to suggestion #N": sent to the person."""
+    message = update.message
+    assert message is not None and message.text is not None
+    assert message.reply_to_message is not None
+    if not is_coordinator(update, context):
+        return
+    number = await suggestions.answer(
+        context.db,
+        message.reply_to_message.message_id,
+        message.text,
+        context.services.clock.now(),
+        message=context.texts("suggest.told_answer", answer=message.text),
+    )
+    if number is None:
+        return
+    await context.bot.send_message(
+        chat_id_of(update), context.texts("suggest.answer_sent", number=number)
+    )
+    context.application.create_task(outreach.tick(context.application))
