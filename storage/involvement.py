@@ -2,7 +2,8 @@
 
 Per participant, over a period: check-ins completed (per stage), reflections given (non-skipped
 answers to reflection questions; a reflection's follow-up is part of the same reflection),
-'you said, we did' updates received, and an estimate of the minutes given (the configured
+suggestions made (/suggest), 'you said, we did' updates received, and an estimate of the
+minutes given (the configured
 ``minutes`` of each completed check-in; check-ins no longer configured count 0).
 Reports use the pseudonym only; who is behind a pseudonym stays with the person (/mydata).
 """
@@ -30,6 +31,7 @@ class Involvement:
     cohort: str | None = None
     by_stage: dict[str, int] = field(default_factory=dict)
     reflections: int = 0
+    suggestions: int = 0
     updates_received: int = 0
     minutes: int = 0
 
@@ -41,7 +43,9 @@ class Involvement:
     @property
     def empty(self) -> bool:
         """Nothing given or received in the period."""
-        return not (self.checkins_completed or self.reflections or self.updates_received)
+        return not (
+            self.checkins_completed or self.reflections or self.suggestions or self.updates_received
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """For the /mydata file."""
@@ -51,6 +55,7 @@ class Involvement:
             "checkins_completed": self.checkins_completed,
             "checkins_by_stage": dict(self.by_stage),
             "reflections": self.reflections,
+            "suggestions": self.suggestions,
             "updates_received": self.updates_received,
             "minutes": self.minutes,
         }
@@ -93,6 +98,11 @@ async def records(
             f" AND answered_at >= ? AND answered_at < ?{who} GROUP BY participant_id",
             (f"%{FOLLOW_UP_SUFFIX}", low, high, *extra),
         )
+        suggested = await tx.all(
+            "SELECT participant_id, count(*) AS n FROM suggestions"
+            f" WHERE created_at >= ? AND created_at < ?{who} GROUP BY participant_id",
+            (low, high, *extra),
+        )
         received = await tx.all(
             "SELECT participant_id, count(*) AS n FROM outbox"
             " WHERE message_key LIKE 'update:%' AND status = 'sent'"
@@ -109,6 +119,9 @@ async def records(
     for row in reflections:
         if row["participant_id"] in found:
             found[row["participant_id"]].reflections = row["n"]
+    for row in suggested:
+        if row["participant_id"] in found:
+            found[row["participant_id"]].suggestions = row["n"]
     for row in received:
         if row["participant_id"] in found:
             found[row["participant_id"]].updates_received = row["n"]
@@ -131,6 +144,7 @@ def columns(stages: Sequence[str]) -> list[str]:
         "checkins_completed",
         *(f"checkins_{stage}" for stage in stages),
         "reflections",
+        "suggestions",
         "updates_received",
         "minutes",
     ]
@@ -158,6 +172,7 @@ def write_csv(
                 record.checkins_completed,
                 *(record.by_stage.get(stage, 0) for stage in stages),
                 record.reflections,
+                record.suggestions,
                 record.updates_received,
                 record.minutes,
             ]

@@ -14,7 +14,7 @@ import pytest
 from bot.cli import main
 from bot.sandbox import SandboxClient
 from bot.settings import Settings, load_settings
-from storage import involvement, outbox, participants, you_said
+from storage import involvement, outbox, participants, suggestions, you_said
 from storage.db import Database
 from storage.participants import NewAnswer
 from tests.conftest import EXAMPLE, join, rows, tap
@@ -78,6 +78,9 @@ async def build(path: Path) -> dict[str, str]:
         )
         assert (published.contributors, published.queued) == (2, 2)
         await outbox.queue_outbox(db, [ana.id], "stage:delivery", "News", at(4, 10))
+        # Ana suggested twice: once in the period, once before it.
+        await suggestions.add(db, ana.id, "Ask about the night shelter", at(3, 20))
+        await suggestions.add(db, ana.id, "An earlier idea", at(1, 20))
         for message in await outbox.due(db, at(4, 10)):
             if message.participant_id == ana.id:
                 attempt = await outbox.claim(db, message, at(4, 10))
@@ -110,6 +113,8 @@ async def test_records_count_by_hand(configured: Settings) -> None:
     ana, ben, cat = found[names["ana"]], found[names["ben"]], found[names["cat"]]
     assert ana.by_stage == {"design": 3, "delivery": 1} and ana.checkins_completed == 4
     assert (ana.reflections, ana.updates_received, ana.minutes) == (1, 1, 11)
+    assert (ana.suggestions, ben.suggestions) == (1, 0)
+    assert everything[names["ana"]].suggestions == 2
     assert ana.cohort == "Riverside drop-in"
     assert ben.by_stage == {"design": 1}
     assert (ben.reflections, ben.updates_received, ben.minutes) == (0, 0, 5)
@@ -152,6 +157,7 @@ def test_the_csv_is_by_pseudonym_and_period(
         "checkins_commissioning",
         "checkins_evaluation",
         "reflections",
+        "suggestions",
         "updates_received",
         "minutes",
     ]
@@ -166,6 +172,7 @@ def test_the_csv_is_by_pseudonym_and_period(
         "checkins_commissioning": "0",
         "checkins_evaluation": "0",
         "reflections": "1",
+        "suggestions": "1",
         "updates_received": "1",
         "minutes": "11",
     }
@@ -213,6 +220,7 @@ async def test_mydata_shows_the_involvement_record(
         "checkins_completed": 1,
         "checkins_by_stage": {"design": 1},
         "reflections": 0,
+        "suggestions": 0,
         "updates_received": 0,
         "minutes": 3,
     }

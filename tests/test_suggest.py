@@ -83,6 +83,7 @@ async def test_a_suggestion_reaches_the_team_under_a_code_name_and_its_author_he
         await ada.expect("Here's what we keep about you")
         document = await ada.wait_for_bot_message()
         mine = json.loads(await client.download(document.document["file_id"]))
+        assert mine["involvement"]["suggestions"] == 1  # it counts toward their record
         [suggestion] = mine["your_suggestions"]
         assert (suggestion["text"], suggestion["status"]) == (
             "Ask us about the night shelter",

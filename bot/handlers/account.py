@@ -221,6 +221,7 @@ def _involvement_text(context: BotContext, record: involvement.Involvement) -> s
         "involvement.mydata",
         by_stage=by_stage or texts("involvement.by_stage_none"),
         reflections=record.reflections,
+        suggestions=record.suggestions,
         updates=record.updates_received,
         minutes=record.minutes,
         pseudonym=record.pseudonym,
