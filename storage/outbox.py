@@ -581,13 +581,23 @@ async def queue_outbox(
     db: Database, participant_ids: Iterable[str], key: str, text: str, now: datetime
 ) -> int:
     """Queue one message per person under ``key`` (at most once per person and key)."""
+    people = list(participant_ids)
+    if not people:
+        return 0
+    async with db.transaction() as tx:
+        return await queue_in(tx, people, key, text, now)
+
+
+async def queue_in(
+    tx: Transaction, participant_ids: Iterable[str], key: str, text: str, now: datetime
+) -> int:
+    """:func:`queue_outbox` inside a caller's transaction (with the change the message is
+    about); how many were new."""
     params = [(pid, key, text, utc_text(now)) for pid in participant_ids]
     if not params:
         return 0
-    async with db.transaction() as tx:
-        added = await tx.executemany(
-            "INSERT INTO outbox (participant_id, message_key, text, next_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (participant_id, message_key) DO NOTHING",
-            params,
-        )
-    return added
+    return await tx.executemany(
+        "INSERT INTO outbox (participant_id, message_key, text, next_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (participant_id, message_key) DO NOTHING",
+        params,
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from storage import outbox
 from storage.db import Database, utc_text
 
 STATUSES = ("new", "adopted", "not_now")
@@ -62,11 +63,7 @@ async def decide(
             "UPDATE suggestions SET status = ?, decided_at = ? WHERE id = ?",
             (status, stamp, suggestion_id),
         )
-        await tx.execute(
-            "INSERT INTO outbox (participant_id, message_key, text, next_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (participant_id, message_key) DO NOTHING",
-            (row["participant_id"], key, message, stamp),
-        )
+        await outbox.queue_in(tx, [row["participant_id"]], key, message, now)
     return True
 
 
@@ -92,14 +89,6 @@ async def answer(
             "UPDATE suggestions SET answer = ?, reply_prompt_id = NULL WHERE id = ?",
             (text, row["id"]),
         )
-        await tx.execute(
-            "INSERT INTO outbox (participant_id, message_key, text, next_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (participant_id, message_key) DO NOTHING",
-            (
-                row["participant_id"],
-                f"suggestion:{row['id']}:answer:{prompt_id}",
-                message,
-                utc_text(now),
-            ),
-        )
+        key = f"suggestion:{row['id']}:answer:{prompt_id}"
+        await outbox.queue_in(tx, [row["participant_id"]], key, message, now)
     return int(row["id"])

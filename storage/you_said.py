@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from storage import outbox
 from storage.db import Database, Transaction, utc_text
 
 KEY_PREFIX = "update:"
@@ -112,12 +113,7 @@ async def publish(
         )
         assert update_id is not None
         key = key_of(update_id)
-        if found.recipients:
-            await tx.executemany(
-                "INSERT INTO outbox (participant_id, message_key, text, next_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (participant_id, message_key) DO NOTHING",
-                [(pid, key, message, stamp) for pid in found.recipients],
-            )
+        await outbox.queue_in(tx, found.recipients, key, message, now)
     return Published(update_id, len(found.contributors), len(found.recipients))
 
 

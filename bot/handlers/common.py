@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from typing import Any
+
+from telegram import Message, Update
 from telegram.ext import filters
 
 from bot.keyboards import consent_keyboard
-from bot.services import BotContext
+from bot.services import BotContext, services_of
 from storage import participants
 from storage.participants import Participant, Session
 
 # New messages in private chats: where participants' commands and answers are handled.
 PRIVATE_NEW = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+
+
+class RepliesTo(filters.MessageFilter):
+    """A message replying to one of the bot's own questions: one whose text begins as the
+    locale's ``key`` does (up to its first ``{placeholder}``), in the current locale (after a
+    /reload too). Decided before any database read; only such replies are taken, so anything
+    else a person sends goes where it always goes."""
+
+    def __init__(self, app: Any, key: str) -> None:
+        super().__init__(name=f"replies to {key}")
+        self._app, self._key = app, key
+
+    def filter(self, message: Message) -> bool:
+        replied = message.reply_to_message
+        if replied is None or replied.from_user is None or not replied.from_user.is_bot:
+            return False
+        prefix = services_of(self._app).texts(self._key).split("{", 1)[0]
+        return bool(replied.text and replied.text.startswith(prefix))
 
 
 def chat_id_of(update: Update) -> int:

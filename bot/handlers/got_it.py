@@ -14,34 +14,16 @@ import asyncio
 import contextlib
 from typing import Any
 
-from telegram import ForceReply, Message, Update
+from telegram import ForceReply, Update
 from telegram.error import BadRequest
 from telegram.ext import MessageHandler, filters
 
 from bot.callbacks import Button, parse
 from bot.handlers import checkin
-from bot.handlers.common import chat_id_of, consented
+from bot.handlers.common import RepliesTo, chat_id_of, consented
 from bot.keyboards import got_it_right_keyboard
-from bot.services import BotContext, services_of
+from bot.services import BotContext
 from storage import you_said
-
-
-class _ReplyToWhy(filters.MessageFilter):
-    """A private message replying to the bot's "What did we miss?" (its text is the locale's:
-    the filter runs before any database read, and only such replies are taken)."""
-
-    def __init__(self, texts_of: Any) -> None:
-        super().__init__(name="reply to 'what did we miss'")
-        self._texts_of = texts_of
-
-    def filter(self, message: Message) -> bool:
-        replied = message.reply_to_message
-        return bool(
-            replied is not None
-            and replied.from_user is not None
-            and replied.from_user.is_bot
-            and replied.text == self._texts_of()("got_it.why")
-        )
 
 
 def register(app: Any) -> None:
@@ -51,7 +33,7 @@ def register(app: Any) -> None:
         filters.ChatType.PRIVATE
         & filters.UpdateType.MESSAGE
         & (filters.TEXT | filters.VOICE | filters.AUDIO)
-        & _ReplyToWhy(lambda: services_of(app).texts)  # the current locale, after /reload too
+        & RepliesTo(app, "got_it.why")
     )
     app.add_handler(MessageHandler(replies, on_reason))
 

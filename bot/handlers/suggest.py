@@ -14,15 +14,15 @@ import contextlib
 import logging
 from typing import Any
 
-from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot import outreach
 from bot.callbacks import Button, parse
 from bot.handlers.auditing import coordinator_only, is_coordinator
-from bot.handlers.common import PRIVATE_NEW, chat_id_of, consented
-from bot.services import BotContext, services_of
+from bot.handlers.common import PRIVATE_NEW, RepliesTo, chat_id_of, consented
+from bot.services import BotContext
 from storage import participants, suggestions
 
 log = logging.getLogger(__name__)
@@ -32,32 +32,16 @@ ADOPT, NOT_NOW, REPLY = "adopt", "later", "reply"
 STATUS_OF = {ADOPT: "adopted", NOT_NOW: "not_now"}
 
 
-class _ReplyTo(filters.MessageFilter):
-    """A message replying to one of the bot's messages whose text starts with the locale's
-    ``key`` (checked before any database read: only such replies are taken)."""
-
-    def __init__(self, app: Any, key: str) -> None:
-        super().__init__(name=f"reply to {key}")
-        self._app, self._key = app, key
-
-    def filter(self, message: Message) -> bool:
-        replied = message.reply_to_message
-        if replied is None or replied.from_user is None or not replied.from_user.is_bot:
-            return False
-        prefix = services_of(self._app).texts(self._key).split("{", 1)[0]
-        return bool(replied.text and replied.text.startswith(prefix))
-
-
 def register(app: Any) -> None:
     """/suggest, the replies that carry a suggestion or a coordinator's answer, the buttons."""
     app.add_handler(CommandHandler("suggest", suggest_command, filters=PRIVATE_NEW))
     words = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
     app.add_handler(
         MessageHandler(
-            filters.ChatType.PRIVATE & words & _ReplyTo(app, "suggest.ask"), on_suggestion
+            filters.ChatType.PRIVATE & words & RepliesTo(app, "suggest.ask"), on_suggestion
         )
     )
-    app.add_handler(MessageHandler(words & _ReplyTo(app, "suggest.reply_prompt"), on_answer))
+    app.add_handler(MessageHandler(words & RepliesTo(app, "suggest.reply_prompt"), on_answer))
     app.add_handler(Button.SUGGESTION.handler(on_button))
 
 
