@@ -67,7 +67,7 @@ async def consented(update: Update, context: BotContext) -> Participant | None:
     version they are asked again; people who used /stop are ignored.
     """
     person = await participants.by_chat(context.db, chat_id_of(update))
-    return person if await _may_answer(update, context, person) else None
+    return person if await may_answer(update, context, person) else None
 
 
 async def answering(
@@ -75,12 +75,13 @@ async def answering(
 ) -> tuple[Participant, Session | None] | None:
     """Like :func:`consented`, with the open check-in read in the same query (hot path)."""
     person, session = await participants.with_session(context.db, chat_id_of(update))
-    if not await _may_answer(update, context, person) or person is None:
+    if not await may_answer(update, context, person) or person is None:
         return None
     return person, session
 
 
-async def _may_answer(update: Update, context: BotContext, person: Participant | None) -> bool:
+async def may_answer(update: Update, context: BotContext, person: Participant | None) -> bool:
+    """Whether ``person`` (read with this update) may answer now; if not, say what to do."""
     chat_id = chat_id_of(update)
     if person is None:
         await context.bot.send_message(chat_id, context.texts("consent.needed"))

@@ -21,7 +21,7 @@ from telegram.ext import CommandHandler, MessageHandler, filters
 from bot import outreach
 from bot.callbacks import Button, parse
 from bot.handlers.auditing import coordinator_only, is_coordinator
-from bot.handlers.common import PRIVATE_NEW, RepliesTo, chat_id_of, consented
+from bot.handlers.common import PRIVATE_NEW, RepliesTo, chat_id_of, consented, may_answer
 from bot.services import BotContext
 from storage import participants, suggestions
 
@@ -47,13 +47,12 @@ def register(app: Any) -> None:
 
 async def suggest_command(update: Update, context: BotContext) -> None:
     """``/suggest WORDS`` stores them; ``/suggest`` asks for them."""
-    stopped = await participants.by_chat(context.db, chat_id_of(update))
-    if stopped is not None and stopped.status == "stopped":
+    person = await participants.by_chat(context.db, chat_id_of(update))
+    if person is not None and person.status == "stopped":
         # They chose to hear nothing more; a suggestion would need an answer.
         await context.bot.send_message(chat_id_of(update), context.texts("suggest.stopped"))
         return
-    person = await consented(update, context)
-    if person is None:
+    if not await may_answer(update, context, person) or person is None:
         return
     words = " ".join(context.args or []).strip()
     if not words:
