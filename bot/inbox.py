@@ -82,9 +82,25 @@ class Inbox:
             log.warning("skipped %d update(s) without an update_id", len(raw) - len(valid))
         parsed = {u["update_id"]: self._parse(u) for u in valid}
         chats = [_chat_of(parsed[u["update_id"]]) for u in valid]
-        fresh = await store.store(self._db, valid, self._now(), chats)
-        for update in fresh:
-            await self._dispatch(update, parsed[update.update_id])
+        processor = self._app.update_processor
+        # Known to be on their way before they are stored, so a sweep never takes them.
+        for update_id, chat in zip(parsed, chats, strict=True):
+            if not isinstance(parsed[update_id], Exception):
+                processor.arriving(update_id, chat)
+        fresh: list[Pending] = []
+        try:
+            fresh = await store.store(
+                self._db, valid, self._now(), chats, self._worker.id if self._worker else None
+            )
+            for update in fresh:
+                await self._dispatch(update, parsed[update.update_id])
+        finally:
+            dispatched = {
+                u.update_id for u in fresh if not isinstance(parsed[u.update_id], Exception)
+            }
+            for update_id in parsed:
+                if update_id not in dispatched:
+                    processor.arrived(update_id)
         return max((u["update_id"] for u in valid), default=None)
 
     def _parse(self, payload: dict[str, Any]) -> Update | Exception:

@@ -233,7 +233,8 @@ class Worker:
         if not getattr(self.app, "running", True):
             return  # stopping: what is left is for the other workers, or the next start
         found = await leases.orphans(self.db, self.id)
-        loose, processor = set(found.loose), self.app.update_processor
+        processor = self.app.update_processor
+        loose = {chat for chat in found.loose if not processor.busy(chat)}
         chats = set(found.gone) | (loose if startup else loose & self._loose_before)
         # Ours but not in hand on two sweeps running: giving the turn back failed (the
         # database was away for a moment).

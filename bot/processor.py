@@ -72,6 +72,10 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         # Shared: per chat, the updates tasks of this process are waiting to handle (or
         # handling); a turn stops before one of them, which its own task handles next.
         self._queued: dict[int, set[int]] = {}
+        # Updates received and on their way to a task (chat of each; per chat, how many), so
+        # the sweep never takes a chat whose update is about to be handled here.
+        self._arriving: dict[int, int] = {}
+        self._arriving_chats: dict[int, int] = {}
 
     def track(self, finish: Finish | None) -> None:
         """Call ``finish`` after each Update's handlers (the durable inbox records it)."""
@@ -87,8 +91,31 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         """Whether chats' turns are taken across workers."""
         return self._turns is not None
 
+    def arriving(self, update_id: int, chat: int) -> None:
+        """An update is received and will reach :meth:`do_process_update` (or :meth:`arrived`)."""
+        if update_id not in self._arriving:
+            self._arriving[update_id] = chat
+            self._arriving_chats[chat] = self._arriving_chats.get(chat, 0) + 1
+
+    def arrived(self, update_id: int) -> None:
+        """The update's task is done with it (or it will never be handed to one)."""
+        chat = self._arriving.pop(update_id, None)
+        if chat is not None:
+            left = self._arriving_chats[chat] - 1
+            if left:
+                self._arriving_chats[chat] = left
+            else:
+                del self._arriving_chats[chat]
+
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Await ``coroutine`` while holding the lock (and, shared, the turn) of the chat."""
+        try:
+            await self._process(update, coroutine)
+        finally:
+            if isinstance(update, Update):
+                self.arrived(update.update_id)
+
+    async def _process(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = chat_key(update)
         if self._turns is not None and self._finish is not None and isinstance(update, Update):
             own: tuple[Update, Awaitable[Any]] | None = (update, coroutine)
@@ -194,7 +221,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     def busy(self, chat: int) -> bool:
         """Whether this process is handling (or about to handle) the chat right now."""
-        return chat in self._locks
+        return chat in self._locks or chat in self._arriving_chats
 
     async def stop_draining(self) -> None:
         """Start no more drains and wait for those running (before the database closes)."""

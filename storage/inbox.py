@@ -56,10 +56,12 @@ async def store(
     updates: list[dict[str, Any]],
     now: datetime,
     chats: Sequence[int] | None = None,
+    worker: str | None = None,
 ) -> list[Pending]:
     """Write fetched updates (before their offset is confirmed); return those new here.
 
     ``chats`` are the updates' chats, in the same order (0: none; all 0 if not given).
+    ``worker`` received them (several workers: the others leave them to it while it lives).
     Updates already in the inbox (Telegram delivered them again after a restart) are ignored.
     """
     if not updates:
@@ -69,9 +71,15 @@ async def store(
     if len(updates) == 1:  # the usual case when people are not all answering at once
         (update,) = updates
         inserted = await db.write(
-            "INSERT INTO inbox (update_id, payload, received_at, chat_id) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (update_id) DO NOTHING",
-            (update["update_id"], json.dumps(update, ensure_ascii=False), stamp, chat_ids[0]),
+            "INSERT INTO inbox (update_id, payload, received_at, chat_id, received_by)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING",
+            (
+                update["update_id"],
+                json.dumps(update, ensure_ascii=False),
+                stamp,
+                chat_ids[0],
+                worker,
+            ),
         )
         return [Pending(update["update_id"], update)] if inserted == 1 else []
     chat_of = {u["update_id"]: chat for u, chat in zip(updates, chat_ids, strict=True)}
@@ -91,13 +99,15 @@ async def store(
                 fresh.append(update)
         if fresh:
             await tx.executemany(
-                "INSERT INTO inbox (update_id, payload, received_at, chat_id) VALUES (?, ?, ?, ?)",
+                "INSERT INTO inbox (update_id, payload, received_at, chat_id, received_by)"
+                " VALUES (?, ?, ?, ?, ?)",
                 [
                     (
                         u["update_id"],
                         json.dumps(u, ensure_ascii=False),
                         stamp,
                         chat_of[u["update_id"]],
+                        worker,
                     )
                     for u in fresh
                 ],

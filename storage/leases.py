@@ -163,13 +163,13 @@ class Orphans:
     """Chats nobody alive is looking after."""
 
     gone: list[int]  # held by a worker that is gone (pending updates or not)
-    loose: list[int]  # with pending updates and no lease at all
+    loose: list[int]  # with pending updates and no lease at all, not left to another worker
     mine: list[int]  # held by the asking worker (left so if giving one back failed)
 
 
 async def orphans(db: Database, worker: str, limit: int = 500) -> Orphans:
-    """Chats to look after: held by gone workers, with pending updates and no lease, or
-    held by ``worker`` itself."""
+    """Chats to look after: held by gone workers, with pending updates and no lease (unless
+    another live worker received them), or held by ``worker`` itself."""
     async with db.read() as tx:
         mine = await tx.all(
             "SELECT chat_id FROM chat_leases WHERE worker = ? ORDER BY chat_id LIMIT ?",
@@ -180,11 +180,14 @@ async def orphans(db: Database, worker: str, limit: int = 500) -> Orphans:
             " ORDER BY chat_id LIMIT ?",
             (limit,),
         )
+        # An update another live worker received is that worker's to hand to its task (which
+        # may still be on its way to the chat's turn): its own sweep looks after it if not.
         loose = await tx.all(
             "SELECT DISTINCT i.chat_id FROM inbox i WHERE i.status = 'pending'"
             " AND NOT EXISTS (SELECT 1 FROM chat_leases l WHERE l.chat_id = i.chat_id)"
+            f" AND (i.received_by IS NULL OR i.received_by = ? OR NOT {alive(db, 'i.received_by')})"
             " ORDER BY i.chat_id LIMIT ?",
-            (limit,),
+            (worker, limit),
         )
     return Orphans(
         [r["chat_id"] for r in gone],

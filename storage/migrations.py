@@ -411,4 +411,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX suggestions_person ON suggestions (participant_id);
         """,
     ),
+    Migration(
+        16,
+        "inbox: which worker received each update, so others leave it to that worker",
+        """
+        ALTER TABLE inbox ADD COLUMN received_by TEXT;
+        """,
+    ),
 )

@@ -176,6 +176,22 @@ async def test_a_chat_with_pending_updates_and_no_holder_is_loose(
     assert (await leases.orphans(db1, "w1")).mine == [9]
 
 
+async def test_an_update_a_live_worker_received_is_left_to_it_until_it_is_gone(
+    two: tuple[Database, Database],
+) -> None:
+    db1, db2 = two
+    s1, s2 = await worker(db1, "w1"), await worker(db2, "w2")
+    # w2 received it and its task is on the way to the turn: w1's sweep leaves it alone,
+    # w2's own sweep looks after it if that task lost it.
+    await inbox.store(db2, [update(30, 12)], NOW, [12], "w2")
+    assert (await leases.orphans(db1, "w1")).loose == []
+    assert (await leases.orphans(db2, "w2")).loose == [12]
+    await s2.close()
+    await gone(db1, "w2")
+    assert (await leases.orphans(db1, "w1")).loose == [12]
+    await s1.close()
+
+
 async def test_the_leader_lock_is_one_sessions_and_passes_on_when_it_closes(
     two: tuple[Database, Database],
 ) -> None:
