@@ -418,4 +418,45 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE inbox ADD COLUMN received_by TEXT;
         """,
     ),
+    Migration(
+        17,
+        "decisions: questions put to participants to decide, their ballots and votes",
+        """
+        CREATE TABLE decisions (
+            id          INTEGER PRIMARY KEY,
+            key         TEXT UNIQUE,   -- the config's [[decisions]] id; NULL when made in chat
+            question    TEXT NOT NULL,
+            options     TEXT NOT NULL, -- a JSON list of 2 to 6 labels
+            method      TEXT NOT NULL CHECK (method IN ('plurality', 'approval')),
+            audience    TEXT NOT NULL, -- everyone, cohort:<name> or checkin:<id>
+            stage       TEXT,          -- the project's stage when it was put to people
+            author      TEXT,
+            created_at  TEXT NOT NULL,
+            opened_at   TEXT,
+            closes_at   TEXT,
+            closed_at   TEXT,
+            status      TEXT NOT NULL DEFAULT 'open'
+                        CHECK (status IN ('open', 'closed')),
+            asked       INTEGER,          -- at close: how many were asked
+            voted       INTEGER,          -- at close: how many voted
+            tally       TEXT           -- at close: a JSON list of votes per option
+        );
+        CREATE TABLE decision_voters (
+            decision_id     INTEGER NOT NULL REFERENCES decisions(id) ON DELETE CASCADE,
+            participant_id  TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            PRIMARY KEY (decision_id, participant_id)
+        );
+        CREATE INDEX decision_voters_person ON decision_voters (participant_id);
+        CREATE TABLE votes (
+            decision_id     INTEGER NOT NULL REFERENCES decisions(id) ON DELETE CASCADE,
+            participant_id  TEXT NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            option          INTEGER NOT NULL,
+            voted_at        TEXT NOT NULL,
+            PRIMARY KEY (decision_id, participant_id, option)
+        );
+        CREATE INDEX votes_person ON votes (participant_id);
+        -- What the team did with a decision: the "you said, we did" update that says so.
+        ALTER TABLE updates ADD COLUMN decision_id INTEGER REFERENCES decisions(id);
+        """,
+    ),
 )

@@ -506,6 +506,8 @@ PERSONAL_TABLES = {
     "send_attempts": "delivery_attempts",
     "update_feedback": "did_we_get_it_right",
     "suggestions": "your_suggestions",
+    "decision_voters": "decisions_you_were_asked",
+    "votes": "your_votes",
 }
 # Left out: the internal participant id (it means nothing to the person), and which
 # coordinator took an alert (that is the staff member's name, not something about the person).
