@@ -93,7 +93,17 @@ COMMANDS: dict[str, Entry] = {
     },
     **{
         name: _coordinator(name)
-        for name in ("stats", "stage", "ask", "share", "reload", "update", "alerts", "digest")
+        for name in (
+            "stats",
+            "stage",
+            "ask",
+            "share",
+            "reload",
+            "update",
+            "alerts",
+            "digest",
+            "decide",
+        )
     },
 }
 

@@ -29,6 +29,7 @@ from bot.handlers import (
     checkin,
     consent,
     coordinators,
+    decide,
     got_it,
     guard,
     heard,
@@ -110,6 +111,7 @@ FEATURES = (
     preferences,  # /settings
     got_it,  # Yes / Partly / No under an update, and replies saying what we missed
     suggest,  # /suggest, the team's Adopt / Not now / Reply, and their replies
+    decide,  # /decide, the votes, the results
     nudge,  # the buttons on a nudge
     checkin,  # /checkin, answer buttons, typed and spoken answers
     other,  # last: groups, edits, unknown commands, stale buttons, errors
@@ -205,6 +207,7 @@ async def _nudge_job(context: BotContext) -> None:
     # until nothing is due, so while one runs there is nothing to start; and it runs as a task
     # of its own, so the scheduler does not warn every interval that the job is still running.
     app = context.application
+    await decide.close_due_if_leading(app)  # results queued before the tick sends them
     if not services_of(app).nudge_lock.locked():
         app.create_task(outreach.tick(app), name="everystage:nudges")
 

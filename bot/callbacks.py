@@ -37,10 +37,12 @@ class Button(Enum):
     SETTINGS = ("set", Audience.PARTICIPANT, "")  # set:<menu|f|q|z|h|close>:<value>
     QUOTE = ("quote", Audience.PARTICIPANT, "")  # quote:<yes|no>
     GOT_IT = ("got", Audience.PARTICIPANT, "")  # got:<update id>:<yes|partly|no>
+    VOTE = ("vote", Audience.PARTICIPANT, "")  # vote:<decision>:<option>:<1 choose|0 take back>
     STAGE = ("stage", Audience.COORDINATOR, "stage-change")  # stage:<to|yes|no>:<index>
     UPDATE = ("upd", Audience.COORDINATOR, "update")  # upd:<action>[:<index>[:<n>]]
     ALERT = ("alert", Audience.COORDINATOR, "alert-take")  # alert:<id>:<take|list>
     SUGGESTION = ("sug", Audience.COORDINATOR, "suggestion")  # sug:<id>:<adopt|later|reply>
+    DECISION = ("dec", Audience.COORDINATOR, "decision")  # dec:<put|x|close|did>[:<number>]
 
     def __init__(self, prefix: str, audience: Audience, audit: str) -> None:
         self.prefix = prefix

@@ -22,6 +22,7 @@ others' sweep (:func:`settle_abandoned`): sent once more, never again.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -457,7 +458,14 @@ def _compose(
     if message.table == "outbox":
         assert message.text is not None
         keyboard = None
-        if message.key is not None and message.key.startswith(you_said.KEY_PREFIX):
+        if message.buttons:
+            keyboard = InlineKeyboardMarkup(
+                [
+                    [InlineKeyboardButton(label, callback_data=data) for label, data in row]
+                    for row in json.loads(message.buttons)
+                ]
+            )
+        elif message.key is not None and message.key.startswith(you_said.KEY_PREFIX):
             update_id = int(message.key.removeprefix(you_said.KEY_PREFIX))
             keyboard = got_it_right_keyboard(services.texts, update_id)
         return message.text, keyboard, None

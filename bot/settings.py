@@ -42,7 +42,8 @@ from pydantic_settings import (
 
 from bot.texts import available, period_words
 from bot.toml_lines import key_lines, line_of, syntax_advice
-from conversations.checks import Problem, check_checkins, check_stages
+from conversations.checks import Problem, check_checkins, check_decisions, check_stages
+from conversations.decisions import DecisionSpec
 from conversations.kinds import KINDS, QUESTION_KINDS, Question
 from conversations.model import CheckIn
 from conversations.schedule import QuietHours, Schedule, parse_clock
@@ -488,6 +489,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     checkins: list[CheckIn] = Field(min_length=1)
+    decisions: list[DecisionSpec] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -500,6 +502,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file's values arrive as init arguments; the environment wins over them.
         return (env_settings, init_settings)
+
+    def decision(self, decision_id: str) -> DecisionSpec | None:
+        """The ``[[decisions]]`` entry with this id, if any."""
+        return next((d for d in self.decisions if d.id == decision_id), None)
 
     def checkin(self, checkin_id: str) -> CheckIn | None:
         """The check-in with this id, if any."""
@@ -1299,6 +1305,8 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         if isinstance(project.get("stages"), list):
             stages = [s for s in project["stages"] if isinstance(s, str)]
     for problem in check_checkins(checkins, stages):
+        report(problem.path, problem.message)
+    for problem in check_decisions(data.get("decisions"), checkins):
         report(problem.path, problem.message)
 
     settings: Settings | None = None

@@ -234,3 +234,31 @@ def _check_show_if(
                     )
                 )
     return problems
+
+
+def check_decisions(decisions: Any, checkins: list[Any]) -> list[Problem]:
+    """``[[decisions]]`` ids must be unique, and a ``checkin:ID`` audience a known check-in."""
+    problems: list[Problem] = []
+    if not isinstance(decisions, list):
+        return problems
+    known = {c.get("id") for c in checkins if isinstance(c, dict)}
+    seen: set[str] = set()
+    for index, decision in enumerate(decisions):
+        if not isinstance(decision, dict):
+            continue
+        name = decision.get("id")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(Problem(("decisions", index, "id"), f"'{name}' is used twice"))
+            seen.add(name)
+        who = decision.get("who")
+        if isinstance(who, str) and who.strip().lower().startswith("checkin"):
+            wanted = who.split(":", 1)[-1].strip() if ":" in who else who.split()[-1]
+            if wanted not in known:
+                problems.append(
+                    Problem(
+                        ("decisions", index, "who"),
+                        f"'{wanted}' is not a check-in id ({', '.join(sorted(map(str, known)))})",
+                    )
+                )
+    return problems

@@ -439,7 +439,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                         CHECK (status IN ('open', 'closed')),
             asked       INTEGER,          -- at close: how many were asked
             voted       INTEGER,          -- at close: how many voted
-            tally       TEXT           -- at close: a JSON list of votes per option
+            tally       TEXT,          -- at close: a JSON list of votes per option
+            team_told_at TEXT          -- when the team was shown the result
         );
         CREATE TABLE decision_voters (
             decision_id     INTEGER NOT NULL REFERENCES decisions(id) ON DELETE CASCADE,
@@ -456,6 +457,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX votes_person ON votes (participant_id);
         -- What the team did with a decision: the "you said, we did" update that says so.
+        -- An outbox message's inline buttons, as JSON rows of [label, callback data].
+        ALTER TABLE outbox ADD COLUMN buttons TEXT;
         ALTER TABLE updates ADD COLUMN decision_id INTEGER REFERENCES decisions(id);
         """,
     ),

@@ -373,7 +373,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                         CHECK (status IN ('open', 'closed')),
             asked       bigint,          -- at close: how many were asked
             voted       bigint,          -- at close: how many voted
-            tally       text           -- at close: a JSON list of votes per option
+            tally       text,          -- at close: a JSON list of votes per option
+            team_told_at text          -- when the team was shown the result
         );
         CREATE TABLE decision_voters (
             decision_id     bigint NOT NULL REFERENCES decisions(id) ON DELETE CASCADE,
@@ -390,6 +391,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX votes_person ON votes (participant_id);
         -- What the team did with a decision: the "you said, we did" update that says so.
+        -- An outbox message's inline buttons, as JSON rows of [label, callback data].
+        ALTER TABLE outbox ADD COLUMN buttons text;
         ALTER TABLE updates ADD COLUMN decision_id bigint REFERENCES decisions(id);
         """,
     ),

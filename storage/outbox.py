@@ -67,6 +67,7 @@ class DueMessage:
     quiet_hours: str | None = None
     kind: str = "news"  # outbox: a 'reply' is not held back by quiet hours
     key: str | None = None  # outbox: its message_key (what it is: "update:<id>", ...)
+    buttons: str | None = None  # outbox: its inline buttons, JSON rows of [label, data]
 
     @property
     def message_no(self) -> int:
@@ -192,7 +193,7 @@ _DUE_NUDGES = (
 )
 _DUE_OUTBOX = (
     "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, p.timezone,"
-    " p.quiet_hours, b.kind, b.message_key FROM outbox b"
+    " p.quiet_hours, b.kind, b.message_key, b.buttons FROM outbox b"
     " JOIN participants p ON p.id = b.participant_id"
     " WHERE b.status = 'pending' AND b.next_at <= ?"
     f" AND NOT EXISTS ({_IN_FLIGHT.format(table='outbox', alias='b')})"
@@ -237,6 +238,7 @@ def _due_messages(nudges: list[Any], outbox: list[Any]) -> list[DueMessage]:
             quiet_hours=r["quiet_hours"],
             kind=r["kind"],
             key=r["message_key"],
+            buttons=r["buttons"],
         )
         for r in outbox
     ]
@@ -589,15 +591,20 @@ async def queue_outbox(
 
 
 async def queue_in(
-    tx: Transaction, participant_ids: Iterable[str], key: str, text: str, now: datetime
+    tx: Transaction,
+    participant_ids: Iterable[str],
+    key: str,
+    text: str,
+    now: datetime,
+    buttons: str | None = None,
 ) -> int:
     """:func:`queue_outbox` inside a caller's transaction (with the change the message is
-    about); how many were new."""
-    params = [(pid, key, text, utc_text(now)) for pid in participant_ids]
+    about); how many were new. ``buttons``: JSON rows of [label, callback data]."""
+    params = [(pid, key, text, utc_text(now), buttons) for pid in participant_ids]
     if not params:
         return 0
     return await tx.executemany(
-        "INSERT INTO outbox (participant_id, message_key, text, next_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (participant_id, message_key) DO NOTHING",
+        "INSERT INTO outbox (participant_id, message_key, text, next_at, buttons)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (participant_id, message_key) DO NOTHING",
         params,
     )

@@ -563,6 +563,16 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             " WHERE participant_id = ? ORDER BY id",
             by_participant,
         )
+        asked = await tx.all(
+            "SELECT d.id, d.question, d.options, d.status, d.closes_at FROM decision_voters v"
+            " JOIN decisions d ON d.id = v.decision_id WHERE v.participant_id = ? ORDER BY d.id",
+            by_participant,
+        )
+        votes = await tx.all(
+            "SELECT decision_id, option, voted_at FROM votes WHERE participant_id = ?"
+            " ORDER BY decision_id, option",
+            by_participant,
+        )
     assert person is not None
     you = _visible(person)
     you.pop("id")
@@ -593,4 +603,8 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
         "delivery_attempts": [_visible(row) for row in attempts],
         "did_we_get_it_right": [dict(row) for row in verdicts],
         "your_suggestions": [dict(row) for row in suggested],
+        "decisions_you_were_asked": [
+            {**dict(row), "options": json.loads(row["options"])} for row in asked
+        ],
+        "your_votes": [dict(row) for row in votes],
     }

@@ -27,6 +27,7 @@ class Link:
     question_id: str | None = None
     theme: str | None = None
     stage: str | None = None  # for a theme: the stage whose contributors receive it
+    decision_id: int | None = None  # what the team did with a decision: everyone asked
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,21 @@ def _condition(link: Link) -> tuple[str, tuple[str, ...]]:
 
 
 async def _audience(tx: Transaction, link: Link, consent_version: int) -> Audience:
-    where, params = _condition(link)
+    if link.decision_id is not None:
+        took_part = (
+            "SELECT 1 FROM decision_voters v WHERE v.participant_id = p.id AND v.decision_id = ?"
+        )
+        params: tuple[object, ...] = (link.decision_id,)
+    else:
+        where, params = _condition(link)
+        took_part = (
+            "SELECT 1 FROM answers a WHERE a.participant_id = p.id"
+            f" AND a.value IS NOT NULL AND {where}"
+        )
     found = await tx.all(
         "SELECT p.id, (p.status = 'active' AND p.consent_version = ?"
         " AND p.unreachable_since IS NULL) AS ok FROM participants p"
-        " WHERE EXISTS (SELECT 1 FROM answers a WHERE a.participant_id = p.id"
-        f" AND a.value IS NOT NULL AND {where}) ORDER BY p.id",
+        f" WHERE EXISTS ({took_part}) ORDER BY p.id",
         (consent_version, *params),
     )
     return Audience([r["id"] for r in found], [r["id"] for r in found if r["ok"]])
@@ -100,7 +110,7 @@ async def publish(
         found = await _audience(tx, link, consent_version)
         update_id = await tx.insert(
             "INSERT INTO updates (created_at, author, checkin_id, question_id, theme, text,"
-            " contributors) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " contributors, decision_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 stamp,
                 author,
@@ -109,6 +119,7 @@ async def publish(
                 link.theme,
                 text,
                 len(found.contributors),
+                link.decision_id,
             ),
         )
         assert update_id is not None

@@ -71,9 +71,19 @@ PARTICIPANT_COMMANDS = {
     "help",
     "privacy",
 }
-COORDINATOR_COMMANDS = {"stats", "stage", "ask", "share", "reload", "update", "alerts", "digest"}
-PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got"}
-COORDINATOR_BUTTONS = {"stage", "upd", "alert", "sug"}
+COORDINATOR_COMMANDS = {
+    "stats",
+    "stage",
+    "ask",
+    "share",
+    "reload",
+    "update",
+    "alerts",
+    "digest",
+    "decide",
+}
+PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got", "vote"}
+COORDINATOR_BUTTONS = {"stage", "upd", "alert", "sug", "dec"}
 CHATS = ("private", "team", "other")
 PEOPLE = {"participant": PARTICIPANT, "coordinator": COORDINATOR, "outsider": OUTSIDER}
 
@@ -110,7 +120,13 @@ def policy(kind: Kind, name: str, chat: str, person: str) -> Expected:
         if chat == "private":
             return Expected(True)
         return Expected(False, GROUP_NOTE if command else PRIVATE_BUTTON)
-    audits = {"stage": "stage-change", "upd": "update", "sug": "suggestion", "alert": "alert-take"}
+    audits = {
+        "stage": "stage-change",
+        "upd": "update",
+        "sug": "suggestion",
+        "alert": "alert-take",
+        "dec": "decision",
+    }
     action = name if command else audits[name]
     if chat == "team" or (chat == "private" and person == "coordinator"):
         return Expected(True, audited=None)
@@ -283,6 +299,8 @@ def button_data(consent_version: int) -> dict[str, Data]:
         "upd": Data("upd:s", "upd:x"),
         "alert": Data("alert:1:take", "alert:999:take"),
         "sug": Data("sug:1:adopt", "sug:999999:later"),
+        "vote": Data("vote:1:0:1", "vote:999999:0:1"),
+        "dec": Data("dec:close:1", "dec:did:999999"),
     }
 
 

@@ -90,6 +90,19 @@ def _button(text: str, *args: object) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=Button.UPDATE.data(*args))
 
 
+def open_draft(update: Update, context: BotContext, link: Link, about: str) -> None:
+    """Open a draft already linked (what the team did with a decision): Done goes straight
+    to the preview."""
+    user = update.effective_user
+    assert user is not None and context.chat_data is not None
+    context.chat_data[_key(user.id)] = Draft(link=link, about=about)
+
+
+def done_keyboard(context: BotContext) -> InlineKeyboardMarkup:
+    """Done and Cancel, under a draft's messages."""
+    return _done_keyboard(context)
+
+
 def _done_keyboard(context: BotContext) -> InlineKeyboardMarkup:
     texts = context.texts
     return InlineKeyboardMarkup(
@@ -229,6 +242,9 @@ async def _on_done(query: Any, context: BotContext, draft: Draft) -> None:
         draft.parts.clear()
         return
     await query.answer()
+    if draft.link is not None:  # linked when it was opened
+        await _preview(context, query.message.chat_id, draft, query)
+        return
     draft.step = "linking"
     rows = [[_button(c.title, "c", n)] for n, c in enumerate(context.settings.checkins)]
     rows.append([_button(texts("update.theme"), "t")])

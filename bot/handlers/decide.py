@@ -1,0 +1,367 @@
+"""/decide: the team puts a decision to people; they vote with buttons; everyone asked hears the
+result; the team says what it did with it.
+
+1. ``/decide`` shows how to write one, the config's ``[[decisions]]`` not yet put to people and
+   the latest decisions (an open one can be closed early). ``/decide ID`` takes one from the
+   config; ``/decide QUESTION`` with ``- option`` lines writes one here
+   (:func:`conversations.decisions.parse_proposal`).
+2. The coordinator sees who it goes to and confirms. The decision, the people asked and one
+   ballot each (through the outbox: once, quiet hours respected) are stored in one transaction.
+3. A vote is a button press (``vote:<decision>:<option>:<1|0>``), stored at once; the ballot's
+   buttons then show the person's choice. They can change it until it closes.
+4. When it closes (its time comes, checked by the leader with each nudge tick, or a coordinator
+   closes it) the counts are kept and the result is queued to everyone asked, in one
+   transaction; then the team sees it with "Tell them what we did", which opens a "you said, we
+   did" update linked to the decision (bot/handlers/you_said.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import CommandHandler, filters
+
+from bot import ballots, leader, outreach
+from bot.callbacks import Button, parse
+from bot.handlers import you_said
+from bot.handlers.auditing import actor_of, coordinator_only
+from bot.handlers.common import chat_id_of
+from bot.services import BotContext, services_of
+from conversations.decisions import Proposal, ProposalError, parse_proposal, result
+from storage import audit, decisions, participants
+from storage.you_said import Link
+
+log = logging.getLogger(__name__)
+
+PUT, CANCEL, CLOSE, DID = "put", "x", "close", "did"
+
+
+def register(app: Any) -> None:
+    """/decide, the team's buttons and the participants' votes."""
+    app.add_handler(CommandHandler("decide", decide_command, filters=filters.UpdateType.MESSAGE))
+    app.add_handler(Button.DECISION.handler(on_team_button))
+    app.add_handler(Button.VOTE.handler(on_vote))
+
+
+def _draft_key(update: Update) -> str:
+    user = update.effective_user
+    return f"decide-draft:{user.id if user else 0}"
+
+
+def _markup(rows: ballots.Rows) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
+
+
+def _when(context: BotContext, moment: datetime) -> str:
+    return ballots.when(moment, outreach.zone_of(context.services, None))
+
+
+def _text_after_command(update: Update) -> str:
+    """What follows ``/decide`` (line breaks kept, unlike ``context.args``)."""
+    message = update.message
+    text = (message.text or "") if message else ""
+    first, _, rest = text.partition("\n")
+    _, _, after = first.partition(" ")
+    return f"{after}\n{rest}".strip()
+
+
+@coordinator_only("decide")
+async def decide_command(update: Update, context: BotContext) -> None:
+    """``/decide``, ``/decide ID`` or ``/decide QUESTION`` with option lines."""
+    texts, chat_id = context.texts, chat_id_of(update)
+    written = _text_after_command(update)
+    if not written:
+        await _overview(update, context)
+        return
+    spec = context.settings.decision(written) if "\n" not in written else None
+    if spec is not None:
+        put_before = [d for d in await decisions.recent(context.db, 1000) if d.key == spec.id]
+        if put_before:
+            await context.bot.send_message(
+                chat_id, texts("decide.already", id=spec.id, number=put_before[0].id)
+            )
+            return
+        proposal = spec.proposal()
+    elif "\n" not in written and written.replace("-", "").replace("_", "").isalnum():
+        await context.bot.send_message(chat_id, texts("decide.unknown", id=written[:40]))
+        return
+    else:
+        try:
+            proposal = parse_proposal(written)
+        except ProposalError as exc:
+            problems = "\n".join(f"• {p}" for p in exc.problems)
+            await context.bot.send_message(chat_id, texts("decide.problems", problems=problems))
+            return
+    await _preview(update, context, proposal)
+
+
+async def _overview(update: Update, context: BotContext) -> None:
+    texts = context.texts
+    blocks = [texts("decide.usage")]
+    done = await decisions.put_keys(context.db)
+    waiting = [d for d in context.settings.decisions if d.id not in done]
+    if waiting:
+        lines = [texts("decide.config_line", id=d.id, question=d.question) for d in waiting]
+        blocks.append("\n".join([texts("decide.from_config"), *lines]))
+    recent = await decisions.recent(context.db)
+    rows: list[list[InlineKeyboardButton]] = []
+    if recent:
+        lines = [texts("decide.recent")]
+        for d in recent:
+            if d.is_open:
+                closes = _when(context, datetime.fromisoformat(d.closes_at))
+                lines.append(
+                    texts("decide.recent_open", number=d.id, question=d.question, closes=closes)
+                )
+                rows.append(
+                    [
+                        InlineKeyboardButton(
+                            texts("decide.close_now", number=d.id),
+                            callback_data=Button.DECISION.data(CLOSE, d.id),
+                        )
+                    ]
+                )
+            else:
+                did = texts("decide.recent_did") if d.update_id else ""
+                lines.append(
+                    texts(
+                        "decide.recent_closed",
+                        number=d.id,
+                        question=d.question,
+                        voted=d.voted or 0,
+                        asked=d.asked or 0,
+                        did=did,
+                    )
+                )
+        blocks.append("\n".join(lines))
+    await context.bot.send_message(
+        chat_id_of(update),
+        "\n\n".join(blocks)[:4096],
+        reply_markup=InlineKeyboardMarkup(rows) if rows else None,
+    )
+
+
+async def _preview(update: Update, context: BotContext, proposal: Proposal) -> None:
+    texts = context.texts
+    people = await decisions.audience_size(
+        context.db, proposal.who, context.settings.consent.version
+    )
+    if people == 0:
+        await context.bot.send_message(chat_id_of(update), texts("decide.nobody"))
+        return
+    assert context.chat_data is not None
+    context.chat_data[_draft_key(update)] = proposal
+    closes = _when(context, context.services.clock.now() + proposal.open_for)
+    await context.bot.send_message(
+        chat_id_of(update),
+        ballots.preview(texts, proposal, people, closes),
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        texts("decide.put"), callback_data=Button.DECISION.data(PUT)
+                    ),
+                    InlineKeyboardButton(
+                        texts("decide.cancel"), callback_data=Button.DECISION.data(CANCEL)
+                    ),
+                ]
+            ]
+        ),
+    )
+
+
+@coordinator_only("decision")
+async def on_team_button(update: Update, context: BotContext) -> None:
+    """``dec:put``, ``dec:x``, ``dec:close:<n>``, ``dec:did:<n>``."""
+    query = update.callback_query
+    assert query is not None
+    texts = context.texts
+    parsed = parse(query.data)
+    args = parsed.args if parsed else ()
+    action = args[0] if args else ""
+    number = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
+    if action in (PUT, CANCEL):
+        assert context.chat_data is not None
+        proposal = context.chat_data.pop(_draft_key(update), None)  # first: a double tap finds none
+        if not isinstance(proposal, Proposal):
+            await query.answer(texts("decide.gone"))
+            return
+        await query.answer()
+        if action == CANCEL:
+            await _edit(query, texts("decide.cancelled"))
+            return
+        await _put(update, context, proposal, query)
+        return
+    if action == CLOSE and number is not None:
+        closed = await close(context.application, number)
+        await query.answer(
+            texts("decide.closed_now" if closed else "decide.already_closed", number=number)
+        )
+        if closed:
+            await tell_team(context.application)
+            context.application.create_task(outreach.tick(context.application))
+        return
+    if action == DID and number is not None:
+        found = await decisions.get(context.db, number)
+        if found is None:
+            await query.answer(texts("decide.gone"))
+            return
+        await query.answer()
+        you_said.open_draft(
+            update,
+            context,
+            Link(decision_id=number),
+            texts("decide.did_about", number=number),
+        )
+        await context.bot.send_message(
+            chat_id_of(update),
+            texts("decide.did_write", number=number, question=found.question),
+            reply_markup=you_said.done_keyboard(context),
+        )
+        return
+    await query.answer(texts("hint.stale"))
+
+
+async def _put(update: Update, context: BotContext, proposal: Proposal, query: Any) -> None:
+    texts, services = context.texts, context.services
+    now = services.clock.now()
+    closes_at = now + proposal.open_for
+    closes = _when(context, closes_at)
+
+    def ballot(number: int) -> tuple[str, ballots.Rows]:
+        return (
+            ballots.ballot(texts, proposal.question, proposal.method, closes),
+            ballots.buttons(texts, number, proposal.options),
+        )
+
+    try:
+        opened = await decisions.put(
+            context.db,
+            proposal,
+            stage=services.stage.name,
+            author=actor_of(update),
+            consent_version=context.settings.consent.version,
+            now=now,
+            closes_at=closes_at,
+            ballot=ballot,
+        )
+    except decisions.AlreadyPut:
+        await _edit(query, texts("decide.already", id=proposal.key, number="?"))
+        return
+    await audit.record(
+        context.db, actor_of(update), "decide.put", True, now, detail=f"decision {opened.id}"
+    )
+    await _edit(query, texts("decide.sent", number=opened.id, people=opened.asked))
+    context.application.create_task(outreach.tick(context.application))
+
+
+async def on_vote(update: Update, context: BotContext) -> None:
+    """``vote:<decision>:<option>:<1|0>``: store it, show it on the ballot."""
+    query = update.callback_query
+    assert query is not None
+    texts = context.texts
+    parsed = parse(query.data)
+    args = parsed.args if parsed else ()
+    if len(args) != 3 or not all(a.isdigit() for a in args) or args[2] not in ("0", "1"):
+        await query.answer(texts("hint.stale"))
+        return
+    number, option, on = int(args[0]), int(args[1]), args[2] == "1"
+    person = await participants.by_chat(context.db, chat_id_of(update))
+    if person is None or person.status == "stopped":
+        await query.answer(texts("decide.not_yours"))
+        return
+    now = context.services.clock.now()
+    outcome = await decisions.vote(context.db, number, person.id, option, on, now)
+    if outcome.status in ("gone", "not_asked"):
+        await query.answer(texts("decide.not_yours"))
+        return
+    if outcome.status == "closed":
+        await query.answer(texts("decide.closed"))
+        return
+    assert outcome.decision is not None
+    # The tick first, then the toast: the button stops spinning once the ballot shows the vote.
+    rows = ballots.buttons(texts, number, outcome.decision.options, outcome.chosen)
+    with contextlib.suppress(BadRequest):  # the same choice again: nothing to change
+        await query.edit_message_reply_markup(_markup(rows))
+    await query.answer(texts("decide.thanks" if on else "decide.taken_back"))
+
+
+# -- closing ------------------------------------------------------------------------------------
+
+
+async def close(app: Any, number: int) -> bool:
+    """Close decision ``number`` now and queue its result to everyone asked; False if it was
+    closed already."""
+    services = services_of(app)
+    texts = services.texts
+    k = services.settings.digest.min_group_size
+
+    def message(found: decisions.Decision, counts: list[int], voted: int, asked: int) -> str:
+        figures = result(counts, voted, asked, k)
+        return ballots.result_text(texts, found.question, found.options, figures)
+
+    closed = await decisions.close(services.db, number, services.clock.now(), message)
+    return closed is not None
+
+
+async def close_due(app: Any) -> int:
+    """Close every decision whose time has come (the leader, with each nudge tick); then show
+    the team each result not shown yet. How many closed."""
+    services = services_of(app)
+    closed = 0
+    for number in await decisions.due_to_close(services.db, services.clock.now()):
+        closed += await close(app, number)
+    await tell_team(app)
+    return closed
+
+
+async def tell_team(app: Any) -> None:
+    """Post each closed decision's result to the coordinators (their chat, or each of them)
+    with "Tell them what we did"; marked told once posted (posted again after a crash in
+    between: better twice than never)."""
+    services = services_of(app)
+    texts, team = services.texts, services.settings.coordinators
+    chats = [team.chat_id] if team.chat_id is not None else list(team.user_ids)
+    k = services.settings.digest.min_group_size
+    for found in await decisions.untold(services.db):
+        counts = found.tally or [0] * len(found.options)
+        figures = result(counts, found.voted or 0, found.asked or 0, k)
+        text = ballots.team_result_text(texts, found.id, found.question, found.options, figures)
+        keyboard = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        texts("decide.did"), callback_data=Button.DECISION.data(DID, found.id)
+                    )
+                ]
+            ]
+        )
+        for chat in chats:
+            try:
+                await app.bot.send_message(chat, text, reply_markup=keyboard)
+            except TelegramError as exc:
+                log.warning("decision %d: could not show the team: %s", found.id, exc.message)
+        await decisions.mark_told(services.db, found.id, services.clock.now())
+
+
+async def close_due_if_leading(app: Any) -> None:
+    """:func:`close_due` in the one process that plans (bot/leader.py)."""
+    if leader.is_leader(app):
+        try:
+            await close_due(app)
+        except Exception as exc:
+            log.error("decisions: could not close those due: %s", type(exc).__name__)
+
+
+async def _edit(query: Any, text: str) -> None:
+    try:
+        await query.edit_message_text(text)
+    except BadRequest:
+        await query.message.reply_text(text)
