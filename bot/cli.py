@@ -309,6 +309,8 @@ def summary(settings: Settings, path: str | None) -> str:
         f"Digest: {digest.weekday} {digest.time}; figures from fewer than"
         f" {digest.min_group_size} people hidden"
     )
+    if settings.decisions:
+        lines.append(f"Decisions ready for /decide: {', '.join(d.id for d in settings.decisions)}")
     lines.append(f"Database: {settings.storage.describe()}")
     return "\n".join(lines)
 

@@ -44,6 +44,7 @@ COORDINATOR_COMMANDS = (
     "ask",
     "share",
     "update",
+    "decide",
     "alerts",
     "digest",
     "reload",

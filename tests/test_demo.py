@@ -813,4 +813,21 @@ async def test_the_coordinators_view_is_a_working_chat(
         sent = team.get_by_text(re.compile(r"Sent to [01] of 1 contributors"))
         await expect(sent).to_be_visible()
         assert await page.locator("#toast").is_hidden()  # nothing landed in the hidden panel
+
+        # /decide: the config's decision, put to people from here, then voted on and closed.
+        await box.fill("/decide drop-in-day")
+        await box.press("Enter")
+        await expect(team.get_by_text("Put this to 1 people?")).to_be_visible()
+        await team.get_by_role("button", name="Put it to them").click()
+        await expect(team.get_by_text("Decision #1 is on its way to 1 people")).to_be_visible()
+        await box.fill("/decide")
+        await box.press("Enter")
+        await team.get_by_role("button", name="Close #1 now").click()
+        await expect(toast).to_contain_text("Decision #1 is closed")
+        result = team.get_by_text("Decision #1 has closed.")
+        await expect(result).to_be_visible()
+        await expect(team.get_by_role("button", name="Tell them what we did")).to_be_visible()
     assert rows(demo, "SELECT text FROM updates") == [("Evening sessions start next week.",)]
+    assert rows(demo, "SELECT question, status, asked FROM decisions") == [
+        ("The drop-in is moving to one day a week. Which day suits you best?", "closed", 1)
+    ]
