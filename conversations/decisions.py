@@ -158,7 +158,7 @@ class ProposalError(ValueError):
         self.problems = problems
 
 
-_OPTION = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s*(.*)$")
+OPTION_LINE = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s*(.*)$")  # "- Monday", "2) Monday"
 _SETTING = re.compile(
     r"^\s*(closes?|open for|for|vote|voting|method|who|ask)\b\s*(?:in\b)?\s*[:=]?\s*(.*)$",
     re.IGNORECASE,
@@ -188,7 +188,7 @@ def parse_proposal(text: str) -> Proposal:
     options: list[str] = []
     method, who, open_for = Method.PLURALITY, EVERYONE, DEFAULT_CLOSE
     for number, line in enumerate(lines[1:], start=2):
-        option = _OPTION.match(line)
+        option = OPTION_LINE.match(line)
         setting = _SETTING.match(line)
         if option:
             options.append(option.group(1))
@@ -211,7 +211,7 @@ def parse_proposal(text: str) -> Proposal:
             problems.append(f"line {number}: {start!r} is not an option (start it with -)")
     if len(question) > MAX_QUESTION:
         problems.append(f"the question is over {MAX_QUESTION} characters")
-    if _OPTION.match(lines[0]):
+    if OPTION_LINE.match(lines[0]):
         problems.append("the first line is the question")
     try:
         options = _check_options(options)

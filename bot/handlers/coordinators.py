@@ -23,6 +23,7 @@ from bot.handlers.common import chat_id_of
 from bot.services import BotContext, Services
 from bot.settings import ConfigError, load_settings
 from bot.texts import Texts
+from conversations.model import CheckIn
 from storage import audit, outbox, stats, you_said
 from storage.outbox import NewOccurrence
 
@@ -222,7 +223,7 @@ async def on_stage(update: Update, context: BotContext) -> None:
 @coordinator_only("ask")
 async def ask(update: Update, context: BotContext) -> None:
     """/ask CHECKIN: send a check-in now to everyone taking part, at most once each."""
-    services, texts, settings = context.services, context.texts, context.settings
+    texts, settings = context.texts, context.settings
     chat_id = chat_id_of(update)
     checkin_id = context.args[0] if context.args else ""
     checkin = settings.checkin(checkin_id)
@@ -230,18 +231,23 @@ async def ask(update: Update, context: BotContext) -> None:
         ids = ", ".join(c.id for c in settings.checkins)
         await context.bot.send_message(chat_id, texts("coord.ask_which", checkins=ids))
         return
-    now = services.clock.now()
-    closes = now + timedelta(hours=settings.nudges.expire_after_hours)
     # Keyed by the update: if the bot dies before this command counts as handled, doing it
     # again after the restart finds the same key and asks nobody twice.
-    key = f"ask:{update.update_id}"
+    await ask_now(context, chat_id, checkin, f"ask:{update.update_id}")
+
+
+async def ask_now(context: BotContext, chat_id: int, checkin: CheckIn, key: str) -> None:
+    """Send ``checkin`` now to everyone taking part, once each per ``key``; say how many."""
+    services, settings = context.services, context.settings
+    now = services.clock.now()
+    closes = now + timedelta(hours=settings.nudges.expire_after_hours)
     people = await outbox.recipients(context.db)
     queued = await outbox.add_occurrences(
         context.db,
         (NewOccurrence(p.id, checkin.id, key, now, now, closes) for p in people),
     )
     await context.bot.send_message(
-        chat_id, texts("coord.ask_sending", title=checkin.title, people=queued)
+        chat_id, context.texts("coord.ask_sending", title=checkin.title, people=queued)
     )
     context.application.create_task(outreach.tick(context.application))
 

@@ -19,26 +19,35 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import CommandHandler, filters
+from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot import ballots, leader, outreach
 from bot.callbacks import Button, parse
 from bot.handlers import you_said
-from bot.handlers.auditing import actor_of, coordinator_only
-from bot.handlers.common import chat_id_of
+from bot.handlers.auditing import actor_of, coordinator_only, is_coordinator
+from bot.handlers.common import RepliesTo, chat_id_of
 from bot.services import BotContext, services_of
-from conversations.decisions import Proposal, ProposalError, parse_proposal, result
-from storage import audit, decisions, participants
+from conversations.decisions import (
+    MAX_QUESTION,
+    OPTION_LINE,
+    Proposal,
+    ProposalError,
+    parse_proposal,
+    result,
+)
+from storage import audit, decisions, participants, suggestions
 from storage.you_said import Link
 
 log = logging.getLogger(__name__)
 
 PUT, CANCEL, CLOSE, DID = "put", "x", "close", "did"
+SUGGESTION_NUMBER = re.compile(r"#(\d+)")
 
 
 def register(app: Any) -> None:
@@ -46,6 +55,10 @@ def register(app: Any) -> None:
     app.add_handler(CommandHandler("decide", decide_command, filters=filters.UpdateType.MESSAGE))
     app.add_handler(Button.DECISION.handler(on_team_button))
     app.add_handler(Button.VOTE.handler(on_vote))
+    words = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
+    app.add_handler(
+        MessageHandler(words & RepliesTo(app, "suggest.vote_prompt"), on_suggestion_vote)
+    )
 
 
 def _draft_key(update: Update) -> str:
@@ -99,6 +112,42 @@ async def decide_command(update: Update, context: BotContext) -> None:
             problems = "\n".join(f"• {p}" for p in exc.problems)
             await context.bot.send_message(chat_id, texts("decide.problems", problems=problems))
             return
+    await _preview(update, context, proposal)
+
+
+async def on_suggestion_vote(update: Update, context: BotContext) -> None:
+    """A reply to "Suggestion #N as a vote": the answers (and maybe the question); the
+    suggestion's words are the question unless a first line says otherwise."""
+    message = update.message
+    assert message is not None and message.text is not None
+    assert message.reply_to_message is not None
+    if not is_coordinator(update, context):
+        return
+    texts = context.texts
+    asked = SUGGESTION_NUMBER.search(message.reply_to_message.text or "")
+    found = await suggestions.get(context.db, int(asked.group(1))) if asked else None
+    if found is None:
+        await context.bot.send_message(chat_id_of(update), texts("suggest.gone"))
+        return
+    written = message.text.strip()
+    if OPTION_LINE.match(written.splitlines()[0] if written else ""):
+        written = f"{' '.join(found.text.split())[:MAX_QUESTION]}\n{written}"
+    try:
+        proposal = parse_proposal(written)
+    except ProposalError as exc:
+        problems = "\n".join(f"• {p}" for p in exc.problems)
+        await context.bot.send_message(
+            chat_id_of(update), texts("decide.problems", problems=problems)
+        )
+        return
+    await audit.record(
+        context.db,
+        actor_of(update),
+        "decide",
+        True,
+        context.services.clock.now(),
+        detail=f"suggestion {found.id}",
+    )
     await _preview(update, context, proposal)
 
 

@@ -20,6 +20,7 @@ from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot import outreach
 from bot.callbacks import Button, parse
+from bot.handlers import coordinators
 from bot.handlers.auditing import coordinator_only, is_coordinator
 from bot.handlers.common import PRIVATE_NEW, RepliesTo, chat_id_of, consented, may_answer
 from bot.services import BotContext
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MAX_CHARS = 1000
 ADOPT, NOT_NOW, REPLY = "adopt", "later", "reply"
+VOTE, ASK = "vote", "ask"  # an adopted suggestion put to a vote, or a check-in sent now
 STATUS_OF = {ADOPT: "adopted", NOT_NOW: "not_now"}
 
 
@@ -84,8 +86,30 @@ async def _store(update: Update, context: BotContext, participant_id: str, words
     await _tell_team(context, found)
 
 
-def _team_keyboard(context: BotContext, number: int) -> InlineKeyboardMarkup:
+def _team_keyboard(context: BotContext, number: int, status: str = "new") -> InlineKeyboardMarkup:
     texts = context.texts
+    if status == "adopted":  # what the team does with it next, in one step
+        return InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        texts("suggest.to_vote"), callback_data=Button.SUGGESTION.data(number, VOTE)
+                    ),
+                    InlineKeyboardButton(
+                        texts("suggest.to_ask"), callback_data=Button.SUGGESTION.data(number, ASK)
+                    ),
+                ],
+                [
+                    InlineKeyboardButton(
+                        texts("suggest.not_now"),
+                        callback_data=Button.SUGGESTION.data(number, NOT_NOW),
+                    ),
+                    InlineKeyboardButton(
+                        texts("suggest.reply"), callback_data=Button.SUGGESTION.data(number, REPLY)
+                    ),
+                ],
+            ]
+        )
     return InlineKeyboardMarkup(
         [
             [
@@ -125,19 +149,31 @@ async def _tell_team(context: BotContext, found: suggestions.Suggestion) -> None
 
 @coordinator_only("suggestion")
 async def on_button(update: Update, context: BotContext) -> None:
-    """``sug:<number>:<adopt|later|reply>``."""
+    """``sug:<number>:<adopt|later|reply|vote|ask>`` and ``sug:<number>:ask:<check-in>``."""
     query = update.callback_query
     assert query is not None
     texts = context.texts
     parsed = parse(query.data)
     args = parsed.args if parsed is not None else ()
-    if len(args) != 2 or not args[0].isdigit() or args[1] not in (ADOPT, NOT_NOW, REPLY):
+    actions = (ADOPT, NOT_NOW, REPLY, VOTE, ASK)
+    if not 2 <= len(args) <= 3 or not args[0].isdigit() or args[1] not in actions:
         await query.answer(texts("hint.stale"))
         return
     number, action = int(args[0]), args[1]
     found = await suggestions.get(context.db, number)
     if found is None:
         await query.answer(texts("suggest.gone"))
+        return
+    if action == VOTE:
+        await query.answer()
+        await context.bot.send_message(
+            chat_id_of(update),
+            texts("suggest.vote_prompt", number=number, text=found.text),
+            reply_markup=ForceReply(selective=True),
+        )
+        return
+    if action == ASK:
+        await _ask(update, context, query, found, args[2] if len(args) == 3 else None)
         return
     if action == REPLY:
         await query.answer()
@@ -163,8 +199,42 @@ async def on_button(update: Update, context: BotContext) -> None:
             f"suggest.team_{status}", number=number, pseudonym=found.pseudonym, text=found.text
         )
         with contextlib.suppress(BadRequest):  # pressed twice quickly: already says so
-            await query.edit_message_text(with_status, reply_markup=_team_keyboard(context, number))
+            await query.edit_message_text(
+                with_status, reply_markup=_team_keyboard(context, number, status)
+            )
         context.application.create_task(outreach.tick(context.application))
+
+
+async def _ask(
+    update: Update,
+    context: BotContext,
+    query: Any,
+    found: suggestions.Suggestion,
+    index: str | None,
+) -> None:
+    """Which check-in to send now about an adopted suggestion; then send it (once per
+    suggestion and check-in, however often pressed)."""
+    texts, checkins = context.texts, context.settings.checkins
+    if index is None:
+        await query.answer()
+        rows = [
+            [InlineKeyboardButton(c.title, callback_data=Button.SUGGESTION.data(found.id, ASK, n))]
+            for n, c in enumerate(checkins)
+        ]
+        await context.bot.send_message(
+            chat_id_of(update),
+            texts("suggest.ask_which", number=found.id),
+            reply_markup=InlineKeyboardMarkup(rows),
+        )
+        return
+    if not index.isdigit() or int(index) >= len(checkins):
+        await query.answer(texts("hint.stale"))
+        return
+    await query.answer()
+    checkin = checkins[int(index)]
+    await coordinators.ask_now(
+        context, chat_id_of(update), checkin, f"ask:suggestion:{found.id}:{checkin.id}"
+    )
 
 
 async def on_answer(update: Update, context: BotContext) -> None:
