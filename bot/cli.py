@@ -94,7 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser("digest", help="write the weekly digest for an ISO week (HTML, MD, CSV)")
     )
     digest.add_argument("--week", metavar="WEEK", help="e.g. 2026-W48 (default: last week)")
-    digest.add_argument("--format", choices=("html", "md", "csv"), default="html")
+    digest.add_argument(
+        "--format",
+        choices=("html", "md", "csv", "power"),
+        default="html",
+        help="power: the tokenism meter alone, as CSV",
+    )
     digest.add_argument(
         "--output", metavar="FILE", default="-", help="file to write, or - for stdout"
     )
@@ -511,7 +516,12 @@ async def _digest(settings: Settings, week: str, fmt: str, output: str) -> int:
         async with Database.opened(settings.storage) as db:
             digest = await content.compute(db, settings, week)
         advance(1)
-        renderer = {"html": html.render, "md": markdown.render, "csv": tables.render}[fmt]
+        renderer = {
+            "html": html.render,
+            "md": markdown.render,
+            "csv": tables.render,
+            "power": tables.render_power,
+        }[fmt]
         text = await asyncio.to_thread(renderer, digest)
         advance(1)
     with _open_output(output) as out:

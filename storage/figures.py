@@ -377,3 +377,13 @@ async def contributors(db: Database, checkin_id: str, start: datetime, end: date
             (checkin_id, utc_text(start), utc_text(end)),
         )
     return [r["id"] for r in found]
+
+
+async def stages_with_answers(db: Database, until: datetime) -> list[str]:
+    """The stages in which anyone answered anything, up to ``until``."""
+    async with db.read() as tx:
+        rows = await tx.all(
+            "SELECT DISTINCT stage FROM answers WHERE value IS NOT NULL AND answered_at < ?",
+            (utc_text(until),),
+        )
+    return [row["stage"] for row in rows if row["stage"]]

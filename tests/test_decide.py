@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bot.clock import FakeClock
+from bot.digest import content, html, markdown, tables, weeks
 from bot.sandbox import Sandbox, SandboxClient, SandboxUser
 from bot.settings import ConfigError, Settings, load_settings
 from conversations.decisions import (
@@ -136,10 +137,33 @@ async def test_seven_people_decide_change_their_minds_across_a_restart_and_hear_
         preview = await jo.expect("From January the drop-in is on Wednesdays.")
         assert "everyone asked in decision #1" in preview.text
         await jo.press("Send", preview.message_id)
-        for person in people:
+        for n, person in enumerate(people):
             told = await person.expect("From January the drop-in is on Wednesdays.", timeout=10)
             assert "Yes" in told.button_texts()  # "did we get it right?" comes with it
+            await person.press("Yes" if n < 4 else "Partly", told.message_id)
+        await settle(sandbox, app)
         assert rows(settings, "SELECT decision_id FROM updates") == [(1,)]
+
+        # The tokenism meter: the decision, its turnout, what the team did, and who heard.
+        await jo.send("/stats")
+        stats = await jo.expect("Sharing power, by stage (since the start):")
+        assert (
+            "• design: decisions 1 (turnout 100%; followed or explained 1 of 1);"
+            " suggestions adopted 0 of 0; got it right 57%; heard back 100%;"
+            " lived-experience input yes"
+        ) in stats.text
+        digest = await content.compute(
+            app.bot_data["everystage.services"].db, settings, weeks.week_of(clock.now(), "UTC")
+        )
+        page = html.render(digest, with_charts=True)
+        assert "<h2>Sharing power</h2>" in page and "Sharing power, week by week" in page
+        assert "<b>Followed or explained</b>: decisions that closed" in page  # the legend
+        meter = tables.render_power(digest)
+        assert "power by stage,design,decisions,1,," in meter
+        assert "power by stage,design,turnout percent,,100.0," in meter
+        assert "power by stage,design,got it right percent,,57.1," in meter
+        assert "lived-experience input,1" in meter
+        assert "- design: decisions 1 (turnout 100%" in markdown.render(digest)
 
         await jo.send("/decide")
         overview = await jo.expect("Latest decisions:")

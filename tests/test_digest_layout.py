@@ -26,6 +26,7 @@ from bot.digest.content import (
     Quote,
     StageFigures,
 )
+from bot.digest.power import PowerMeter, PowerRow, Share
 from bot.settings import Settings, load_settings
 from storage.db import Database
 from tests.conftest import EXAMPLE
@@ -119,6 +120,30 @@ def awkward_digest() -> Digest:
             Quote(long_title, "Everything was fine. " * 20),
             Quote(long_title, "Sooooooooooooooooooooooooooooooooooooooooooooooooooooooo good"),
         ],
+        power=PowerMeter(
+            [
+                PowerRow(
+                    s.stage,
+                    123,
+                    120,
+                    Share(87.5),
+                    119,
+                    4567,
+                    1234,
+                    Share(None, True),
+                    Share(66.6),
+                    s.stage != "evaluation",
+                )
+                for s in stages
+            ],
+            [
+                PowerRow(
+                    f"2026-W{n:02}", n, n, Share(10.0 * n), n, n, n, Share(None), Share(5.0 * n)
+                )
+                for n in range(3, 11)
+            ],
+            3,
+        ),
     )
 
 
@@ -218,3 +243,6 @@ async def test_an_awkward_digest_fits_a_phone(tmp_path: Path) -> None:
     found = await measure(page_path)
     check_phone_layout(found)
     assert sum(t["stacked"] for t in found["tables"]) == 1
+    # The tokenism meter's trend chart, its labels readable like every other chart's.
+    labels = {t["text"] for t in found["texts"]}
+    assert {"Sharing power, week by week", "Turnout", "Heard back", "W10"} <= labels

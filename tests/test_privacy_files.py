@@ -152,7 +152,7 @@ async def test_refresh_remakes_every_week_on_disk(
         assert await digest_files.refresh_after_erasure(app) == 3
         names = sorted(p.name for p in folder.iterdir())
         assert "digest-2026-W09.md" not in names and "notes.txt" in names
-        assert len([n for n in names if n.startswith("digest-")]) == 8
+        assert len([n for n in names if n.startswith("digest-")]) == 11  # 3 weeks × 4, less one
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ async def test_retention_prunes_old_digest_files_and_keeps_recent_ones(
     async with running(settings, clock=clock) as app:
         for week in ("2026-W05", "2026-W06", "2026-W07"):
             await delivery.make(app, week)
-    assert len(list(folder.glob("digest-*"))) == 9
+    assert len(list(folder.glob("digest-*"))) == 12
     (folder / "notes.txt").write_text("the team's own notes")
     (folder / ".digest-crashed.tmp").write_text("an older digest")
 
@@ -178,7 +178,7 @@ async def test_retention_prunes_old_digest_files_and_keeps_recent_ones(
     async with running(settings, clock=clock) as app:
         left = sorted(p.name for p in folder.iterdir())
         assert not [n for n in left if "W05" in n]
-        assert len([n for n in left if "W06" in n or "W07" in n]) == 6
+        assert len([n for n in left if "W06" in n or "W07" in n]) == 8
         assert "notes.txt" in left and ".digest-crashed.tmp" not in left
 
         clock.advance(timedelta(days=7))  # the daily job a week later
@@ -187,10 +187,11 @@ async def test_retention_prunes_old_digest_files_and_keeps_recent_ones(
             "digest-2026-W07.csv",
             "digest-2026-W07.html",
             "digest-2026-W07.md",
+            "digest-2026-W07.power.csv",
         ]
         _, end = weeks.bounds("2026-W07", settings.project.timezone)
         assert await digest_files.prune(app, end - timedelta(microseconds=1)) == 0
-        assert await digest_files.prune(app, end) == 3
+        assert await digest_files.prune(app, end) == 4
         assert (folder / "notes.txt").exists()
 
 

@@ -128,3 +128,56 @@ def headline_png(d: Digest) -> bytes:
     """The chart sent as a photo: the first question shown, else the stage chart."""
     first = next((q for q in d.questions if not q.hidden), None)
     return question_chart(d, first, "png") if first else stage_chart(d, "png")
+
+
+TREND_SERIES = (
+    ("turnout", "Turnout", "-"),
+    ("got_it_right", "Got it right", "--"),
+    ("heard_back", "Heard back", ":"),
+)
+
+
+def power_trend(d: Digest, fmt: str = "svg") -> bytes | None:
+    """The tokenism meter's shares week by week (a gap where a share is hidden or there is
+    nothing yet); None when no week has any share to draw."""
+    meter = d.power
+    if meter is None:
+        return None
+    series = [
+        (label, style, [getattr(row, name).value for row in meter.weeks])
+        for name, label, style in TREND_SERIES
+    ]
+    if all(v is None for _, _, values in series for v in values):
+        return None
+    with _LOCK:
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(WIDTH_PT / 72, 3.2), dpi=110)
+        xs = list(range(len(meter.weeks)))
+        for (label, style, values), color in zip(series, (ACCENT, INK, MUTED_TEXT), strict=True):
+            ys = [float("nan") if v is None else v for v in values]
+            ax.plot(xs, ys, style, marker="o", color=color, label=label, linewidth=2)
+        ax.set_ylim(0, 105)
+        ax.set_yticks([0, 50, 100], ["0%", "50%", "100%"])
+        ax.set_xticks(xs, [row.label[-3:] for row in meter.weeks])
+        ax.tick_params(labelsize=FONT_SIZE, colors=INK)
+        ax.legend(
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18),
+            ncol=2,
+            frameon=False,
+            fontsize=FONT_SIZE,
+        )
+        ax.set_title(
+            "Sharing power, week by week",
+            loc="left",
+            fontsize=FONT_SIZE,
+            color=INK,
+            fontweight="bold",
+        )
+        fig.tight_layout(pad=0.3)
+        buffer = io.BytesIO()
+        fig.savefig(
+            buffer, format=fmt, metadata=_metadata(fmt), dpi=PNG_DPI if fmt == "png" else None
+        )
+        plt.close(fig)
+        return buffer.getvalue()

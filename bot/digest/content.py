@@ -12,15 +12,17 @@ Every figure is as it stood at the end of the digest's week (see ``storage.figur
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
-from bot.digest import weeks
+from bot.digest import power, weeks
+from bot.digest.power import PowerMeter
 from bot.digest.redact import redact
 from bot.settings import Settings
 from conversations.kinds import kind_of
 from conversations.questions import YES, Aggregate, QuestionKind
 from storage import figures
+from storage import power as power_rows
 from storage.db import Database
 
 MAX_QUOTES = 8
@@ -206,6 +208,7 @@ class Digest:
     loop: LoopClosure
     alerts: Alerts
     quotes: list[Quote] = field(default_factory=list)
+    power: PowerMeter | None = None  # the tokenism meter (bot/digest/power.py)
 
     @property
     def fewer(self) -> str:
@@ -222,7 +225,16 @@ async def compute(db: Database, settings: Settings, week: str) -> Digest:
         db, settings.project.stages, settings.project.stage, until=end
     )
     raw = await figures.gather(db, start, end, previous_start, reached)
-    return build(raw, settings, week, reached)
+    digest = build(raw, settings, week, reached)
+    meter = power.build(
+        await power_rows.gather(db, end),
+        reached,  # the stages so far: a stage still to come has had no chance of input
+        lambda stage: raw.stage_all.get(stage, 0) > 0,
+        week,
+        zone,
+        settings.digest.min_group_size,
+    )
+    return replace(digest, power=meter)
 
 
 def build(raw: figures.RawWeek, settings: Settings, week: str, reached: list[str]) -> Digest:

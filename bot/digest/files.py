@@ -27,8 +27,8 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = ("html", "md", "csv")
-FILE_NAME = re.compile(r"^digest-(\d{4}-W\d{2})\.(html|md|csv)$")
+SUFFIXES = ("html", "md", "csv", "power.csv")  # power.csv: the tokenism meter on its own
+FILE_NAME = re.compile(r"^digest-(\d{4}-W\d{2})\.(html|md|csv|power\.csv)$")
 _TEMP_PREFIX = ".digest-"
 _TEMP_SUFFIX = ".tmp"
 # Held while a file is written and while leftover temporary files are removed, so a clean-up
@@ -47,6 +47,8 @@ class DigestTexts(Protocol):
     def markdown(self) -> str: ...
     @property
     def csv(self) -> str: ...
+    @property
+    def power_csv(self) -> str: ...
 
 
 def output_dir(settings: Settings) -> Path:
@@ -56,8 +58,13 @@ def output_dir(settings: Settings) -> Path:
 
 
 def write_files(rendered: DigestTexts, folder: Path) -> list[Path]:
-    """digest-<week>.html, .md and .csv in ``folder``, each replaced atomically."""
-    texts = {"html": rendered.html, "md": rendered.markdown, "csv": rendered.csv}
+    """digest-<week>.html, .md, .csv and .power.csv in ``folder``, each replaced atomically."""
+    texts = {
+        "html": rendered.html,
+        "md": rendered.markdown,
+        "csv": rendered.csv,
+        "power.csv": rendered.power_csv,
+    }
     return _write_week(folder, rendered.digest.week, texts)
 
 
@@ -170,7 +177,12 @@ def on_disk(folder: Path) -> dict[str, list[Path]]:
 
 def _render_and_write(digest: content.Digest, folder: Path, suffixes: list[str]) -> None:
     """Render the formats that were on disk and replace them (CPU-bound: runs in a thread)."""
-    renderers = {"html": html.render, "md": markdown.render, "csv": tables.render}
+    renderers = {
+        "html": html.render,
+        "md": markdown.render,
+        "csv": tables.render,
+        "power.csv": tables.render_power,
+    }
     _write_week(folder, digest.week, {s: renderers[s](digest) for s in suffixes})
 
 

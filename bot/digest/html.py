@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from html import escape
 
-from bot.digest import charts, fmt
+from bot.digest import charts, fmt, power
 from bot.digest.content import LEGEND, Digest
+from bot.digest.power import PowerRow, Share
 
 STYLE = """
 :root { --ink: #1f2933; --muted: #52606d; --line: #d9e2ec; --accent: #2b6cb0; }
@@ -210,6 +211,7 @@ def render(d: Digest, with_charts: bool = True) -> str:
             for a in loop.agreement
         ),
         "</section>",
+        *_power(d, with_charts),
         "<section><h2>Safeguarding</h2>",
         f"<p>Alerts raised: <b>{_n(d, d.alerts.raised)}</b>; taken: "
         f"<b>{_n(d, d.alerts.taken)}</b>.</p></section>",
@@ -227,3 +229,62 @@ def render(d: Digest, with_charts: bool = True) -> str:
         out.append("</section>")
     out.append("</body></html>\n")
     return "\n".join(out)
+
+
+POWER_COLUMNS = (
+    "Decisions",
+    "Turnout",
+    "Followed or explained",
+    "Suggestions adopted",
+    "Got it right",
+    "Heard back",
+)
+
+
+def _power_cells(d: Digest, row: PowerRow) -> list[str]:
+    def share(value: Share) -> str:
+        return _n(d, None) if value.hidden else escape(value.words(d.fewer))
+
+    return [
+        str(row.decisions),
+        share(row.turnout),
+        f"{row.explained} of {row.closed}",
+        f"{row.adopted} of {row.suggestions}",
+        share(row.got_it_right),
+        share(row.heard_back),
+    ]
+
+
+def _power(d: Digest, with_charts: bool) -> list[str]:
+    """The tokenism meter: per stage since the start, a trend week by week, and the legend."""
+    meter = d.power
+    if meter is None:
+        return []
+    e = escape
+    out = ["<section><h2>Sharing power</h2>"]
+    if not meter.anything:
+        out.append(
+            "<p>No decisions, suggestions or updates yet: so far people have only been asked.</p>"
+        )
+    head = "".join(f'<th class="n">{e(c)}</th>' for c in POWER_COLUMNS)
+    out.append(
+        f'<div class="scroll"><table><tr><th>Stage</th>{head}<th>Lived-experience input</th></tr>'
+    )
+    for row in meter.stages:
+        cells = "".join(f"<td class='n'>{c}</td>" for c in _power_cells(d, row))
+        out.append(
+            f"<tr><td>{e(row.label)}</td>{cells}<td>{'yes' if row.input else 'no'}</td></tr>"
+        )
+    out.append("</table></div>")
+    trend = charts.power_trend(d) if with_charts else None
+    if trend is not None:
+        out.append(_svg(trend, "Sharing power, week by week: turnout, got it right, heard back"))
+    out.append(f'<div class="scroll"><table><tr><th>Week</th>{head}</tr>')
+    for row in meter.weeks:
+        cells = "".join(f"<td class='n'>{c}</td>" for c in _power_cells(d, row))
+        out.append(f"<tr><td>{e(row.label)}</td>{cells}</tr>")
+    out.append("</table></div>")
+    out.append('<ul class="legend">')
+    out += [f"<li><b>{e(name)}</b>: {e(meaning)}.</li>" for name, meaning in power.LEGEND]
+    out.append("</ul></section>")
+    return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.digest import fmt
+from bot.digest import fmt, power
 from bot.digest.content import LEGEND, Digest
 
 
@@ -75,6 +75,7 @@ def render(d: Digest) -> str:
             f" {fmt.count(d, a.yes)}, partly {fmt.count(d, a.partly)}, no {fmt.count(d, a.no)}"
             for a in loop.agreement
         ),
+        *_power(d),
         "",
         "## Safeguarding",
         f"- Alerts raised: {fmt.count(d, d.alerts.raised)}; taken: {fmt.count(d, d.alerts.taken)}",
@@ -109,3 +110,18 @@ def summary(d: Digest) -> str:
         f" {fmt.count(d, d.alerts.taken)} taken"
     )
     return "\n".join(lines)
+
+
+def _power(d: Digest) -> list[str]:
+    meter = d.power
+    if meter is None:
+        return []
+    lines = ["", "## Sharing power"]
+    if not meter.anything:
+        lines.append("- No decisions, suggestions or updates yet: people have only been asked.")
+    for row in meter.stages:
+        if not row.empty or row.input:
+            lines.append(f"- {row.label}: {power.line(row, d.fewer)}")
+    lines.append("")
+    lines += [f"- _{name}: {meaning}._" for name, meaning in power.LEGEND]
+    return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from bot.digest import fmt
+from bot.digest import fmt, power
 from bot.digest.content import Digest
 
 COLUMNS = ("week", "section", "item", "detail", "value", "share_percent", "change")
@@ -65,6 +65,8 @@ def rows(d: Digest) -> list[dict[str, str]]:
     for a in d.loop.agreement:
         for verdict, value in (("yes", a.yes), ("partly", a.partly), ("no", a.no)):
             add("loop", f"got it right ({a.stage})", verdict, value)
+    for section, item, detail, value, share in power_figures(d):
+        add(section, item, detail, value, share)
     add("safeguarding", "alerts", "raised", d.alerts.raised)
     add("safeguarding", "alerts", "taken", d.alerts.taken)
     return out
@@ -80,4 +82,57 @@ def render(d: Digest, bom: bool = True) -> str:
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rows(d))
+    return (BOM if bom else "") + buffer.getvalue()
+
+
+def power_figures(d: Digest) -> list[tuple[str, str, str, int | None, float | None]]:
+    """The tokenism meter as (section, stage or week, measure, count, share) rows; a hidden
+    share has no count and no share (it reads "fewer than 3")."""
+    meter = d.power
+    if meter is None:
+        return []
+    out: list[tuple[str, str, str, int | None, float | None]] = []
+    for section, rows_ in (("power by stage", meter.stages), ("power by week", meter.weeks)):
+        for row in rows_:
+            out.append((section, row.label, "decisions", row.decisions, None))
+            out.append((section, row.label, "decisions closed", row.closed, None))
+            out.append((section, row.label, "followed or explained", row.explained, None))
+            out.append((section, row.label, "suggestions", row.suggestions, None))
+            out.append((section, row.label, "suggestions adopted", row.adopted, None))
+            for name, value in (
+                ("turnout", row.turnout),
+                ("got it right", row.got_it_right),
+                ("heard back", row.heard_back),
+            ):
+                if value.hidden:
+                    out.append((section, row.label, f"{name} percent", None, None))
+                elif value.value is not None:
+                    out.append((section, row.label, f"{name} percent", None, value.value))
+            if row.input is not None:
+                out.append((section, row.label, "lived-experience input", int(row.input), None))
+    return out
+
+
+POWER_COLUMNS = ("week", "section", "item", "measure", "value", "share_percent", "meaning")
+
+
+def render_power(d: Digest, bom: bool = True) -> str:
+    """The tokenism meter's own CSV: one row per measure, each with what it means."""
+    meanings = {name.lower(): meaning for name, meaning in power.LEGEND}
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=POWER_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for section, item, measure, value, share in power_figures(d):
+        hidden = value is None and share is None
+        writer.writerow(
+            {
+                "week": d.week,
+                "section": section,
+                "item": item,
+                "measure": measure,
+                "value": d.fewer if hidden else ("" if value is None else str(value)),
+                "share_percent": "" if share is None else f"{share:.1f}",
+                "meaning": meanings.get(measure.removesuffix(" percent"), ""),
+            }
+        )
     return (BOM if bom else "") + buffer.getvalue()

@@ -18,13 +18,15 @@ from telegram.ext import CommandHandler, filters
 from bot import outreach
 from bot.callbacks import Button, parse
 from bot.commands import register_commands
+from bot.digest import power, weeks
 from bot.handlers.auditing import actor_of, coordinator_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext, Services
 from bot.settings import ConfigError, load_settings
 from bot.texts import Texts
 from conversations.model import CheckIn
-from storage import audit, outbox, stats, you_said
+from storage import audit, figures, outbox, stats, you_said
+from storage import power as power_rows
 from storage.outbox import NewOccurrence
 
 
@@ -111,7 +113,35 @@ async def stats_command(update: Update, context: BotContext) -> None:
                 reasons=total.reasons,
             )
         )
+    meter = await power_now(context)
+    if meter.anything:
+        lines.append(texts("coord.stats_power"))
+        fewer = texts("coord.fewer", k=meter.min_group_size)
+        lines += [
+            f"• {row.label}: {power.line(row, fewer)}" for row in meter.stages if not row.empty
+        ]
+        missing = [row.label for row in meter.stages if not row.input]
+        if missing:
+            lines.append(texts("coord.stats_no_input", stages=", ".join(missing)))
     await context.bot.send_message(chat_id_of(update), "\n".join(lines)[:4096])
+
+
+async def power_now(context: BotContext) -> power.PowerMeter:
+    """The tokenism meter up to now (this week's row last)."""
+    settings = context.settings
+    now = context.services.clock.now() + timedelta(microseconds=1)  # up to now, included
+    reached = await figures.reached_stages(
+        context.db, settings.project.stages, settings.project.stage, until=now
+    )
+    contributed = set(await figures.stages_with_answers(context.db, now))
+    return power.build(
+        await power_rows.gather(context.db, now),
+        reached,
+        contributed.__contains__,
+        weeks.week_of(now, settings.project.timezone),
+        settings.project.timezone,
+        settings.digest.min_group_size,
+    )
 
 
 def _stage_keyboard(texts: Texts, stages: list[str], current: str) -> InlineKeyboardMarkup:

@@ -68,6 +68,7 @@ class Rendered:
     html: str
     csv: str
     chart_png: bytes
+    power_csv: str
 
 
 def render_all(digest: content.Digest) -> Rendered:
@@ -78,6 +79,7 @@ def render_all(digest: content.Digest) -> Rendered:
         html.render(digest),
         tables.render(digest),
         charts.headline_png(digest),
+        tables.render_power(digest),
     )
 
 
