@@ -101,8 +101,9 @@ async def gather(db: Database, until: datetime) -> RawPower:
         reached = {
             row["message_key"]: row["n"]
             for row in await tx.all(
-                "SELECT message_key, count(*) AS n FROM outbox"
-                " WHERE message_key LIKE 'update:%' AND status = 'sent' GROUP BY message_key"
+                "SELECT message_key, count(*) AS n FROM outbox WHERE message_key LIKE 'update:%'"
+                " AND status = 'sent' AND sent_at < ? GROUP BY message_key",
+                (end,),
             )
         }
         for row in await tx.all(

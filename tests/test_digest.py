@@ -17,6 +17,7 @@ import pytest
 from bot.clock import FakeClock
 from bot.digest import content, html, markdown, tables, weeks
 from bot.digest.content import Digest
+from bot.digest.power import Share
 from bot.digest.redact import redact
 from bot.handlers import weekly_digest as delivery
 from bot.settings import Settings, load_settings
@@ -325,6 +326,34 @@ async def build_fixture(db: Database) -> None:
             (update_id, pid, verdict, at(when)),
         )
 
+    # Sharing power. Decision 1 (delivery): 6 asked, 3 voted, closed, update 1 says what the
+    # team did. Decision 2: put this week, still open. Decision 3: later. Suggestions: p1's
+    # (delivery, adopted), p2's (delivery, not now), p3's in design (adopted), p4's later.
+    for number, opened, status, asked, voted in (
+        (1, "2026-03-02 10:00", "closed", 6, 3),
+        (2, "2026-03-05 10:00", "open", None, None),
+        (3, "2026-03-10 10:00", "open", None, None),  # later
+    ):
+        await f.sql(
+            "INSERT INTO decisions (id, question, options, method, audience, stage, created_at,"
+            " opened_at, closes_at, status, asked, voted)"
+            " VALUES (?, 'Which day?', '[\"a\", \"b\"]', 'plurality', 'everyone', 'delivery',"
+            " ?, ?, ?, ?, ?, ?)",
+            (number, at(opened), at(opened), at(opened), status, asked, voted),
+        )
+    await f.sql("UPDATE updates SET decision_id = 1 WHERE id = 1")
+    for pid, made, status in (
+        ("p1", "2026-03-03 12:00", "adopted"),
+        ("p2", "2026-03-04 12:00", "not_now"),
+        ("p3", "2026-02-10 12:00", "adopted"),  # in design
+        ("p4", "2026-03-09 12:00", "adopted"),  # later
+    ):
+        await f.sql(
+            "INSERT INTO suggestions (participant_id, text, created_at, status)"
+            " VALUES (?, 'an idea', ?, ?)",
+            (pid, at(made), status),
+        )
+
     # Alerts: three people raised one this week; one taken this week, one only later.
     for pid, raised, taken in (
         ("p1", "2026-03-03 10:05", "2026-03-03 11:00"),
@@ -421,6 +450,41 @@ async def test_figures_match_the_hand_worked_fixture(digest: Digest) -> None:
     ]
     # Taken this week: p1 only (p2's was taken on 10 March).
     assert (digest.alerts.raised, digest.alerts.taken) == (3, None)
+
+    # The tokenism meter, counted by hand up to Sunday night.
+    assert digest.power is not None
+    design, delivery = digest.power.stages  # the stages reached by then
+    # Design: p3's adopted suggestion (10 Feb), and answers (input), nothing else.
+    assert (design.label, design.decisions, design.suggestions, design.adopted) == (
+        "design",
+        0,
+        1,
+        1,
+    )
+    assert design.turnout == Share(None) and design.heard_back == Share(None)
+    assert design.input
+    # Delivery: decisions 1 and 2 (3 is later); 3 of the 6 asked in the closed one voted, and
+    # update 1 says what the team did; p1's and p2's suggestions (p4's is later), one adopted;
+    # "did we get it right?": yes 3, partly 1, no 1 by Sunday (p4's no is later), so the share
+    # rests on two people who did not say yes: hidden; heard back: 3 of update 1's 4
+    # contributors and 1 of update 2's 4 by Sunday (p4 on the Monday after): 4 of 8.
+    assert (delivery.decisions, delivery.closed, delivery.explained) == (2, 1, 1)
+    assert delivery.turnout == Share(50.0)
+    assert (delivery.suggestions, delivery.adopted) == (2, 1)
+    assert delivery.got_it_right.hidden
+    assert delivery.heard_back == Share(50.0)
+    weeks_ = {row.label: row for row in digest.power.weeks}
+    assert list(weeks_)[-1] == WEEK and len(weeks_) == 8
+    w10, w09, w07 = weeks_[WEEK], weeks_["2026-W09"], weeks_["2026-W07"]
+    # This week: both decisions; the three yeses (all yes: shown); update 1 reached 3 of 4.
+    assert (w10.decisions, w10.closed, w10.suggestions, w10.adopted) == (2, 1, 2, 1)
+    assert w10.got_it_right == Share(100.0) and w10.heard_back.hidden
+    # The week before: partly and no (two people: hidden); update 2 reached 1 of 4 (hidden).
+    assert w09.got_it_right.hidden and w09.heard_back.hidden and w09.decisions == 0
+    assert (w07.suggestions, w07.adopted) == (1, 1)
+    meter = tables.render_power(digest)
+    assert "power by stage,delivery,turnout percent,,50.0," in meter
+    assert "power by stage,delivery,got it right percent,fewer than 3,," in meter
 
 
 async def test_quotes_only_with_consent_and_redacted(digest: Digest) -> None:
