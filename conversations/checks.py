@@ -241,7 +241,7 @@ def check_decisions(decisions: Any, checkins: list[Any]) -> list[Problem]:
     problems: list[Problem] = []
     if not isinstance(decisions, list):
         return problems
-    known = {c.get("id") for c in checkins if isinstance(c, dict)}
+    known = {c.get("id") for c in checkins if isinstance(c, dict) and isinstance(c.get("id"), str)}
     seen: set[str] = set()
     for index, decision in enumerate(decisions):
         if not isinstance(decision, dict):
