@@ -15,7 +15,8 @@ The policy:
   privately" note (``hint.group``); a participant button pressed anywhere but a private chat
   gets only a short toast (``hint.private_button``). Nothing is stored, nothing else is posted,
   nothing audited.
-- **Coordinator commands** (/stats, /stage, /ask, /share, /reload, /update, /alerts, /digest)
+- **Coordinator commands** (/stats, /stage, /ask, /share, /reload, /update, /alerts, /digest,
+  /paid)
   and **coordinator buttons** (``stage``, ``upd``, ``alert``, ``sug``) work only (a) in a
   private chat with a listed coordinator (``coordinators.user_ids``), or (b) in the
   coordinators' chat (``coordinators.chat_id``), where anyone writing counts. In a private chat
@@ -93,7 +94,17 @@ COMMANDS: dict[str, Entry] = {
     },
     **{
         name: _coordinator(name)
-        for name in ("stats", "stage", "ask", "share", "reload", "update", "alerts", "digest")
+        for name in (
+            "stats",
+            "stage",
+            "ask",
+            "share",
+            "reload",
+            "update",
+            "alerts",
+            "digest",
+            "paid",
+        )
     },
 }
 

@@ -46,6 +46,7 @@ COORDINATOR_COMMANDS = (
     "update",
     "alerts",
     "digest",
+    "paid",
     "reload",
 )
 # Chat ids whose coordinators' menu this process published (to delete it when they go).

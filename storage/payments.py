@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from storage import inbox
 from storage.db import Database, Transaction, utc_text
 
 # How a person wants their time recognised (participants.recognition; NULL: not chosen yet).
@@ -78,7 +79,11 @@ async def record(
     paid_on: date,
     now: datetime,
 ) -> Recorded | None:
-    """Record a payment to the person with this code name; None if there is nobody by it."""
+    """Record a payment to the person with this code name; None if there is nobody by it.
+
+    The /paid update being handled is marked handled in the same transaction, so a restart
+    never records the same payment twice.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}")
     if amount_minor <= 0:
@@ -105,6 +110,7 @@ async def record(
             ),
         )
         row = await tx.one(f"{_SELECT} WHERE id = ?", (number,))
+        await inbox.complete_in(tx, now)
     return Recorded(_payment(row), person["recognition"])
 
 

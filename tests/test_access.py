@@ -71,7 +71,17 @@ PARTICIPANT_COMMANDS = {
     "help",
     "privacy",
 }
-COORDINATOR_COMMANDS = {"stats", "stage", "ask", "share", "reload", "update", "alerts", "digest"}
+COORDINATOR_COMMANDS = {
+    "stats",
+    "stage",
+    "ask",
+    "share",
+    "reload",
+    "update",
+    "alerts",
+    "digest",
+    "paid",
+}
 PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got"}
 COORDINATOR_BUTTONS = {"stage", "upd", "alert", "sug"}
 CHATS = ("private", "team", "other")
