@@ -101,17 +101,15 @@ async def choose(user: SandboxUser, label: str) -> None:
     """In /settings, choose how they want their time recognised."""
     await user.send("/settings")
     summary = await user.expect("Your settings")
-    assert "• Payment for your time: not chosen yet" in summary.text
-    assert ["Payment for your time"] in [
-        [b.text for b in row if b.text == "Payment for your time"] for row in summary.buttons
-    ]
+    assert "• Payment: not chosen yet" in summary.text
+    assert ["What everyone said", "Payment"] in [[b.text for b in row] for row in summary.buttons]
     assert all(len(row) <= 2 for row in summary.buttons)  # small phones: two to a row
-    await tap(user, "Payment for your time")
+    await tap(user, "Payment")
     choices = await user.last_bot_message()
     assert choices is not None
     assert "how would you like it?" in choices.text
     assert choices.button_texts() == [
-        "A payment",
+        "Money",
         "A voucher",
         "No payment, thanks",
         "Check my benefits first",
@@ -139,7 +137,7 @@ async def test_a_person_asks_to_check_benefits_and_the_team_sees_it_when_paying(
         assert "talk it through with you" in note.text
         shown = {m.message_id: m for m in await ada.messages()}
         assert any(
-            "• Payment for your time: check my benefits first" in m.text for m in shown.values()
+            "• Payment: check my benefits first" in m.text for m in shown.values()
         )
         assert rows(settings, "SELECT recognition FROM participants ORDER BY chat_id") == [
             ("benefits_check",),
@@ -147,7 +145,7 @@ async def test_a_person_asks_to_check_benefits_and_the_team_sees_it_when_paying(
         ]
         # Ben: a voucher, and no note about benefits.
         await choose(ben, "A voucher")
-        await ben.expect("• Payment for your time: a voucher")
+        await ben.expect("• Payment: a voucher")
         await settle(sandbox, app)
         assert not [m for m in await ben.messages() if "benefits" in (m.text or "")]
 
