@@ -136,9 +136,7 @@ async def test_a_person_asks_to_check_benefits_and_the_team_sees_it_when_paying(
         note = await ada.expect("can sometimes change the benefits you get")
         assert "talk it through with you" in note.text
         shown = {m.message_id: m for m in await ada.messages()}
-        assert any(
-            "• Payment: check my benefits first" in m.text for m in shown.values()
-        )
+        assert any("• Payment: check my benefits first" in m.text for m in shown.values())
         assert rows(settings, "SELECT recognition FROM participants ORDER BY chat_id") == [
             ("benefits_check",),
             (None,),
