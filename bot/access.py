@@ -10,13 +10,14 @@ The policy:
 
 - **Participant commands** (/start, /checkin, /settings, /mydata, /delete, /pause, /resume,
   /stop, /support, /help, /privacy, /suggest) and **participant buttons** (``consent``, ``a``,
-  ``delete``, ``n``, ``set``, ``quote``, ``got``) work only in private chats. A participant
+  ``delete``, ``n``, ``set``, ``quote``, ``got``, ``vote``) work only in private chats. A participant
   command in a group (the coordinators' chat included) gets only the short "talk to me
   privately" note (``hint.group``); a participant button pressed anywhere but a private chat
   gets only a short toast (``hint.private_button``). Nothing is stored, nothing else is posted,
   nothing audited.
-- **Coordinator commands** (/stats, /stage, /ask, /share, /reload, /update, /alerts, /digest)
-  and **coordinator buttons** (``stage``, ``upd``, ``alert``, ``sug``) work only (a) in a
+- **Coordinator commands** (/stats, /stage, /ask, /share, /reload, /update, /alerts, /digest,
+  /decide, /paid) and **coordinator buttons** (``stage``, ``upd``, ``alert``, ``sug``,
+  ``dec``) work only (a) in a
   private chat with a listed coordinator (``coordinators.user_ids``), or (b) in the
   coordinators' chat (``coordinators.chat_id``), where anyone writing counts. In a private chat
   with anyone else: the polite refusal (``admin.refused``, as a message or a toast). In any
@@ -103,6 +104,7 @@ COMMANDS: dict[str, Entry] = {
             "alerts",
             "digest",
             "decide",
+            "paid",
         )
     },
 }

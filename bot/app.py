@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
@@ -35,6 +36,7 @@ from bot.handlers import (
     heard,
     nudge,
     other,
+    payments,
     preferences,
     safeguarding,
     suggest,
@@ -51,6 +53,7 @@ from bot.texts import Texts
 from bot.webhook import WebhookServer
 from storage import inbox as inbox_store
 from storage import participants
+from storage import payments as payment_store
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -104,6 +107,7 @@ FEATURES = (
     you_said,  # /update; a coordinator's draft text in group -2, before anything else
     safeguarding,  # screens every private message in group -1; /support, /alerts
     coordinators,  # /stats, /stage, /ask, /reload (also in the coordinators' chat)
+    payments,  # /paid: a payment made for someone's time, by code name
     heard,  # /share: what everyone said, to the people who answered
     weekly_digest,  # /digest, the quote-consent buttons, the weekly job
     consent,  # /start and the consent buttons
@@ -181,7 +185,8 @@ async def _post_shutdown(app: Everystage) -> None:
 
 
 async def apply_retention(app: Everystage) -> int:
-    """Erase answers older than ``storage.retention_days``, and digest files of those weeks."""
+    """Erase answers older than ``storage.retention_days``, and digest files of those weeks;
+    payment records older than ``recognition.retention_years``."""
     from bot.digest import files as digest_files
 
     services = services_of(app)
@@ -191,6 +196,13 @@ async def apply_retention(app: Everystage) -> int:
     if erased:
         log.info("retention: erased %d answers older than %d days", erased, storage.retention_days)
     await digest_files.prune(app, cutoff)
+    years = services.settings.recognition.retention_years
+    today = services.clock.now().astimezone(ZoneInfo(services.settings.project.timezone)).date()
+    paid = await payment_store.erase_older_than(
+        services.db, payment_store.retention_cutoff(today, years)
+    )
+    if paid:
+        log.info("retention: deleted %d payment records older than %d years", paid, years)
     # Handled updates are remembered (without content) only while Telegram may repeat them.
     await inbox_store.prune(services.db, services.clock.now() - INBOX_MEMORY)
     return erased

@@ -34,7 +34,7 @@ class Button(Enum):
     ANSWER = ("a", Audience.PARTICIPANT, "")  # a:<step>:<c|t|d|s>[:<option>]
     DELETE = ("delete", Audience.PARTICIPANT, "")  # delete:<yes|no>
     NUDGE = ("n", Audience.PARTICIPANT, "")  # n:<occurrence>:<start|hour|tomorrow>
-    SETTINGS = ("set", Audience.PARTICIPANT, "")  # set:<menu|f|q|z|h|close>:<value>
+    SETTINGS = ("set", Audience.PARTICIPANT, "")  # set:<menu|f|q|z|h|r|close>:<value>
     QUOTE = ("quote", Audience.PARTICIPANT, "")  # quote:<yes|no>
     GOT_IT = ("got", Audience.PARTICIPANT, "")  # got:<update id>:<yes|partly|no>
     VOTE = ("vote", Audience.PARTICIPANT, "")  # vote:<decision>:<option>:<1 choose|0 take back>

@@ -111,6 +111,26 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--output", metavar="FILE", default="-", help="file to write, or - for stdout"
     )
+    paid = with_config(
+        sub.add_parser(
+            "payments",
+            help="write payments made for people's time, by code name, as CSV or Excel",
+            description="One row per payment made in the period: its number, the code name,"
+            " the day, the amount, the currency, how it was paid and what the person had asked"
+            " for. Never a name or Telegram id.",
+        )
+    )
+    paid.add_argument("--from", dest="since", metavar="DATE", help="first day (YYYY-MM-DD)")
+    paid.add_argument("--to", dest="until", metavar="DATE", help="last day, included")
+    paid.add_argument(
+        "--format",
+        choices=("csv", "xlsx"),
+        default="csv",
+        help="csv (default; Excel reads it as UTF-8) or xlsx (needs --output)",
+    )
+    paid.add_argument(
+        "--output", metavar="FILE", default="-", help="file to write, or - for stdout"
+    )
     invite = with_config(
         sub.add_parser("invite", help="make an invite link and QR code for a cohort")
     )
@@ -186,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _command(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "involvement":
         return _to_stdout(lambda: _involvement(settings, args.since, args.until, args.output))
+    if args.command == "payments":
+        return _to_stdout(lambda: _payments(settings, args))
     if args.command == "invite":
         return _invite(settings, args.cohort, args.bot_username, args.qr)
     if args.command == "check-config":
@@ -562,6 +584,42 @@ async def _write_involvement(
         count = involvement.write_csv(found, settings.project.stages, out, bom=True)
     if output != "-":
         print(f"wrote {count} people to {output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _payments(settings: Settings, args: argparse.Namespace) -> int:
+    """Parse the period (days, both included), then write the finance file."""
+    try:
+        since = date.fromisoformat(args.since) if args.since else None
+        until = date.fromisoformat(args.until) if args.until else None
+    except ValueError as exc:
+        print(f"dates are YYYY-MM-DD: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.format == "xlsx" and args.output == "-":
+        print("--format xlsx needs --output FILE", file=sys.stderr)
+        return EXIT_CONFIG
+    return asyncio.run(_write_payments(settings, since, until, args.format, args.output))
+
+
+async def _write_payments(
+    settings: Settings, since: date | None, until: date | None, fmt: str, output: str
+) -> int:
+    from storage import payments
+    from storage.db import Database
+
+    if await _no_database(settings):
+        return EXIT_ERROR
+    async with Database.opened(settings.storage) as db:
+        found = await payments.between(db, since, until)
+    if fmt == "xlsx":
+        count = await payments.write_xlsx(found, Path(output))
+    else:
+        with _open_output(output) as out:
+            count = payments.write_csv(found, out, bom=True)
+    if output != "-":
+        # Finance records: owner-only even when the file was there before, readable by others.
+        await asyncio.to_thread(Path(output).chmod, 0o600)
+        print(f"wrote {count} payments to {output}", file=sys.stderr)
     return EXIT_OK
 
 

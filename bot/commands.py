@@ -47,6 +47,7 @@ COORDINATOR_COMMANDS = (
     "decide",
     "alerts",
     "digest",
+    "paid",
     "reload",
 )
 # Chat ids whose coordinators' menu this process published (to delete it when they go).

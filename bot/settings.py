@@ -464,6 +464,27 @@ class DigestSettings(_Section):
         return value
 
 
+class RecognitionSettings(_Section):
+    """Paying people for their time: the currency, and how long payment records are kept."""
+
+    # ISO 4217 code of the currency payments are made in (amounts are stored in its minor
+    # units: pence, cents).
+    currency: str = "GBP"
+    # Payment records are kept this many years after the day paid, even after the person
+    # erases their data (under their code name only), then deleted: finance law (HMRC: 6).
+    retention_years: int = Field(default=6, ge=1, le=20)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        from babel.numbers import is_currency
+
+        code = value.strip().upper()
+        if not is_currency(code):
+            raise ValueError(f"'{value}' is not a currency code; use three letters, like \"GBP\"")
+        return code
+
+
 class LoggingSettings(_Section):
     """Log level for the bot's own messages."""
 
@@ -488,6 +509,7 @@ class Settings(BaseSettings):
     digest: DigestSettings = Field(default_factory=DigestSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    recognition: RecognitionSettings = Field(default_factory=RecognitionSettings)
     checkins: list[CheckIn] = Field(min_length=1)
     decisions: list[DecisionSpec] = Field(default_factory=list)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
@@ -71,6 +72,18 @@ def period_words(days: int, locale: str = "en") -> str:
     else:
         value, unit = days, "duration-day"
     return str(format_unit(value, unit, length="long", locale=_babel_locale(locale)))
+
+
+def money(amount: Decimal | str, currency: str, locale: str = "en") -> str:
+    """An amount as people write it: 20 GBP -> "£20.00", 1200 JPY -> "¥1,200"."""
+    from babel.numbers import format_currency
+
+    return str(format_currency(Decimal(amount), currency, locale=_babel_locale(locale)))
+
+
+def years_words(years: int, locale: str = "en") -> str:
+    """A number of years in words: 6 -> "6 years"."""
+    return str(format_unit(years, "duration-year", length="long", locale=_babel_locale(locale)))
 
 
 def place_of(zone: str, locale: str = "en") -> str:

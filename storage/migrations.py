@@ -462,4 +462,31 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE updates ADD COLUMN decision_id INTEGER REFERENCES decisions(id);
         """,
     ),
+    Migration(
+        18,
+        "recognition and payments: how each person wants their time recognised, payments made",
+        """
+        -- How the person wants their time recognised (/settings); NULL: not chosen yet.
+        ALTER TABLE participants ADD COLUMN recognition TEXT
+            CHECK (recognition IN ('payment', 'voucher', 'none', 'benefits_check'));
+        -- Payments for people's time, marked by coordinators (/paid). Finance law says these are
+        -- kept (HMRC: 6 years) after the person erases their data: then participant_id and
+        -- preference become NULL and only the code name stays (storage/payments.py); they go
+        -- after recognition.retention_years.
+        CREATE TABLE payments (
+            id              INTEGER PRIMARY KEY,
+            participant_id  TEXT REFERENCES participants(id) ON DELETE SET NULL,
+            pseudonym       TEXT NOT NULL,
+            amount_minor    INTEGER NOT NULL CHECK (amount_minor > 0),  -- pence, cents
+            currency        TEXT NOT NULL,                              -- ISO 4217, e.g. GBP
+            method          TEXT NOT NULL
+                            CHECK (method IN ('cash', 'bank', 'voucher', 'other')),
+            paid_on         TEXT NOT NULL,    -- YYYY-MM-DD, in the project's time zone
+            preference      TEXT,             -- what they had asked for, when it was recorded
+            recorded_at     TEXT NOT NULL
+        );
+        CREATE INDEX payments_person ON payments (participant_id);
+        CREATE INDEX payments_paid_on ON payments (paid_on);
+        """,
+    ),
 )

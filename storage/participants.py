@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from storage import inbox
+from storage import inbox, payments
 from storage.db import Database, Transaction, utc_text
 
 _PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
@@ -39,6 +39,7 @@ class Participant:
     cohort: str | None = None
     support_offered_at: str | None = None
     hear_results: int = 1  # 1: send them "what we heard" after a check-in (/settings)
+    recognition: str | None = None  # how they want their time recognised (storage/payments.py)
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ async def set_status(db: Database, participant_id: str, status: str) -> None:
         )
 
 
-PREFERENCES = ("timezone", "quiet_hours", "frequency", "hear_results")
+PREFERENCES = ("timezone", "quiet_hours", "frequency", "hear_results", "recognition")
 
 
 async def set_preference(
@@ -436,6 +437,9 @@ async def save_step(
 async def erase(db: Database, participant_id: str, files_dir: Path) -> int:
     """Erase every row and file about a participant; return how many answers went.
 
+    Payments are the exception the law makes: they stay, under the code name only
+    (:func:`storage.payments.unlink_in`), until ``recognition.retention_years`` have passed.
+
     On SQLite deleted rows are zeroed (``secure_delete``) and the WAL is checkpointed and
     truncated, so the bytes are gone from the database file and its WAL, not just unlinked. On
     PostgreSQL the tables are rewritten and old WAL removed (:meth:`~storage.db.Database.scrub`).
@@ -448,6 +452,7 @@ async def erase(db: Database, participant_id: str, files_dir: Path) -> int:
             (participant_id, participant_id),
         )
         count = await tx.execute("DELETE FROM answers WHERE participant_id = ?", (participant_id,))
+        await payments.unlink_in(tx, participant_id)
         await tx.execute("DELETE FROM participants WHERE id = ?", (participant_id,))
         # The /delete press itself is done now: its payload (name, chat) goes with the rest.
         await inbox.complete_in(tx, datetime.now(UTC))
@@ -508,6 +513,7 @@ PERSONAL_TABLES = {
     "suggestions": "your_suggestions",
     "decision_voters": "decisions_you_were_asked",
     "votes": "your_votes",
+    "payments": "payments_to_you",
 }
 # Left out: the internal participant id (it means nothing to the person), and which
 # coordinator took an alert (that is the staff member's name, not something about the person).
@@ -573,6 +579,7 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             " ORDER BY decision_id, option",
             by_participant,
         )
+        paid = await payments.of_person_in(tx, participant_id)
     assert person is not None
     you = _visible(person)
     you.pop("id")
@@ -607,4 +614,16 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             {**dict(row), "options": json.loads(row["options"])} for row in asked
         ],
         "your_votes": [dict(row) for row in votes],
+        "payments_to_you": [
+            {
+                "number": p.id,
+                "paid_on": p.paid_on,
+                "amount": f"{p.amount(payments.places_of(p.currency)):f}",
+                "currency": p.currency,
+                "method": p.method,
+                "you_had_asked_for": p.preference,
+                "recorded_at": p.recorded_at,
+            }
+            for p in paid
+        ],
     }

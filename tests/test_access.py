@@ -81,6 +81,7 @@ COORDINATOR_COMMANDS = {
     "alerts",
     "digest",
     "decide",
+    "paid",
 }
 PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got", "vote"}
 COORDINATOR_BUTTONS = {"stage", "upd", "alert", "sug", "dec"}

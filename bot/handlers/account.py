@@ -22,10 +22,10 @@ from bot.keyboards import delete_keyboard
 from bot.renderers import renderer_for
 from bot.services import BotContext
 from bot.settings import Settings
-from bot.texts import Texts, period_words, short_question
+from bot.texts import Texts, money, period_words, short_question, years_words
 from conversations.engine import FOLLOW_UP_SUFFIX
 from conversations.model import CheckIn, Question
-from storage import alerts, involvement, participants
+from storage import alerts, involvement, participants, payments
 from storage.db import parse_utc
 
 _RECENT = 5
@@ -64,6 +64,7 @@ async def mydata(update: Update, context: BotContext) -> None:
     )
     if record is not None:
         summary = f"{summary}\n\n{_involvement_text(context, record)}"
+    summary = f"{summary}\n\n{_payments_text(context, person, data['payments_to_you'])}"
     recent = given[-_RECENT:]
     if recent:
         lines = [texts("mydata.recent")]
@@ -228,6 +229,32 @@ def _involvement_text(context: BotContext, record: involvement.Involvement) -> s
     )
 
 
+def _payments_text(
+    context: BotContext, person: participants.Participant, paid: list[dict[str, Any]]
+) -> str:
+    """What they asked for as payment for their time, and what the project paid them."""
+    texts, settings = context.texts, context.settings
+    preference = texts(f"settings.recognition_is_{person.recognition or 'unset'}")
+    lines = [texts("mydata.recognition", preference=preference)]
+    if paid:
+        lines.append(texts("mydata.payments"))
+        for payment in paid:
+            lines.append(
+                texts(
+                    "mydata.payment",
+                    amount=money(payment["amount"], payment["currency"], settings.project.locale),
+                    method=texts(f"mydata.method_{payment['method']}"),
+                    day=payment["paid_on"],
+                )
+            )
+        lines.append(texts("mydata.payments_kept", years=_payment_years(settings)))
+    return "\n".join(lines)
+
+
+def _payment_years(settings: Settings) -> str:
+    return years_words(settings.recognition.retention_years, settings.project.locale)
+
+
 async def delete(update: Update, context: BotContext) -> None:
     """/delete: ask to confirm."""
     chat_id, texts = chat_id_of(update), context.texts
@@ -235,9 +262,12 @@ async def delete(update: Update, context: BotContext) -> None:
     if person is None:
         await context.bot.send_message(chat_id, texts("delete.nothing"))
         return
-    await context.bot.send_message(
-        chat_id, texts("delete.confirm"), reply_markup=delete_keyboard(texts)
-    )
+    # Payments stay (finance law): say so before they decide, only to those who have any.
+    if await payments.count_of(context.db, person.id):
+        confirm = texts("delete.confirm_payments", years=_payment_years(context.settings))
+    else:
+        confirm = texts("delete.confirm")
+    await context.bot.send_message(chat_id, confirm, reply_markup=delete_keyboard(texts))
 
 
 async def on_delete(update: Update, context: BotContext) -> None:
@@ -256,6 +286,7 @@ async def on_delete(update: Update, context: BotContext) -> None:
         await query.edit_message_text(texts("delete.nothing"))
         return
     await _retract_alerts(context, person.id)
+    kept = await payments.count_of(context.db, person.id)
     await participants.erase(context.db, person.id, context.settings.storage.files_path)
     # Their quotes and their part in the figures leave the digest files on disk too. It never
     # raises (problems are logged without content), so the person always hears it is done.
@@ -263,7 +294,7 @@ async def on_delete(update: Update, context: BotContext) -> None:
 
     joined = parse_utc(person.created_at)
     await digest_files.refresh_after_erasure(context.application, since=joined)
-    await query.edit_message_text(texts("delete.done"))
+    await query.edit_message_text(texts("delete.done_payments" if kept else "delete.done"))
 
 
 async def _retract_alerts(context: BotContext, participant_id: str) -> None:
@@ -354,6 +385,7 @@ def privacy_notice(texts: Texts, settings: Settings) -> str:
         contact=settings.privacy.contact or texts("privacy.default_contact"),
         retention=period_words(settings.storage.retention_days, settings.project.locale),
         safeguarding=alerts_line,
+        payment_years=_payment_years(settings),
     )
 
 

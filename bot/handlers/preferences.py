@@ -1,4 +1,5 @@
-"""/settings: how often to be asked, quiet hours, time zone and "what we heard", with buttons."""
+"""/settings: how often to be asked, quiet hours, time zone, "what we heard" and how they want
+their time recognised (payment, voucher, none, or check benefits first), with buttons."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from bot.outreach import quiet_of
 from bot.services import BotContext
 from bot.texts import place_of
 from conversations.schedule import FREQUENCIES
-from storage import participants
+from storage import participants, payments
 from storage.participants import Participant
 
 QUIET_CHOICES = ("21:00-09:00", "22:00-08:00", "20:00-10:00", "off")
@@ -33,6 +34,7 @@ def _summary(context: BotContext, person: Participant) -> str:
             person.timezone or context.settings.project.timezone, context.settings.project.locale
         ),
         heard=texts("settings.heard_yes" if person.hear_results else "settings.heard_no"),
+        recognition=texts(f"settings.recognition_is_{person.recognition or 'unset'}"),
     )
 
 
@@ -47,7 +49,7 @@ def _menu(context: BotContext) -> InlineKeyboardMarkup:
         [
             [button("settings.how_often", "f"), button("settings.quiet_hours", "q")],
             [button("settings.time_zone", "z"), button("quote.settings_button", "m")],
-            [button("settings.heard", "h")],
+            [button("settings.heard", "h"), button("settings.recognition", "r")],
             [
                 InlineKeyboardButton(
                     texts("settings.close"), callback_data=Button.SETTINGS.data("close", "-")
@@ -79,6 +81,12 @@ def _choices(context: BotContext, which: str) -> tuple[str, InlineKeyboardMarkup
             (texts("settings.heard_off"), Button.SETTINGS.data("h", "0")),
         ]
         prompt = texts("settings.pick_heard")
+    elif which == "r":
+        rows = [
+            (texts(f"settings.recognition_{r}"), Button.SETTINGS.data("r", r))
+            for r in payments.PREFERENCES
+        ]
+        prompt = texts("settings.pick_recognition")
     else:
         zones = context.settings.nudges.time_zones
         locale = context.settings.project.locale
@@ -101,7 +109,7 @@ async def settings_command(update: Update, context: BotContext) -> None:
 
 
 async def on_settings(update: Update, context: BotContext) -> None:
-    """``set:menu:<f|q|z|h|m>``, ``set:<f|q|z|h>:<value>``, ``set:close:-``."""
+    """``set:menu:<f|q|z|h|r|m>``, ``set:<f|q|z|h|r>:<value>``, ``set:close:-``."""
     query = update.callback_query
     assert query is not None
     parsed = parse(query.data)
@@ -133,11 +141,16 @@ async def on_settings(update: Update, context: BotContext) -> None:
     updated = await participants.by_chat(context.db, person.chat_id)
     assert updated is not None
     await _edit(query, _summary(context, updated), _menu(context))
+    if name == "recognition" and stored == "benefits_check":
+        # Payments can affect benefits: say, kindly, that the team talks it through first.
+        await context.bot.send_message(person.chat_id, context.texts("settings.benefits_note"))
 
 
 def _decode(context: BotContext, what: str, value: str) -> tuple[str | None, str | int | None]:
     if what == "h" and value in ("0", "1"):
         return "hear_results", int(value)
+    if what == "r" and value in payments.PREFERENCES:
+        return "recognition", value
     if what == "f" and value in FREQUENCIES:
         return "frequency", value
     if what == "q" and value.isdigit() and int(value) < len(QUIET_CHOICES):
