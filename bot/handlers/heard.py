@@ -18,7 +18,7 @@ from telegram.ext import CommandHandler, filters
 
 from bot import heard, outreach
 from bot.digest import content, weeks
-from bot.handlers.auditing import coordinator_only
+from bot.handlers.auditing import team_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext, services_of
 from conversations.model import CheckIn
@@ -71,7 +71,7 @@ async def share_week(app: Any, digest: content.Digest) -> int:
     return queued
 
 
-@coordinator_only("share")
+@team_only("share")
 async def share_command(update: Update, context: BotContext) -> None:
     """/share CHECKIN: what everyone said in it this week so far, to the people who answered."""
     services, texts, settings = context.services, context.texts, context.settings

@@ -20,7 +20,7 @@ from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot import outreach
 from bot.callbacks import Button, parse
-from bot.handlers.auditing import coordinator_only, is_coordinator
+from bot.handlers.auditing import may, team_only
 from bot.handlers.common import PRIVATE_NEW, RepliesTo, chat_id_of, consented, may_answer
 from bot.services import BotContext
 from storage import participants, suggestions
@@ -123,7 +123,7 @@ async def _tell_team(context: BotContext, found: suggestions.Suggestion) -> None
             log.warning("suggestion %d could not be shown to the team: %s", found.id, exc.message)
 
 
-@coordinator_only("suggestion")
+@team_only(Button.SUGGESTION)
 async def on_button(update: Update, context: BotContext) -> None:
     """``sug:<number>:<adopt|later|reply>``."""
     query = update.callback_query
@@ -172,7 +172,7 @@ async def on_answer(update: Update, context: BotContext) -> None:
     message = update.message
     assert message is not None and message.text is not None
     assert message.reply_to_message is not None
-    if not is_coordinator(update, context):
+    if not may(update, context, Button.SUGGESTION):
         return
     number = await suggestions.answer(
         context.db,
