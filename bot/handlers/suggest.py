@@ -2,9 +2,10 @@
 
 ``/suggest more hot meals at the weekend`` stores it at once; ``/suggest`` alone asks for it,
 as a message to reply to. The suggestion goes to the coordinators' chat (or, without one, to
-each listed coordinator) under the person's code name, never their name, with three buttons:
-Adopt, Not now, Reply. Adopt and Not now tell the person what happened (through the outbox:
-once, quiet hours respected); Reply asks the coordinator for a reply to send them as written.
+each listed coordinator) and to each peer researcher, under the person's code name, never their
+name, with three buttons: Adopt, Not now, Reply (anyone on the team may triage). Adopt and Not
+now tell the person what happened (through the outbox: once, quiet hours respected); Reply asks
+for a reply to send them as written.
 The person sees their suggestions in /mydata, and /delete erases them.
 """
 
@@ -19,6 +20,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot import outreach
+from bot.access import Role, team_chats
 from bot.callbacks import Button, parse
 from bot.handlers.auditing import may, team_only
 from bot.handlers.common import PRIVATE_NEW, RepliesTo, chat_id_of, consented, may_answer
@@ -107,10 +109,9 @@ def _team_keyboard(context: BotContext, number: int) -> InlineKeyboardMarkup:
 
 
 async def _tell_team(context: BotContext, found: suggestions.Suggestion) -> None:
-    """To the coordinators' chat, or each listed coordinator; a failure is logged only (the
-    suggestion is stored)."""
-    team = context.settings.coordinators
-    chats = [team.chat_id] if team.chat_id is not None else list(team.user_ids)
+    """To the coordinators' chat (or each listed coordinator) and each peer researcher; a
+    failure is logged only (the suggestion is stored)."""
+    chats = team_chats(context.settings, Role.PEER_RESEARCHER)
     text = context.texts(
         "suggest.for_team", number=found.id, pseudonym=found.pseudonym, text=found.text
     )
@@ -168,7 +169,7 @@ async def on_button(update: Update, context: BotContext) -> None:
 
 
 async def on_answer(update: Update, context: BotContext) -> None:
-    """A coordinator's reply to "Your reply to suggestion #N": sent to the person."""
+    """A team member's reply to "Your reply to suggestion #N": sent to the person."""
     message = update.message
     assert message is not None and message.text is not None
     assert message.reply_to_message is not None
