@@ -1,7 +1,8 @@
-"""Coordinators' commands: /stats, /stage, /ask, /reload.
+"""The team's commands: /stats (peer researchers too), /stage, /ask, /reload (coordinators).
 
-They work in a private chat with a listed coordinator or in the coordinators' group chat (the
-guard, :mod:`bot.access`, refuses them anywhere else), are audited by
+They work in a private chat with a listed coordinator (or, for /stats, peer researcher) or in
+the coordinators' group chat (the guard, :mod:`bot.access`, refuses them anywhere else and to
+anyone below the command's role), are audited by
 :func:`bot.handlers.auditing.team_only`, and never show participants' Telegram ids.
 """
 
