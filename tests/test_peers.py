@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 from telegram import BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.access import Role, role_of, team_chats
 from bot.cli import main
 from bot.clock import FakeClock
 from bot.commands import COMMANDS as PARTICIPANTS_MENU
+from bot.handlers.auditing import team_only
 from bot.sandbox import Sandbox, SandboxClient, SandboxUser
-from bot.settings import Settings
+from bot.settings import CoordinatorSettings, Settings, TeamSettings, load_settings
 from bot.texts import Texts
 from tests.conftest import EXAMPLE, join, rows, running, settle
 from tests.test_heard import answer_weekly
@@ -98,6 +100,55 @@ def test_the_overlap_is_found_from_the_environment_too(
         "environment EVERYSTAGE_TEAM__PEER_RESEARCHERS: team.peer_researchers[0]: is also in "
         "coordinators.user_ids; a person has one role: keep them in one list"
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Who someone is, and where the team is told things (pure).
+
+
+def settings_with(chat_id: int | None) -> Settings:
+    base = load_settings(EXAMPLE)
+    return base.model_copy(
+        update={
+            "coordinators": CoordinatorSettings(user_ids=[COORDINATOR], chat_id=chat_id),
+            "team": TeamSettings(peer_researchers=[PEER]),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("chat_type", "chat_id", "user_id", "role"),
+    [
+        ("private", PEER, PEER, Role.PEER_RESEARCHER),
+        ("private", COORDINATOR, COORDINATOR, Role.COORDINATOR),
+        ("private", 8999, 8999, Role.PARTICIPANT),
+        ("private", PEER, None, Role.PARTICIPANT),
+        ("group", TEAM_CHAT, PEER, Role.COORDINATOR),  # anyone in the coordinators' chat
+        ("supergroup", TEAM_CHAT, None, Role.COORDINATOR),
+        ("group", -100999, PEER, Role.PARTICIPANT),  # no team role in anyone else's group
+        ("group", -100999, COORDINATOR, Role.PARTICIPANT),
+        ("channel", -100999, None, Role.PARTICIPANT),
+    ],
+)
+def test_role_of_says_who_someone_is_where_they_are(
+    chat_type: str, chat_id: int, user_id: int | None, role: Role
+) -> None:
+    assert role_of(chat_type, chat_id, user_id, settings_with(TEAM_CHAT)) is role
+
+
+def test_the_team_is_told_in_its_chat_or_privately_and_peer_researchers_privately() -> None:
+    assert team_chats(settings_with(TEAM_CHAT), Role.COORDINATOR) == [TEAM_CHAT]
+    assert team_chats(settings_with(TEAM_CHAT), Role.PEER_RESEARCHER) == [TEAM_CHAT, PEER]
+    assert team_chats(settings_with(None), Role.COORDINATOR) == [COORDINATOR]
+    assert team_chats(settings_with(None), Role.PEER_RESEARCHER) == [COORDINATOR, PEER]
+
+
+def test_handlers_audit_under_the_registrys_name_and_only_team_entries() -> None:
+    with pytest.raises(ValueError, match="not a team command"):
+        team_only("checkin")
+    with pytest.raises(ValueError, match="not a team command"):
+        team_only("frobnicate")
+    team_only("digest")  # the registry's entry: role and audit name from there
 
 
 # ---------------------------------------------------------------------------------------------
