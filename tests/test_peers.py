@@ -267,17 +267,19 @@ async def test_a_peer_researchers_draft_update_is_sent_by_a_coordinator(
         await settle(sandbox, app)
         assert [m for m in await ada.messages() if UPDATE_HEADER in (m.text or "")] == []
 
-        drafted = await group.expect("✏️ Draft update #1 from a peer researcher")
+        drafted = await group.expect("✏️ A draft update from a peer researcher")
         assert "The drop-in now opens at 9am." in drafted.text
         assert "It goes to 1 people who answered the Weekly check-in" in drafted.text
         assert "Pip" not in drafted.text and str(PEER) not in drafted.text
         assert drafted.button_texts() == ["Send", "Discard"]
+        send = drafted.buttons[0][0].callback_data
+        assert send is not None and send.startswith("updp:") and send.endswith(":s")
         # The peer researcher cannot press it for them (a forged button in their chat).
         forged = await app.bot.send_message(
             PEER,
             "forged",
             reply_markup=InlineKeyboardMarkup(
-                [[InlineKeyboardButton("Send it", callback_data="updp:1:s")]]
+                [[InlineKeyboardButton("Send it", callback_data=send)]]
             ),
         )
         refused = await peer.press("Send it", forged.message_id)
@@ -295,9 +297,7 @@ async def test_a_peer_researchers_draft_update_is_sent_by_a_coordinator(
         copy = await app.bot.send_message(
             TEAM_CHAT,
             "another coordinator's copy",
-            reply_markup=InlineKeyboardMarkup(
-                [[InlineKeyboardButton("Send", callback_data="updp:1:s")]]
-            ),
+            reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("Send", callback_data=send)]]),
         )
         again = await group.press(COORDINATOR, "Send", copy.message_id)
         await settle(sandbox, app)

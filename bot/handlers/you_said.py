@@ -22,8 +22,8 @@ forgets an unsent draft.
 
 from __future__ import annotations
 
-import itertools
 import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,9 +53,9 @@ MESSAGE_LIMIT = 4096
 _LABEL = 40  # characters of a question shown on its button
 
 WRITING, THEME, READY = "writing", "theme", "ready"
-# bot_data: peer researchers' drafts waiting for a coordinator, by number; and the numbers.
+# bot_data: peer researchers' drafts waiting for a coordinator, by a random id (so a button
+# left from before a restart can never send a newer draft).
 DRAFTED_KEY = "update-drafted"
-NUMBERS_KEY = "update-drafted-numbers"
 
 
 @dataclass
@@ -292,11 +292,10 @@ async def _preview(update: Update, context: BotContext, draft: Draft, query: Any
 async def _hand_over(update: Update, context: BotContext, draft: Draft, query: Any) -> None:
     """A peer researcher's finished draft: to the coordinators, who send it (or not)."""
     texts, services = context.texts, context.services
-    numbers = context.bot_data.setdefault(NUMBERS_KEY, itertools.count(1))
-    number = next(numbers)
+    number = secrets.token_hex(4)
     context.bot_data.setdefault(DRAFTED_KEY, {})[number] = Drafted(draft, chat_id_of(update))
     preview = await _preview_text(context, draft, "update.drafted_note")
-    text = f"{texts('update.drafted', number=number)}\n\n{preview}"[:MESSAGE_LIMIT]
+    text = f"{texts('update.drafted')}\n\n{preview}"[:MESSAGE_LIMIT]
     keyboard = InlineKeyboardMarkup(
         [
             [
@@ -315,7 +314,7 @@ async def _hand_over(update: Update, context: BotContext, draft: Draft, query: A
             await context.bot.send_message(chat, text, reply_markup=keyboard)
             shown += 1
         except TelegramError as exc:
-            log.warning("update draft %d: not shown to a coordinator: %s", number, exc.message)
+            log.warning("an update draft was not shown to a coordinator: %s", exc.message)
     await audit.record(
         context.db,
         actor_of(update),
@@ -331,16 +330,16 @@ async def _hand_over(update: Update, context: BotContext, draft: Draft, query: A
 
 @team_only(Button.DRAFTED)
 async def on_drafted(update: Update, context: BotContext) -> None:
-    """``updp:<number>:<s|x>``: a coordinator sends a peer researcher's draft, or drops it."""
+    """``updp:<draft id>:<s|x>``: a coordinator sends a peer researcher's draft, or drops it."""
     query = update.callback_query
     assert query is not None
     texts = context.texts
     parsed = parse(query.data)
     args = parsed.args if parsed else ()
-    waiting: dict[int, Drafted] = context.bot_data.get(DRAFTED_KEY, {})
+    waiting: dict[str, Drafted] = context.bot_data.get(DRAFTED_KEY, {})
     drafted = None
-    if len(args) == 2 and args[0].isdigit() and args[1] in ("s", "x"):
-        drafted = waiting.pop(int(args[0]), None)  # first: a second press finds nothing
+    if len(args) == 2 and args[1] in ("s", "x"):
+        drafted = waiting.pop(args[0], None)  # first: a second press finds nothing
     if drafted is None:
         await query.answer(texts("update.drafted_gone"))
         return
