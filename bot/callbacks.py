@@ -4,15 +4,15 @@ built and parsed, and the handler pattern that routes it.
 Callback data is ``"<prefix>:<arg>:<arg>..."``, at most 64 bytes (Telegram's limit), and never
 holds content: ids, indexes and short words only. Buttons are built with :meth:`Button.data`,
 handlers registered with :meth:`Button.handler`, and a press read back with :func:`parse`; the
-guard (``bot/access.py``) takes each button's audience from here, so a new button cannot skip
-it. Like Ultimate Pollbot's ``CallbackType``: one enum, used for both directions.
+guard (``bot/access.py``) takes each button's minimum role from here, so a new button cannot
+skip it. Like Ultimate Pollbot's ``CallbackType``: one enum, used for both directions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import Enum, IntEnum
 from typing import Any
 
 from telegram.ext import CallbackQueryHandler
@@ -20,33 +20,40 @@ from telegram.ext import CallbackQueryHandler
 MAX_DATA = 64  # bytes of UTF-8, Telegram's limit
 
 
-class Audience(StrEnum):
-    """Who a command or button is for."""
+class Role(IntEnum):
+    """Who someone is, where they are, in order: each role may do what the ones below may.
 
-    PARTICIPANT = "participant"
-    COORDINATOR = "coordinator"
+    The minimum role of every command (``bot.access.COMMANDS``) and button (:class:`Button`);
+    ``bot.access.role_of`` says who someone is.
+    """
+
+    PARTICIPANT = 1  # anyone, in a private chat
+    PEER_RESEARCHER = 2  # [team] peer_researchers, in their private chat
+    COORDINATOR = 3  # coordinators.user_ids in their private chat; anyone in coordinators.chat_id
 
 
 class Button(Enum):
-    """A kind of button: (prefix, audience, what the audit log calls a coordinator's use)."""
+    """A kind of button: (prefix, minimum role, what the audit log calls a team member's use)."""
 
-    CONSENT = ("consent", Audience.PARTICIPANT, "")  # consent:<yes|no|more>:<version>[:<code>]
-    ANSWER = ("a", Audience.PARTICIPANT, "")  # a:<step>:<c|t|d|s>[:<option>]
-    DELETE = ("delete", Audience.PARTICIPANT, "")  # delete:<yes|no>
-    NUDGE = ("n", Audience.PARTICIPANT, "")  # n:<occurrence>:<start|hour|tomorrow>
-    SETTINGS = ("set", Audience.PARTICIPANT, "")  # set:<menu|f|q|z|h|r|close>:<value>
-    QUOTE = ("quote", Audience.PARTICIPANT, "")  # quote:<yes|no>
-    GOT_IT = ("got", Audience.PARTICIPANT, "")  # got:<update id>:<yes|partly|no>
-    VOTE = ("vote", Audience.PARTICIPANT, "")  # vote:<decision>:<option>:<1 choose|0 take back>
-    STAGE = ("stage", Audience.COORDINATOR, "stage-change")  # stage:<to|yes|no>:<index>
-    UPDATE = ("upd", Audience.COORDINATOR, "update")  # upd:<action>[:<index>[:<n>]]
-    ALERT = ("alert", Audience.COORDINATOR, "alert-take")  # alert:<id>:<take|list>
-    SUGGESTION = ("sug", Audience.COORDINATOR, "suggestion")  # sug:<id>:<adopt|later|reply>
-    DECISION = ("dec", Audience.COORDINATOR, "decision")  # dec:<put|x|close|did>[:<number>]
+    CONSENT = ("consent", Role.PARTICIPANT, "")  # consent:<yes|no|more>:<version>[:<code>]
+    ANSWER = ("a", Role.PARTICIPANT, "")  # a:<step>:<c|t|d|s>[:<option>]
+    DELETE = ("delete", Role.PARTICIPANT, "")  # delete:<yes|no>
+    NUDGE = ("n", Role.PARTICIPANT, "")  # n:<occurrence>:<start|hour|tomorrow>
+    SETTINGS = ("set", Role.PARTICIPANT, "")  # set:<menu|f|q|z|h|r|close>:<value>
+    QUOTE = ("quote", Role.PARTICIPANT, "")  # quote:<yes|no>
+    GOT_IT = ("got", Role.PARTICIPANT, "")  # got:<update id>:<yes|partly|no>
+    VOTE = ("vote", Role.PARTICIPANT, "")  # vote:<decision>:<option>:<1 choose|0 take back>
+    UPDATE = ("upd", Role.PEER_RESEARCHER, "update")  # upd:<action>[:<index>[:<n>]]
+    SUGGESTION = ("sug", Role.PEER_RESEARCHER, "suggestion")  # sug:<id>:<adopt|later|reply|...>
+    DRAFT_DECISION = ("decd", Role.PEER_RESEARCHER, "decision-draft")  # decd:<put|x>
+    STAGE = ("stage", Role.COORDINATOR, "stage-change")  # stage:<to|yes|no>:<index>
+    ALERT = ("alert", Role.COORDINATOR, "alert-take")  # alert:<id>:<take|list>
+    DRAFTED = ("updp", Role.COORDINATOR, "update-drafted")  # updp:<draft>:<s|x>
+    DECISION = ("dec", Role.COORDINATOR, "decision")  # dec:<put|x|close|did>[:<number>]
 
-    def __init__(self, prefix: str, audience: Audience, audit: str) -> None:
+    def __init__(self, prefix: str, role: Role, audit: str) -> None:
         self.prefix = prefix
-        self.audience = audience
+        self.role = role
         self.audit = audit
 
     def data(self, *args: object) -> str:

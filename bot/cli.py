@@ -317,7 +317,11 @@ def summary(settings: Settings, path: str | None) -> str:
     )
     team = settings.coordinators
     chat = "set" if team.chat_id is not None else "not set (alerts and digests are only stored)"
-    lines.append(f"Coordinators: {len(team.user_ids)} listed; coordinators' chat {chat}")
+    peers = len(settings.team.peer_researchers)
+    lines.append(
+        f"Coordinators: {len(team.user_ids)} listed; coordinators' chat {chat};"
+        f" {peers} peer researcher(s)"
+    )
     guard = settings.safeguarding
     phrases = sum(len(words) for words in guard.phrases.values())
     # Phrases without support resources never get this far: check-config refuses them.

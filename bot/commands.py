@@ -5,7 +5,10 @@ a listed coordinator's private chat and in the coordinators' chat (:mod:`bot.acc
 menu is published there with ``BotCommandScopeChat``: in a coordinator's private chat the
 coordinators' commands come first, then the participants' (a coordinator may take part too); in
 the coordinators' chat only theirs (participants' commands get the "talk to me privately" note
-there). Descriptions come from the locale file (``commands.*`` and ``coordinator_commands.*``).
+there). A peer researcher's private chat gets the team commands their role allows (the
+registry's minimum role, :mod:`bot.access`), then the participants'. Descriptions come from the
+locale file (``commands.*``, ``coordinator_commands.*`` and ``peer_commands.*``, a peer
+researcher's own words where a command does less for them).
 
 Published at start-up and again after every reload (``/reload``, the demo's hot reload), when
 a chat no longer listed gets its menu deleted. Telegram refusing a list (a coordinator who never
@@ -20,6 +23,8 @@ from typing import Any
 from telegram import BotCommand, BotCommandScopeChat
 from telegram.error import TelegramError
 
+from bot import access
+from bot.access import Role
 from bot.services import services_of
 from bot.texts import Texts
 
@@ -59,21 +64,29 @@ def participant_menu(texts: Texts) -> list[BotCommand]:
     return [BotCommand(name, texts(f"commands.{name}")) for name in COMMANDS]
 
 
-def coordinator_menu(texts: Texts, *, reload: bool = True) -> list[BotCommand]:
-    """The coordinators' own commands (``/reload`` only if there is a config file to reload)."""
+def team_menu(texts: Texts, role: Role, *, reload: bool = True) -> list[BotCommand]:
+    """The team's commands ``role`` may use (``/reload`` only if there is a config file)."""
+    words = "coordinator_commands" if role is Role.COORDINATOR else "peer_commands"
     return [
-        BotCommand(name, texts(f"coordinator_commands.{name}"))
+        BotCommand(name, texts(f"{words}.{name}"))
         for name in COORDINATOR_COMMANDS
-        if reload or name != "reload"
+        if access.COMMANDS[name].role <= role and (reload or name != "reload")
     ]
 
 
-def coordinator_chats(app: Any) -> dict[int, bool]:
-    """Each chat that gets the coordinators' menu, and whether it is a private chat."""
-    team = services_of(app).settings.coordinators
-    chats = {user_id: True for user_id in team.user_ids}
+def coordinator_menu(texts: Texts, *, reload: bool = True) -> list[BotCommand]:
+    """The coordinators' own commands (``/reload`` only if there is a config file to reload)."""
+    return team_menu(texts, Role.COORDINATOR, reload=reload)
+
+
+def coordinator_chats(app: Any) -> dict[int, tuple[Role, bool]]:
+    """Each chat that gets a team menu: the role it is for, and whether it is private."""
+    settings = services_of(app).settings
+    team = settings.coordinators
+    chats = {user_id: (Role.PEER_RESEARCHER, True) for user_id in settings.team.peer_researchers}
+    chats |= {user_id: (Role.COORDINATOR, True) for user_id in team.user_ids}
     if team.chat_id is not None:
-        chats[team.chat_id] = False
+        chats[team.chat_id] = (Role.COORDINATOR, False)
     return chats
 
 
@@ -86,24 +99,32 @@ async def register_commands(app: Any) -> None:
         await app.bot.set_my_commands(participants)
     except TelegramError as exc:
         log.warning("could not register the command list: %s", exc)
-    theirs = coordinator_menu(texts, reload=services.config_path is not None)
+    reload = services.config_path is not None
     chats = coordinator_chats(app)
     ids = list(services.settings.coordinators.user_ids)
+    peers = list(services.settings.team.peer_researchers)
     before: set[int] = app.bot_data.get(PUBLISHED_KEY, set())
     published: set[int] = set()
-    for chat_id, private in chats.items():
+    for chat_id, (role, private) in chats.items():
+        theirs = team_menu(texts, role, reload=reload)
         menu = theirs + participants if private else theirs
         try:
             await app.bot.set_my_commands(menu, scope=BotCommandScopeChat(chat_id))
         except TelegramError as exc:
-            # Logs never hold Telegram ids: a coordinator is named by their place in the config.
-            where = (
-                f"the private chat of coordinator {ids.index(chat_id) + 1} in coordinators."
-                "user_ids (have they started the bot?)"
-                if private
-                else "the coordinators' chat"
-            )
-            log.warning("could not register the coordinators' commands in %s: %s", where, exc)
+            # Logs never hold Telegram ids: a person is named by their place in the config.
+            if not private:
+                where = "the coordinators' chat"
+            elif role is Role.COORDINATOR:
+                where = (
+                    f"the private chat of coordinator {ids.index(chat_id) + 1} in coordinators."
+                    "user_ids (have they started the bot?)"
+                )
+            else:
+                where = (
+                    f"the private chat of peer researcher {peers.index(chat_id) + 1} in team."
+                    "peer_researchers (have they started the bot?)"
+                )
+            log.warning("could not register the team's commands in %s: %s", where, exc)
             if chat_id not in before:
                 continue  # an earlier menu there is still to be removed when they go
         published.add(chat_id)
@@ -111,6 +132,6 @@ async def register_commands(app: Any) -> None:
         try:
             await app.bot.delete_my_commands(scope=BotCommandScopeChat(chat_id))
         except TelegramError as exc:
-            log.warning("could not remove the coordinators' commands in chat %s: %s", chat_id, exc)
+            log.warning("could not remove the team's commands in a chat no longer listed: %s", exc)
             published.add(chat_id)  # tried again after the next reload
     app.bot_data[PUBLISHED_KEY] = published

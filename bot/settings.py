@@ -392,6 +392,13 @@ class CoordinatorSettings(_Section):
     chat_id: int | None = None
 
 
+class TeamSettings(_Section):
+    """The rest of the team: peer researchers, experts by experience who work with the
+    coordinators (see :mod:`bot.access` for what they may do)."""
+
+    peer_researchers: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list)
+
+
 class SupportResource(_Section):
     """A place to get help, shown by /support and after a safeguarding match."""
 
@@ -505,6 +512,7 @@ class Settings(BaseSettings):
     prompts: PromptSettings = Field(default_factory=PromptSettings)
     nudges: NudgeSettings = Field(default_factory=NudgeSettings)
     coordinators: CoordinatorSettings = Field(default_factory=CoordinatorSettings)
+    team: TeamSettings = Field(default_factory=TeamSettings)
     safeguarding: SafeguardingSettings = Field(default_factory=SafeguardingSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -805,6 +813,7 @@ _EXAMPLES = {
     "options": ("a list of options", '["Yes", "No"]'),
     "include": ("a list of file names", '["prompts/*.toml"]'),
     "user_ids": ("a list of Telegram user ids (numbers)", "[111111111]"),
+    "peer_researchers": ("a list of Telegram user ids (numbers)", "[333333333]"),
     "days": ("a list of days", '["mon", "thu"]'),
     "any_of": ("a list of answers", "[1, 2]"),
     "schedule": ("a list of schedules", '[{ kind = "weekly", days = ["mon"], time = "10:00" }]'),
@@ -1031,6 +1040,8 @@ def _friendly(error: dict[str, Any], where: Where, data: dict[str, Any]) -> str:
         return f"must be two times of day, like {last} = {_EXAMPLES[last][1]}"
     if kind == "too_short" and ctx.get("min_length") == 1:
         return "is empty; give at least one"
+    if kind == "greater_than" and "peer_researchers" in where:
+        return "must be a Telegram user id: a positive number, like 333333333"
     bounds = {
         "greater_than_equal": ("at least", "ge"),
         "greater_than": ("more than", "gt"),
@@ -1370,10 +1381,37 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
             at = ("safeguarding", "phrases")
         report(("safeguarding", "resources"), _NO_RESOURCES, at)
 
+    for where, message in _two_roles(settings, data):
+        report(where, message)
+
     if problems:
         raise ConfigError(_dedupe(problems))
     assert settings is not None
     return _resolve_paths(settings, path.parent.absolute())
+
+
+def _two_roles(settings: Settings | None, data: dict[str, Any]) -> list[tuple[Where, str]]:
+    """A peer researcher also listed as a coordinator: each person has one role.
+
+    From the settings when they are valid; otherwise from the file, as far as it holds ids.
+    """
+    if settings is not None:
+        coordinators: Any = settings.coordinators.user_ids
+        peers: Any = settings.team.peer_researchers
+    else:
+        coordinators = _child(data.get("coordinators"), "user_ids")
+        peers = _child(data.get("team"), "peer_researchers")
+    if not isinstance(coordinators, list) or not isinstance(peers, list):
+        return []
+    listed = {user_id for user_id in coordinators if type(user_id) is int}
+    return [
+        (
+            ("team", "peer_researchers", index),
+            "is also in coordinators.user_ids; a person has one role: keep them in one list",
+        )
+        for index, user_id in enumerate(peers)
+        if type(user_id) is int and user_id in listed
+    ]
 
 
 def _storage_secrets(data: dict[str, Any], located: _Located) -> list[ConfigProblem]:

@@ -2,8 +2,9 @@
 
 The matrix drives the real Application through the sandbox: every command and every button
 prefix, in a private chat, the coordinators' chat and another group, from a participant, a
-listed coordinator and an outsider; after each, nothing of the project may appear where it
-must not, nothing may be stored from a group, and every refusal must be audited.
+listed peer researcher, a listed coordinator and an outsider; after each, nothing of the
+project may appear where it must not, nothing may be stored from a group, and every refusal
+must be audited.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from telegram import (
 from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 
 from bot import access
-from bot.access import Audience, Decision, Kind, decide
+from bot.access import Decision, Kind, Role, decide
 from bot.app import COMMANDS as PUBLISHED_COMMANDS
 from bot.app import build_application
 from bot.callbacks import Button
@@ -38,11 +39,12 @@ from bot.handlers import other
 from bot.handlers.guard import GUARD_GROUP, button_of, command_of, guard
 from bot.sandbox import Sandbox, SandboxClient, SandboxGroup, SandboxUser
 from bot.sandbox.models import BOT_ID
-from bot.settings import CoordinatorSettings, Settings, load_settings
+from bot.settings import CoordinatorSettings, Settings, TeamSettings, load_settings
 from bot.texts import Texts
 from tests.conftest import EXAMPLE, join, rows, running, settle
 
 COORDINATOR = 9001
+PEER = 8001
 PARTICIPANT = 7001
 OUTSIDER = 7002
 TEAM_CHAT = -100500
@@ -71,30 +73,38 @@ PARTICIPANT_COMMANDS = {
     "help",
     "privacy",
 }
-COORDINATOR_COMMANDS = {
-    "stats",
-    "stage",
-    "ask",
-    "share",
-    "reload",
-    "update",
-    "alerts",
-    "digest",
-    "decide",
-    "paid",
-}
+PEER_RESEARCHER_COMMANDS = {"stats", "digest", "share", "update", "decide"}
+COORDINATOR_COMMANDS = {"stage", "ask", "reload", "alerts", "paid"}
 PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got", "vote"}
-COORDINATOR_BUTTONS = {"stage", "upd", "alert", "sug", "dec"}
+PEER_RESEARCHER_BUTTONS = {"upd", "sug", "decd"}
+COORDINATOR_BUTTONS = {"stage", "alert", "updp", "dec"}
 CHATS = ("private", "team", "other")
-PEOPLE = {"participant": PARTICIPANT, "coordinator": COORDINATOR, "outsider": OUTSIDER}
+PEOPLE = {
+    "participant": PARTICIPANT,
+    "peer researcher": PEER,
+    "coordinator": COORDINATOR,
+    "outsider": OUTSIDER,  # never joined; in the coordinators' chat, a stranger there
+}
+# Who each person is in each kind of chat, written out independently of bot.access: in a
+# private chat what they are listed as; in the coordinators' chat anyone counts as a
+# coordinator; in any other group nobody has a team role (None).
+ROLE_IN = {
+    **{(person, "private"): Role.PARTICIPANT for person in PEOPLE},
+    ("peer researcher", "private"): Role.PEER_RESEARCHER,
+    ("coordinator", "private"): Role.COORDINATOR,
+    **{(person, "team"): Role.COORDINATOR for person in PEOPLE},
+    **{(person, "other"): None for person in PEOPLE},
+}
 
 
 @cache
 def team_settings() -> Settings:
-    """The example project with one listed coordinator and a coordinators' chat."""
+    """The example project with one listed coordinator, one peer researcher and a
+    coordinators' chat."""
     base = load_settings(EXAMPLE)
-    team = CoordinatorSettings(user_ids=[COORDINATOR], chat_id=TEAM_CHAT)
-    return base.model_copy(update={"coordinators": team})
+    coordinators = CoordinatorSettings(user_ids=[COORDINATOR], chat_id=TEAM_CHAT)
+    team = TeamSettings(peer_researchers=[PEER])
+    return base.model_copy(update={"coordinators": coordinators, "team": team})
 
 
 def where(chat: str, user_id: int) -> tuple[str, int]:
@@ -116,8 +126,12 @@ class Expected:
 
 
 def policy(kind: Kind, name: str, chat: str, person: str) -> Expected:
+    """The expected answer, from the entry's minimum role (so a new command or button is
+    covered as soon as it is in the registry) and the person's role written out above."""
     command = kind is Kind.COMMAND
-    if name in (PARTICIPANT_COMMANDS if command else PARTICIPANT_BUTTONS):
+    least = access.entry(kind, name)
+    assert least is not None
+    if least.role is Role.PARTICIPANT:
         if chat == "private":
             return Expected(True)
         return Expected(False, GROUP_NOTE if command else PRIVATE_BUTTON)
@@ -127,11 +141,14 @@ def policy(kind: Kind, name: str, chat: str, person: str) -> Expected:
         "sug": "suggestion",
         "alert": "alert-take",
         "dec": "decision",
+        "decd": "decision-draft",
+        "updp": "update-drafted",
     }
-    action = name if command else audits[name]
-    if chat == "team" or (chat == "private" and person == "coordinator"):
+    action = name if command else audits.get(name, least.action)
+    role = ROLE_IN[person, chat]
+    if role is not None and role >= least.role:
         return Expected(True, audited=None)
-    if chat == "private":
+    if chat in ("private", "team"):
         return Expected(False, REFUSED, action)
     return Expected(False, GROUP_NOTE if command else REFUSED, action)
 
@@ -149,17 +166,23 @@ def cases() -> Iterator[tuple[Kind, str, str, str]]:
 
 
 def test_the_registry_is_exactly_the_documented_policy() -> None:
-    def names(table: dict[str, access.Entry], audience: Audience) -> set[str]:
-        return {name for name, entry in table.items() if entry.audience is audience}
+    def names(table: dict[str, access.Entry], role: Role) -> set[str]:
+        return {name for name, entry in table.items() if entry.role is role}
 
-    assert names(access.COMMANDS, Audience.PARTICIPANT) == PARTICIPANT_COMMANDS
-    assert names(access.COMMANDS, Audience.COORDINATOR) == COORDINATOR_COMMANDS
-    assert names(access.BUTTONS, Audience.PARTICIPANT) == PARTICIPANT_BUTTONS
-    assert names(access.BUTTONS, Audience.COORDINATOR) == COORDINATOR_BUTTONS
+    assert names(access.COMMANDS, Role.PARTICIPANT) == PARTICIPANT_COMMANDS
+    assert names(access.COMMANDS, Role.PEER_RESEARCHER) == PEER_RESEARCHER_COMMANDS
+    assert names(access.COMMANDS, Role.COORDINATOR) == COORDINATOR_COMMANDS
+    assert names(access.BUTTONS, Role.PARTICIPANT) == PARTICIPANT_BUTTONS
+    assert names(access.BUTTONS, Role.PEER_RESEARCHER) == PEER_RESEARCHER_BUTTONS
+    assert names(access.BUTTONS, Role.COORDINATOR) == COORDINATOR_BUTTONS
     assert set(PUBLISHED_COMMANDS) <= PARTICIPANT_COMMANDS  # the menu shows participants' only
     for table in (access.COMMANDS, access.BUTTONS):
         for entry in table.values():
-            assert bool(entry.action) == (entry.audience is Audience.COORDINATOR)
+            assert bool(entry.action) == (entry.role is not Role.PARTICIPANT)
+    # What a peer researcher must never do: safeguarding details, stages, sending to people.
+    never = {"stage", "alerts", "ask", "reload"}
+    assert {name for name in never if access.COMMANDS[name].role is Role.COORDINATOR} == never
+    assert access.BUTTONS["stage"].role is access.BUTTONS["alert"].role is Role.COORDINATOR
 
 
 def test_decide_follows_the_policy_for_every_command_button_chat_and_person() -> None:
@@ -188,10 +211,12 @@ def test_decide_leaves_what_is_not_ours_to_the_usual_handlers() -> None:
     ("chat_type", "chat_id", "user_id", "allowed"),
     [
         ("private", COORDINATOR, COORDINATOR, True),
+        ("private", PEER, PEER, True),  # a peer researcher may see the figures
         ("private", OUTSIDER, OUTSIDER, False),
         ("group", TEAM_CHAT, OUTSIDER, True),  # anyone writing in the team's chat counts
         ("supergroup", TEAM_CHAT, None, True),  # an anonymous admin there too
         ("group", OTHER_GROUP, COORDINATOR, False),  # a coordinator, but in someone else's group
+        ("group", OTHER_GROUP, PEER, False),
         ("channel", OTHER_GROUP, None, False),
         ("private", COORDINATOR, None, False),
     ],
@@ -302,6 +327,8 @@ def button_data(consent_version: int) -> dict[str, Data]:
         "sug": Data("sug:1:adopt", "sug:999999:later"),
         "vote": Data("vote:1:0:1", "vote:999999:0:1"),
         "dec": Data("dec:close:1", "dec:did:999999"),
+        "updp": Data("updp:1:s", "updp:999999:x"),
+        "decd": Data("decd:put", "decd:x"),
     }
 
 
@@ -337,7 +364,8 @@ async def test_every_command_and_button_in_every_chat_for_everyone(
     settings = make_settings(
         coordinators__user_ids=f"[{COORDINATOR}]",
         coordinators__chat_id=str(TEAM_CHAT),
-        telegram__rate_limit="false",  # ~250 replies, ~80 in one group: no pacing wanted here
+        team__peer_researchers=f"[{PEER}]",
+        telegram__rate_limit="false",  # ~330 replies, ~100 in one group: no pacing wanted here
     )
     data = button_data(settings.consent.version)
     wrong: list[str] = []
@@ -346,7 +374,8 @@ async def test_every_command_and_button_in_every_chat_for_everyone(
         await join(participant)
         coordinator = await client.user(COORDINATOR, first_name="Jo")
         outsider = await client.user(OUTSIDER, first_name="Oz")
-        for person in (coordinator, outsider):
+        peer = await client.user(PEER, first_name="Pip")
+        for person in (coordinator, outsider, peer):
             await person.send("/privacy")  # opens their private chat with the bot
         team = await client.group(TEAM_CHAT, "Co-production team", added_by=COORDINATOR)
         other_group = await client.group(OTHER_GROUP, "Drop-in regulars", added_by=PARTICIPANT)
@@ -355,6 +384,7 @@ async def test_every_command_and_button_in_every_chat_for_everyone(
         await settle(sandbox, app)
         privates: dict[str, SandboxUser] = {
             "participant": participant,
+            "peer researcher": peer,
             "coordinator": coordinator,
             "outsider": outsider,
         }
@@ -432,7 +462,7 @@ async def test_every_command_and_button_in_every_chat_for_everyone(
             assert entry is not None
             if want.audited is not None:
                 want_audit = [("refused", want.audited, 0)]
-            elif entry.audience is Audience.COORDINATOR and (kind, name) != (Kind.BUTTON, "upd"):
+            elif entry.role is not Role.PARTICIPANT and (kind, name) != (Kind.BUTTON, "upd"):
                 # Allowed uses are audited with who did it; a draft's own buttons only on Send.
                 want_audit = [(str(user_id), entry.action, 1)]
             else:

@@ -1,11 +1,11 @@
-"""Coordinators' commands: who counts as a coordinator, and the audit of what they do.
+"""Who someone is, for the handlers, and the audit of what the team does.
 
 Where each command and button works, and the polite refusal for everyone else (audited, never
 with their id), is decided once for every update by the guard (:mod:`bot.access`,
-:mod:`bot.handlers.guard`). :func:`coordinator_only` writes each allowed use to the audit log
-(who, what, when; never the content). Coordinators are the Telegram user ids in
-``coordinators.user_ids`` in their private chat with the bot; anyone in the coordinators' group
-chat (``coordinators.chat_id``) counts too.
+:mod:`bot.handlers.guard`). Handlers ask the same functions here: :func:`role_here` (the
+person's role in this chat, from :func:`bot.access.role_of`) and :func:`may` (the guard's own
+decision for a command or button). :func:`team_only` writes each allowed use of a team command
+or button to the audit log (who, what, when; never the content).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 
 from telegram import Update
 
-from bot.access import is_coordinator_here
+from bot.access import Kind, Role, decide, entry, role_of
+from bot.callbacks import Button
 from bot.services import BotContext
 from storage import audit
 
@@ -26,37 +27,59 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Update, BotContext], Awaitable[Any]]
 
 
-def is_coordinator(update: Update, context: BotContext) -> bool:
-    """A listed coordinator in their private chat, or anyone writing in the coordinators' chat.
-
-    A listed coordinator writing in any other group does not count there.
-    """
+def role_here(update: Update, context: BotContext) -> Role:
+    """The person's role in the chat this update came from (:func:`bot.access.role_of`)."""
     user = update.effective_user
     chat = update.effective_chat
-    return is_coordinator_here(
+    return role_of(
         chat.type if chat else None,
         chat.id if chat else None,
         user.id if user else None,
-        context.settings.coordinators,
+        context.settings,
     )
 
 
+def _named(what: str | Button) -> tuple[Kind, str]:
+    return (Kind.BUTTON, what.prefix) if isinstance(what, Button) else (Kind.COMMAND, what)
+
+
+def may(update: Update, context: BotContext, what: str | Button) -> bool:
+    """Whether this person may use this command (by name) or button here: the guard's answer."""
+    user = update.effective_user
+    chat = update.effective_chat
+    kind, name = _named(what)
+    return decide(
+        kind,
+        name,
+        chat.type if chat else None,
+        chat.id if chat else None,
+        user.id if user else None,
+        context.settings,
+    ).allowed
+
+
 def actor_of(update: Update) -> str:
-    """How a coordinator appears in the audit log: their Telegram user id."""
+    """How a team member appears in the audit log: their Telegram user id."""
     user = update.effective_user
     return str(user.id) if user else "unknown"
 
 
-def coordinator_only(action: str) -> Callable[[Handler], Handler]:
-    """Audit a coordinator's use (the guard has already refused everyone else).
+def team_only(what: str | Button) -> Callable[[Handler], Handler]:
+    """Audit a team member's use of a command (by name) or button, under the action the
+    registry names (the guard has already refused everyone else).
 
     If the guard was somehow bypassed, fail closed: do nothing and log it.
     """
+    kind, name = _named(what)
+    found = entry(kind, name)
+    if found is None or found.role is Role.PARTICIPANT:
+        raise ValueError(f"{kind.value} {name} is not a team command or button in bot.access")
+    action = found.action
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(update: Update, context: BotContext) -> Any:
-            if not is_coordinator(update, context):
+            if not may(update, context, what):
                 log.error("access: %s reached its handler without the guard; ignored", action)
                 return None
             now = context.services.clock.now()

@@ -1,8 +1,9 @@
-"""Coordinators' commands: /stats, /stage, /ask, /reload.
+"""The team's commands: /stats (peer researchers too), /stage, /ask, /reload (coordinators).
 
-They work in a private chat with a listed coordinator or in the coordinators' group chat (the
-guard, :mod:`bot.access`, refuses them anywhere else), are audited by
-:func:`bot.handlers.auditing.coordinator_only`, and never show participants' Telegram ids.
+They work in a private chat with a listed coordinator (or, for /stats, peer researcher) or in
+the coordinators' group chat (the guard, :mod:`bot.access`, refuses them anywhere else and to
+anyone below the command's role), are audited by
+:func:`bot.handlers.auditing.team_only`, and never show participants' Telegram ids.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bot import outreach
 from bot.callbacks import Button, parse
 from bot.commands import register_commands
 from bot.digest import power, weeks
-from bot.handlers.auditing import actor_of, coordinator_only
+from bot.handlers.auditing import actor_of, team_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext, Services
 from bot.settings import ConfigError, load_settings
@@ -51,7 +52,7 @@ def _percent(part: int, whole: int) -> str:
     return f"{round(100 * part / whole)}%" if whole else "–"
 
 
-@coordinator_only("stats")
+@team_only("stats")
 async def stats_command(update: Update, context: BotContext) -> None:
     """/stats: who takes part, answers this week, response rates per check-in and stage."""
     services, texts = context.services, context.texts
@@ -176,7 +177,7 @@ async def _confirm(services: Services, target: str) -> tuple[str, InlineKeyboard
     return texts("coord.stage_confirm", stage=target, people=people), keyboard
 
 
-@coordinator_only("stage")
+@team_only("stage")
 async def stage(update: Update, context: BotContext) -> None:
     """/stage [next|NAME]: show the stage, or ask to confirm moving to another."""
     services, texts = context.services, context.texts
@@ -210,7 +211,7 @@ async def stage(update: Update, context: BotContext) -> None:
     await context.bot.send_message(chat_id, text, reply_markup=keyboard)
 
 
-@coordinator_only("stage-change")
+@team_only(Button.STAGE)
 async def on_stage(update: Update, context: BotContext) -> None:
     """The /stage buttons: pick a stage, then confirm or cancel."""
     query = update.callback_query
@@ -250,7 +251,7 @@ async def on_stage(update: Update, context: BotContext) -> None:
     context.application.create_task(outreach.tick(context.application))
 
 
-@coordinator_only("ask")
+@team_only("ask")
 async def ask(update: Update, context: BotContext) -> None:
     """/ask CHECKIN: send a check-in now to everyone taking part, at most once each."""
     texts, settings = context.texts, context.settings
@@ -282,7 +283,7 @@ async def ask_now(context: BotContext, chat_id: int, checkin: CheckIn, key: str)
     context.application.create_task(outreach.tick(context.application))
 
 
-@coordinator_only("reload")
+@team_only("reload")
 async def reload(update: Update, context: BotContext) -> None:
     """/reload: re-read the config file; a broken file keeps the old one running."""
     services, texts = context.services, context.texts

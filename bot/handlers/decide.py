@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,9 +30,10 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot import ballots, leader, outreach
+from bot.access import Role, team_chats
 from bot.callbacks import Button, parse
 from bot.handlers import you_said
-from bot.handlers.auditing import actor_of, coordinator_only, is_coordinator
+from bot.handlers.auditing import actor_of, may, role_here, team_only
 from bot.handlers.common import RepliesTo, chat_id_of
 from bot.services import BotContext, services_of
 from conversations.decisions import (
@@ -47,6 +50,7 @@ from storage.you_said import Link
 log = logging.getLogger(__name__)
 
 PUT, CANCEL, CLOSE, DID = "put", "x", "close", "did"
+DRAFTED_KEY = "decide-drafted"  # bot_data: peer researchers' decisions, by a random id
 SUGGESTION_NUMBER = re.compile(r"#(\d+)")
 
 
@@ -54,6 +58,7 @@ def register(app: Any) -> None:
     """/decide, the team's buttons and the participants' votes."""
     app.add_handler(CommandHandler("decide", decide_command, filters=filters.UpdateType.MESSAGE))
     app.add_handler(Button.DECISION.handler(on_team_button))
+    app.add_handler(Button.DRAFT_DECISION.handler(on_draft_button))
     app.add_handler(Button.VOTE.handler(on_vote))
     words = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
     app.add_handler(
@@ -85,7 +90,7 @@ def _text_after_command(update: Update) -> str:
     return f"{after}\n{rest}".strip()
 
 
-@coordinator_only("decide")
+@team_only("decide")
 async def decide_command(update: Update, context: BotContext) -> None:
     """``/decide``, ``/decide ID`` or ``/decide QUESTION`` with option lines."""
     texts, chat_id = context.texts, chat_id_of(update)
@@ -121,7 +126,7 @@ async def on_suggestion_vote(update: Update, context: BotContext) -> None:
     message = update.message
     assert message is not None and message.text is not None
     assert message.reply_to_message is not None
-    if not is_coordinator(update, context):
+    if not may(update, context, Button.SUGGESTION):
         return
     texts = context.texts
     asked = SUGGESTION_NUMBER.search(message.reply_to_message.text or "")
@@ -208,25 +213,77 @@ async def _preview(update: Update, context: BotContext, proposal: Proposal) -> N
     assert context.chat_data is not None
     context.chat_data[_draft_key(update)] = proposal
     closes = _when(context, context.services.clock.now() + proposal.open_for)
+    # A coordinator puts it to people; a peer researcher hands it to the coordinators.
+    coordinator = role_here(update, context) is Role.COORDINATOR
+    kind = Button.DECISION if coordinator else Button.DRAFT_DECISION
+    text = ballots.preview(texts, proposal, people, closes)
+    if not coordinator:
+        text = texts("decide.preview_for_team", preview=text)
+    label = texts("decide.put" if coordinator else "decide.to_team")
     await context.bot.send_message(
-        chat_id_of(update),
-        ballots.preview(texts, proposal, people, closes),
-        reply_markup=InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        texts("decide.put"), callback_data=Button.DECISION.data(PUT)
-                    ),
-                    InlineKeyboardButton(
-                        texts("decide.cancel"), callback_data=Button.DECISION.data(CANCEL)
-                    ),
-                ]
-            ]
-        ),
+        chat_id_of(update), text, reply_markup=_confirm(context, kind, label)
     )
 
 
-@coordinator_only("decision")
+def _confirm(context: BotContext, kind: Button, label: str, *token: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(label, callback_data=kind.data(PUT, *token)),
+                InlineKeyboardButton(
+                    context.texts("decide.cancel"), callback_data=kind.data(CANCEL, *token)
+                ),
+            ]
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Drafted:
+    """A peer researcher's decision, waiting for a coordinator to put it to people."""
+
+    proposal: Proposal
+    author_chat: int
+
+
+@team_only(Button.DRAFT_DECISION)
+async def on_draft_button(update: Update, context: BotContext) -> None:
+    """``decd:<put|x>``: a peer researcher hands their decision to the coordinators."""
+    query = update.callback_query
+    assert query is not None and context.chat_data is not None
+    texts = context.texts
+    parsed = parse(query.data)
+    action = parsed.arg(0) if parsed else ""
+    proposal = context.chat_data.pop(_draft_key(update), None)  # first: a double tap finds none
+    if not isinstance(proposal, Proposal) or action not in (PUT, CANCEL):
+        await query.answer(texts("decide.gone"))
+        return
+    await query.answer()
+    if action == CANCEL:
+        await _edit(query, texts("decide.cancelled"))
+        return
+    chats = team_chats(context.settings, Role.COORDINATOR)
+    if not chats:
+        await _edit(query, texts("decide.no_coordinators"))
+        return
+    # In memory, like drafts: a restart drops it, and its buttons then say so.
+    token = secrets.token_hex(4)
+    context.bot_data.setdefault(DRAFTED_KEY, {})[token] = Drafted(proposal, chat_id_of(update))
+    people = await decisions.audience_size(
+        context.db, proposal.who, context.settings.consent.version
+    )
+    closes = _when(context, context.services.clock.now() + proposal.open_for)
+    text = texts("decide.drafted", preview=ballots.preview(texts, proposal, people, closes))
+    keyboard = _confirm(context, Button.DECISION, texts("decide.put"), token)
+    for chat in chats:
+        try:
+            await context.bot.send_message(chat, text, reply_markup=keyboard)
+        except TelegramError as exc:
+            log.warning("a drafted decision could not be shown to the team: %s", exc.message)
+    await _edit(query, texts("decide.handed_over"))
+
+
+@team_only(Button.DECISION)
 async def on_team_button(update: Update, context: BotContext) -> None:
     """``dec:put``, ``dec:x``, ``dec:close:<n>``, ``dec:did:<n>``."""
     query = update.callback_query
@@ -238,15 +295,28 @@ async def on_team_button(update: Update, context: BotContext) -> None:
     number = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
     if action in (PUT, CANCEL):
         assert context.chat_data is not None
-        proposal = context.chat_data.pop(_draft_key(update), None)  # first: a double tap finds none
+        drafted: Drafted | None = None
+        if len(args) > 1:  # a peer researcher's, waiting for a coordinator
+            drafted = context.bot_data.get(DRAFTED_KEY, {}).pop(args[1], None)
+            proposal = drafted.proposal if drafted else None
+        else:
+            proposal = context.chat_data.pop(_draft_key(update), None)  # a double tap: none
         if not isinstance(proposal, Proposal):
             await query.answer(texts("decide.gone"))
             return
         await query.answer()
         if action == CANCEL:
             await _edit(query, texts("decide.cancelled"))
+            if drafted is not None:
+                await _tell(context, drafted.author_chat, texts("decide.author_discarded"))
             return
-        await _put(update, context, proposal, query)
+        opened = await _put(update, context, proposal, query)
+        if drafted is not None and opened is not None:
+            await _tell(
+                context,
+                drafted.author_chat,
+                texts("decide.author_sent", number=opened.id, people=opened.asked),
+            )
         return
     if action == CLOSE and number is not None:
         closed = await close(context.application, number)
@@ -278,7 +348,16 @@ async def on_team_button(update: Update, context: BotContext) -> None:
     await query.answer(texts("hint.stale"))
 
 
-async def _put(update: Update, context: BotContext, proposal: Proposal, query: Any) -> None:
+async def _tell(context: BotContext, chat: int, text: str) -> None:
+    try:
+        await context.bot.send_message(chat, text)
+    except TelegramError as exc:
+        log.warning("could not tell a peer researcher about their decision: %s", exc.message)
+
+
+async def _put(
+    update: Update, context: BotContext, proposal: Proposal, query: Any
+) -> decisions.Opened | None:
     texts, services = context.texts, context.services
     now = services.clock.now()
     closes_at = now + proposal.open_for
@@ -303,12 +382,13 @@ async def _put(update: Update, context: BotContext, proposal: Proposal, query: A
         )
     except decisions.AlreadyPut:
         await _edit(query, texts("decide.already", id=proposal.key, number="?"))
-        return
+        return None
     await audit.record(
         context.db, actor_of(update), "decide.put", True, now, detail=f"decision {opened.id}"
     )
     await _edit(query, texts("decide.sent", number=opened.id, people=opened.asked))
     context.application.create_task(outreach.tick(context.application))
+    return opened
 
 
 async def on_vote(update: Update, context: BotContext) -> None:

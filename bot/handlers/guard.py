@@ -3,7 +3,7 @@
 Registered first, in handler group -100 (like middleware), as a ``TypeHandler(Update, ...)``.
 It lets through what :func:`bot.access.decide` allows and stops everything else with
 ``ApplicationHandlerStop``, after replying (a short note or toast) and auditing refusals of
-coordinators' features. If anything goes wrong while refusing, the update is still stopped:
+the team's features. If anything goes wrong while refusing, the update is still stopped:
 the gate fails closed.
 """
 

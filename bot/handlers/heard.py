@@ -1,7 +1,8 @@
 """What we heard: after a check-in's week, the people who answered it hear what everyone said.
 
 It goes out with the weekly digest (for the week the digest covers, every check-in that week),
-and when a coordinator sends ``/share CHECKIN`` (this week so far). Each person gets it at most
+and when a coordinator sends ``/share CHECKIN`` (this week so far); the same command from a peer
+researcher only shows them the message, to see what people would hear. Each person gets it at most
 once per check-in and week (the outbox key ``heard:<check-in>:<week>``), through the outbox:
 quiet hours respected, sent once across restarts and workers. People who turned it off in
 /settings, paused or stopped get nothing. The message itself: bot/heard.py.
@@ -17,8 +18,9 @@ from telegram import Update
 from telegram.ext import CommandHandler, filters
 
 from bot import heard, outreach
+from bot.access import Role
 from bot.digest import content, weeks
-from bot.handlers.auditing import coordinator_only
+from bot.handlers.auditing import role_here, team_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext, services_of
 from conversations.model import CheckIn
@@ -37,7 +39,7 @@ class Shared:
 
 
 def register(app: Any) -> None:
-    """/share (the guard lets only coordinators use it)."""
+    """/share (the guard lets only the team use it)."""
     app.add_handler(CommandHandler("share", share_command, filters=filters.UpdateType.MESSAGE))
 
 
@@ -71,9 +73,10 @@ async def share_week(app: Any, digest: content.Digest) -> int:
     return queued
 
 
-@coordinator_only("share")
+@team_only("share")
 async def share_command(update: Update, context: BotContext) -> None:
-    """/share CHECKIN: what everyone said in it this week so far, to the people who answered."""
+    """/share CHECKIN: what everyone said in it this week so far, to the people who answered;
+    from a peer researcher, to them only."""
     services, texts, settings = context.services, context.texts, context.settings
     chat_id = chat_id_of(update)
     checkin = settings.checkin(context.args[0] if context.args else "")
@@ -83,6 +86,9 @@ async def share_command(update: Update, context: BotContext) -> None:
         return
     week = weeks.week_of(services.clock.now(), settings.project.timezone)
     digest = await content.compute(context.db, settings, week)
+    if role_here(update, context) < Role.COORDINATOR:
+        await _preview(context, chat_id, digest, checkin)
+        return
     result = await share(context.application, digest, checkin)
     if not result.shown:
         reply = texts("coord.share_too_few", title=checkin.title, k=digest.min_group_size)
@@ -92,3 +98,16 @@ async def share_command(update: Update, context: BotContext) -> None:
         reply = texts("coord.share_sending", title=checkin.title, people=result.queued)
         context.application.create_task(outreach.tick(context.application))
     await context.bot.send_message(chat_id, reply)
+
+
+async def _preview(
+    context: BotContext, chat_id: int, digest: content.Digest, checkin: CheckIn
+) -> None:
+    """What the people who answered would hear, shown to a peer researcher only."""
+    texts = context.texts
+    text = heard.render(texts, digest, checkin.id, checkin.title)
+    if text is None:
+        reply = texts("coord.share_too_few", title=checkin.title, k=digest.min_group_size)
+    else:
+        reply = f"{texts('coord.share_preview', title=checkin.title)}\n\n{text}"
+    await context.bot.send_message(chat_id, reply[:4096])

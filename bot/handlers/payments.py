@@ -4,7 +4,7 @@
 zone) in cash; ``on 2026-03-01`` names another day. The reply confirms it and says what the
 person asked for (a payment, a voucher, no payment, or to check their benefits first), so the
 team sees it before money changes hands. It works where coordinators' commands work
-(:mod:`bot.access`), is audited (:func:`coordinator_only`), and never shows a name or id.
+(:mod:`bot.access`), is audited (:func:`team_only`), and never shows a name or id.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from telegram import Update
 from telegram.ext import CommandHandler, filters
 
-from bot.handlers.auditing import coordinator_only
+from bot.handlers.auditing import team_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext
 from bot.texts import money
@@ -97,7 +97,7 @@ def read_paid(words: list[str], places: int, today: date, symbol: str = "") -> P
     return Paid(code_name(code), amount, method or "other", day)
 
 
-@coordinator_only("paid")
+@team_only("paid")
 async def paid(update: Update, context: BotContext) -> None:
     """/paid CODE AMOUNT [METHOD] [on YYYY-MM-DD]: record a payment for someone's time."""
     from babel.numbers import get_currency_symbol

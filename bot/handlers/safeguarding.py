@@ -29,7 +29,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.callbacks import Button, parse
-from bot.handlers.auditing import coordinator_only
+from bot.handlers.auditing import team_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext
 from bot.settings import Settings
@@ -341,14 +341,14 @@ async def _open_list(context: BotContext) -> tuple[str, InlineKeyboardMarkup | N
     return "\n".join(lines)[:4096], keyboard
 
 
-@coordinator_only("alerts")
+@team_only("alerts")
 async def alerts_command(update: Update, context: BotContext) -> None:
     """/alerts: the open alerts, each with a button (the guard keeps it to coordinators)."""
     text, keyboard = await _open_list(context)
     await context.bot.send_message(chat_id_of(update), text, reply_markup=keyboard)
 
 
-@coordinator_only("alert-take")
+@team_only(Button.ALERT)
 async def on_take(update: Update, context: BotContext) -> None:
     """ "I'm on it": record which coordinator took the alert (once), and show it."""
     query = update.callback_query

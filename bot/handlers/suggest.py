@@ -2,9 +2,10 @@
 
 ``/suggest more hot meals at the weekend`` stores it at once; ``/suggest`` alone asks for it,
 as a message to reply to. The suggestion goes to the coordinators' chat (or, without one, to
-each listed coordinator) under the person's code name, never their name, with three buttons:
-Adopt, Not now, Reply. Adopt and Not now tell the person what happened (through the outbox:
-once, quiet hours respected); Reply asks the coordinator for a reply to send them as written.
+each listed coordinator) and to each peer researcher, under the person's code name, never their
+name, with three buttons: Adopt, Not now, Reply (anyone on the team may triage). Adopt and Not
+now tell the person what happened (through the outbox: once, quiet hours respected); Reply asks
+for a reply to send them as written.
 The person sees their suggestions in /mydata, and /delete erases them.
 """
 
@@ -19,9 +20,10 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot import outreach
+from bot.access import Role, team_chats
 from bot.callbacks import Button, parse
 from bot.handlers import coordinators
-from bot.handlers.auditing import coordinator_only, is_coordinator
+from bot.handlers.auditing import may, team_only
 from bot.handlers.common import PRIVATE_NEW, RepliesTo, chat_id_of, consented, may_answer
 from bot.services import BotContext
 from storage import participants, suggestions
@@ -131,10 +133,9 @@ def _team_keyboard(context: BotContext, number: int, status: str = "new") -> Inl
 
 
 async def _tell_team(context: BotContext, found: suggestions.Suggestion) -> None:
-    """To the coordinators' chat, or each listed coordinator; a failure is logged only (the
-    suggestion is stored)."""
-    team = context.settings.coordinators
-    chats = [team.chat_id] if team.chat_id is not None else list(team.user_ids)
+    """To the coordinators' chat (or each listed coordinator) and each peer researcher; a
+    failure is logged only (the suggestion is stored)."""
+    chats = team_chats(context.settings, Role.PEER_RESEARCHER)
     text = context.texts(
         "suggest.for_team", number=found.id, pseudonym=found.pseudonym, text=found.text
     )
@@ -147,7 +148,7 @@ async def _tell_team(context: BotContext, found: suggestions.Suggestion) -> None
             log.warning("suggestion %d could not be shown to the team: %s", found.id, exc.message)
 
 
-@coordinator_only("suggestion")
+@team_only(Button.SUGGESTION)
 async def on_button(update: Update, context: BotContext) -> None:
     """``sug:<number>:<adopt|later|reply|vote|ask>`` and ``sug:<number>:ask:<check-in>``."""
     query = update.callback_query
@@ -173,6 +174,9 @@ async def on_button(update: Update, context: BotContext) -> None:
         )
         return
     if action == ASK:
+        if not may(update, context, "ask"):  # sending a check-in is a coordinator's to do
+            await query.answer(texts("admin.refused"))
+            return
         await _ask(update, context, query, found, args[2] if len(args) == 3 else None)
         return
     if action == REPLY:
@@ -238,11 +242,11 @@ async def _ask(
 
 
 async def on_answer(update: Update, context: BotContext) -> None:
-    """A coordinator's reply to "Your reply to suggestion #N": sent to the person."""
+    """A team member's reply to "Your reply to suggestion #N": sent to the person."""
     message = update.message
     assert message is not None and message.text is not None
     assert message.reply_to_message is not None
-    if not is_coordinator(update, context):
+    if not may(update, context, Button.SUGGESTION):
         return
     number = await suggestions.answer(
         context.db,

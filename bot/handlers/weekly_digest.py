@@ -26,7 +26,7 @@ from bot.callbacks import Button, parse
 from bot.digest import charts, content, html, markdown, tables, weeks
 from bot.digest.files import output_dir, write_files  # the files on disk; re-exported here
 from bot.handlers import heard
-from bot.handlers.auditing import coordinator_only
+from bot.handlers.auditing import team_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext, services_of
 from conversations.schedule import parse_clock
@@ -179,7 +179,7 @@ async def _catch_up_job(context: BotContext) -> None:
 # /digest [WEEK]
 
 
-@coordinator_only("digest")
+@team_only("digest")
 async def digest_command(update: Update, context: BotContext) -> None:
     """/digest: this week so far; /digest 2026-W48: that week. Not counted as the weekly one."""
     chat_id = chat_id_of(update)

@@ -9,17 +9,26 @@
 4. The update is stored, queued in the outbox once per recipient (key ``update:<id>``) and
    delivered by a nudge tick; the coordinator hears how many contributors it reached.
 
-Drafts live in ``chat_data`` keyed by the coordinator's user id, so two coordinators in the
-coordinators' chat never mix their drafts. Nothing here is stored until Send.
+A peer researcher (:mod:`bot.access`) drafts the same way, in their private chat, but their
+last button is "Send to the coordinators": the draft goes to the coordinators' chat (or, without
+one, to each coordinator) with its preview and a **Send** button only coordinators may press
+(``updp``), and the peer researcher is told it went there, and again when it is sent.
+
+Drafts live in ``chat_data`` keyed by the author's user id, so two coordinators in the
+coordinators' chat never mix their drafts; a peer researcher's draft waiting for a coordinator
+lives in ``bot_data``. Both are in memory: nothing here is stored until Send, and a restart
+forgets an unsent draft.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
     CommandHandler,
@@ -28,19 +37,25 @@ from telegram.ext import (
 )
 
 from bot import outreach
+from bot.access import Role, team_chats
 from bot.callbacks import Button, parse
-from bot.handlers.auditing import actor_of, coordinator_only, is_coordinator
+from bot.handlers.auditing import actor_of, may, role_here, team_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext
 from conversations.model import CheckIn
 from storage import audit, you_said
 from storage.you_said import Link
 
+log = logging.getLogger(__name__)
+
 DRAFT_GROUP = -2  # before safeguarding (-1) and the participants' handlers (0)
 MESSAGE_LIMIT = 4096
 _LABEL = 40  # characters of a question shown on its button
 
 WRITING, THEME, READY = "writing", "theme", "ready"
+# bot_data: peer researchers' drafts waiting for a coordinator, by a random id (so a button
+# left from before a restart can never send a newer draft).
+DRAFTED_KEY = "update-drafted"
 
 
 @dataclass
@@ -53,10 +68,18 @@ class Draft:
     about: str = ""
 
 
+@dataclass(frozen=True)
+class Drafted:
+    """A peer researcher's finished draft, waiting for a coordinator to send it."""
+
+    draft: Draft
+    author_chat: int  # the peer researcher's private chat: told when it is sent or dropped
+
+
 def register(app: Any) -> None:
     """/update, the draft's messages and its buttons."""
     # Where /update works is the guard's decision (bot.access), made with the current settings;
-    # a draft's text is only taken from a coordinator (is_coordinator) in a chat with a draft.
+    # a draft's text is only taken from someone who may use /update (may) in a chat with a draft.
     new = filters.UpdateType.MESSAGE
     app.add_handler(CommandHandler("update", update_command, filters=new))
     app.add_handler(
@@ -64,6 +87,7 @@ def register(app: Any) -> None:
         group=DRAFT_GROUP,
     )
     app.add_handler(Button.UPDATE.handler(on_button))
+    app.add_handler(Button.DRAFTED.handler(on_drafted))
 
 
 def _key(user_id: int) -> str:
@@ -115,7 +139,7 @@ def _message(context: BotContext, draft: Draft) -> str:
     return context.texts("update.header") + "\n\n" + "\n\n".join(draft.parts)
 
 
-@coordinator_only("update")
+@team_only("update")
 async def update_command(update: Update, context: BotContext) -> None:
     """/update: open a draft."""
     user = update.effective_user
@@ -132,7 +156,7 @@ async def on_draft_text(update: Update, context: BotContext) -> None:
     """A coordinator's message while their draft is open goes into the draft, nowhere else."""
     draft = _draft(update, context)
     message = update.message
-    if draft is None or message is None or not message.text or not is_coordinator(update, context):
+    if draft is None or message is None or not message.text or not may(update, context, "update"):
         return  # not ours: the message is handled as usual
     texts, chat_id = context.texts, chat_id_of(update)
     if draft.step == WRITING:
@@ -147,7 +171,7 @@ async def on_draft_text(update: Update, context: BotContext) -> None:
         stage = context.services.stage.name
         draft.link = Link(theme=theme, stage=stage)
         draft.about = texts("update.theme_about", theme=theme, stage=stage)
-        await _preview(context, chat_id, draft)
+        await _preview(update, context, draft)
     else:
         await context.bot.send_message(chat_id, texts("update.use_buttons"))
     raise ApplicationHandlerStop
@@ -172,7 +196,7 @@ async def on_button(update: Update, context: BotContext) -> None:
         await _edit(query, texts("update.cancelled"))
         return
     if action == "done":
-        await _on_done(query, context, draft)
+        await _on_done(update, query, context, draft)
         return
     if draft.step == WRITING:
         await query.answer(texts("update.gone"))
@@ -212,7 +236,7 @@ async def on_button(update: Update, context: BotContext) -> None:
             if question
             else texts("update.checkin_about", title=checkin.title)
         )
-        await _preview(context, chat_id_of(update), draft, query)
+        await _preview(update, context, draft, query)
         return
     if action == "t":
         await query.answer()
@@ -222,12 +246,15 @@ async def on_button(update: Update, context: BotContext) -> None:
     if action == "s" and draft.step == READY and draft.link is not None:
         _drop(update, context)  # first: a double tap finds no draft and sends nothing
         await query.answer()
-        await _send(update, context, draft, query)
+        if role_here(update, context) >= Role.COORDINATOR:
+            await _send(update, context, draft, query)
+        else:
+            await _hand_over(update, context, draft, query)
         return
     await query.answer(texts("update.gone"))
 
 
-async def _on_done(query: Any, context: BotContext, draft: Draft) -> None:
+async def _on_done(update: Update, query: Any, context: BotContext, draft: Draft) -> None:
     texts = context.texts
     if not draft.parts:
         await query.answer(texts("update.nothing_yet"))
@@ -243,7 +270,7 @@ async def _on_done(query: Any, context: BotContext, draft: Draft) -> None:
         return
     await query.answer()
     if draft.link is not None:  # linked when it was opened
-        await _preview(context, query.message.chat_id, draft, query)
+        await _preview(update, context, draft, query)
         return
     draft.step = "linking"
     rows = [[_button(c.title, "c", n)] for n, c in enumerate(context.settings.checkins)]
@@ -252,25 +279,106 @@ async def _on_done(query: Any, context: BotContext, draft: Draft) -> None:
     await _edit(query, texts("update.link"), InlineKeyboardMarkup(rows))
 
 
-async def _preview(context: BotContext, chat_id: int, draft: Draft, query: Any = None) -> None:
-    """Show the message and who it goes to, with Send and Cancel."""
-    texts = context.texts
+async def _preview_text(context: BotContext, draft: Draft, key: str) -> str:
+    """The message and, below it, who it goes to (in the words of ``key``)."""
     assert draft.link is not None
     found = await you_said.audience(context.db, draft.link, context.settings.consent.version)
-    draft.step = READY
-    note = texts("update.preview", people=len(found.recipients), about=draft.about)
+    note = context.texts(key, people=len(found.recipients), about=draft.about)
     body = _message(context, draft)
-    text = f"{body[: MESSAGE_LIMIT - len(note) - 2]}\n\n{note}"
-    keyboard = InlineKeyboardMarkup(
-        [[_button(texts("update.send"), "s"), _button(texts("update.cancel"), "x")]]
+    return f"{body[: MESSAGE_LIMIT - len(note) - 2]}\n\n{note}"
+
+
+async def _preview(update: Update, context: BotContext, draft: Draft, query: Any = None) -> None:
+    """Show the message and who it goes to, with Send (a coordinator) or Send to the
+    coordinators (a peer researcher), and Cancel."""
+    texts = context.texts
+    coordinator = role_here(update, context) >= Role.COORDINATOR
+    text = await _preview_text(
+        context, draft, "update.preview" if coordinator else "update.preview_for_team"
     )
+    draft.step = READY
+    send = texts("update.send" if coordinator else "update.send_to_team")
+    keyboard = InlineKeyboardMarkup([[_button(send, "s"), _button(texts("update.cancel"), "x")]])
     if query is not None:
         await _edit(query, text, keyboard)
     else:
-        await context.bot.send_message(chat_id, text, reply_markup=keyboard)
+        await context.bot.send_message(chat_id_of(update), text, reply_markup=keyboard)
 
 
-async def _send(update: Update, context: BotContext, draft: Draft, query: Any) -> None:
+async def _hand_over(update: Update, context: BotContext, draft: Draft, query: Any) -> None:
+    """A peer researcher's finished draft: to the coordinators, who send it (or not)."""
+    texts, services = context.texts, context.services
+    number = secrets.token_hex(4)
+    context.bot_data.setdefault(DRAFTED_KEY, {})[number] = Drafted(draft, chat_id_of(update))
+    preview = await _preview_text(context, draft, "update.drafted_note")
+    text = f"{texts('update.drafted')}\n\n{preview}"[:MESSAGE_LIMIT]
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    texts("update.send"), callback_data=Button.DRAFTED.data(number, "s")
+                ),
+                InlineKeyboardButton(
+                    texts("update.discard"), callback_data=Button.DRAFTED.data(number, "x")
+                ),
+            ]
+        ]
+    )
+    shown = 0
+    for chat in team_chats(context.settings, Role.COORDINATOR):
+        try:
+            await context.bot.send_message(chat, text, reply_markup=keyboard)
+            shown += 1
+        except TelegramError as exc:
+            log.warning("an update draft was not shown to a coordinator: %s", exc.message)
+    await audit.record(
+        context.db,
+        actor_of(update),
+        "update.draft",
+        True,
+        services.clock.now(),
+        detail=f"draft {number}",
+    )
+    if not shown:
+        context.bot_data[DRAFTED_KEY].pop(number, None)
+    await _edit(query, texts("update.handed_over" if shown else "update.no_coordinators"))
+
+
+@team_only(Button.DRAFTED)
+async def on_drafted(update: Update, context: BotContext) -> None:
+    """``updp:<draft id>:<s|x>``: a coordinator sends a peer researcher's draft, or drops it."""
+    query = update.callback_query
+    assert query is not None
+    texts = context.texts
+    parsed = parse(query.data)
+    args = parsed.args if parsed else ()
+    waiting: dict[str, Drafted] = context.bot_data.get(DRAFTED_KEY, {})
+    drafted = None
+    if len(args) == 2 and args[1] in ("s", "x"):
+        drafted = waiting.pop(args[0], None)  # first: a second press finds nothing
+    if drafted is None:
+        await query.answer(texts("update.drafted_gone"))
+        return
+    await query.answer()
+    if args[1] == "x":
+        await _edit(query, texts("update.discarded"))
+        await _tell_author(context, drafted, texts("update.author_discarded"))
+        return
+    sent, contributors = await _send(update, context, drafted.draft, query)
+    await _tell_author(
+        context, drafted, texts("update.author_sent", reached=sent, contributors=contributors)
+    )
+
+
+async def _tell_author(context: BotContext, drafted: Drafted, text: str) -> None:
+    try:
+        await context.bot.send_message(drafted.author_chat, text)
+    except TelegramError as exc:
+        log.warning("could not tell a peer researcher about their draft: %s", exc.message)
+
+
+async def _send(update: Update, context: BotContext, draft: Draft, query: Any) -> tuple[int, int]:
+    """Store and deliver the update; how many it reached, of how many contributors."""
     texts, services = context.texts, context.services
     assert draft.link is not None
     now = services.clock.now()
@@ -293,6 +401,7 @@ async def _send(update: Update, context: BotContext, draft: Draft, query: Any) -
     if waiting:
         reply += "\n" + texts("update.waiting", waiting=waiting)
     await context.bot.send_message(chat_id_of(update), reply)
+    return sent, published.contributors
 
 
 def _in_chat(update: Update, context: BotContext, text: str) -> str:
