@@ -260,7 +260,7 @@ def result(counts: list[int], voted: int, asked: int, k: int) -> Result:
         if others:
             shown[min(others, key=lambda i: counts[i])] = None
     top = max(counts)
-    winners = [i for i, c in enumerate(counts) if c == top and top > 0]
-    if any(shown[i] is None for i in winners):
-        winners = []  # the most votes rest on too few people to say which
+    # Which answer came first is said even when its count is hidden by the subtraction rule
+    # (it tells nothing about anyone), but not when the most votes rest on too few people.
+    winners = [i for i, c in enumerate(counts) if c == top] if top >= k else []
     return Result(asked, voted, shown, winners, k)

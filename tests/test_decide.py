@@ -389,3 +389,6 @@ def test_a_small_option_alone_takes_the_next_smallest_into_hiding() -> None:
     assert result([0, 0], voted=0, asked=5, k=3).too_few
     # The most votes resting on too few people: not said which.
     assert result([2, 1, 1, 1], voted=5, asked=5, k=3).winners == []
+    # A winner whose count the subtraction rule hides is still said.
+    hidden = result([5, 2, 0], voted=7, asked=8, k=3)
+    assert hidden.shown == [None, None, 0] and hidden.winners == [0]

@@ -21,6 +21,9 @@ def test_a_share_resting_on_fewer_than_k_people_on_either_side_is_hidden() -> No
     assert share(0, 0, 3) == Share(None) and not share(0, 0, 3).hidden  # nothing yet
     assert share(2, 7, 3).words("fewer than 3") == "fewer than 3"
     assert share(0, 0, 3).words("fewer than 3") == "–"
+    # Taking part (who voted, who was reached): only the side counted must be three or more.
+    assert share(6, 7, 3, answers=False) == Share(600 / 7)
+    assert share(2, 7, 3, answers=False).hidden
 
 
 def test_stages_and_weeks_count_what_happened_in_them() -> None:

@@ -13,9 +13,10 @@ Each measure, as the digest's legend says (:data:`LEGEND`):
 - **lived-experience input** (stages only): whether people with lived experience answered,
   voted, suggested or said whether the team got it right in that stage.
 
-Shares rest on people, so the digest's small-number rules hold: a share is shown only when it
-rests on at least ``min_group_size`` people on both sides (yes and not yes, reached and not
-reached), or none on one side; otherwise it reads "fewer than 3".
+Shares rest on people, so the digest's small-number rules hold: "got it right" is shown only
+when at least ``min_group_size`` people are on both sides (yes and not yes), or none on one;
+turnout and heard back (who took part, not what they said) when at least that many voted or
+were reached, as the digest shows "reached 3 of 4 contributors"; otherwise "fewer than 3".
 """
 
 from __future__ import annotations
@@ -102,13 +103,15 @@ class Share:
         return "–" if self.value is None else f"{self.value:.0f}%"
 
 
-def share(part: int, whole: int, k: int) -> Share:
-    """``part`` of ``whole`` in percent, hidden when it rests on fewer than ``k`` people on
-    either side (so nobody's answer can be worked out from it)."""
+def share(part: int, whole: int, k: int, *, answers: bool = True) -> Share:
+    """``part`` of ``whole`` in percent, hidden when it rests on fewer than ``k`` people: for
+    ``answers`` (what people said) on either side, so nobody's answer can be worked out from
+    it; for taking part (who voted, who was reached) on the side counted, as the digest shows
+    "reached 3 of 4 contributors"."""
     if whole == 0:
         return Share(None)
     rest = whole - part
-    if whole < k or 0 < part < k or 0 < rest < k:
+    if whole < k or 0 < part < k or (answers and 0 < rest < k):
         return Share(None, hidden=True)
     return Share(100.0 * part / whole)
 
@@ -123,12 +126,14 @@ def _row(raw: RawPower, label: str, keep: Callable[[str, str], bool], k: int) ->
         label,
         len(decisions),
         len(closed),
-        share(sum(d.voted for d in closed), sum(d.asked for d in closed), k),
+        share(sum(d.voted for d in closed), sum(d.asked for d in closed), k, answers=False),
         sum(1 for d in closed if d.explained),
         len(suggestions),
         sum(1 for s in suggestions if s.adopted),
         share(sum(1 for v in verdicts if v.verdict == "yes"), len(verdicts), k),
-        share(sum(u.reached for u in updates), sum(u.contributors for u in updates), k),
+        share(
+            sum(u.reached for u in updates), sum(u.contributors for u in updates), k, answers=False
+        ),
     )
 
 

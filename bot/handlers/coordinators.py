@@ -141,7 +141,7 @@ async def power_now(context: BotContext) -> power.PowerMeter:
         contributed.__contains__,
         weeks.week_of(now, settings.project.timezone),
         settings.project.timezone,
-        settings.digest.min_group_size,
+        1,  # the team's raw figures, like the rest of /stats; the digest hides small numbers
     )
 
 
