@@ -2,7 +2,8 @@
 
 Per participant, over a period: check-ins completed (per stage), reflections given (non-skipped
 answers to reflection questions; a reflection's follow-up is part of the same reflection),
-suggestions made (/suggest), 'you said, we did' updates received, and an estimate of the
+suggestions made (/suggest), decisions voted in (/decide), 'you said, we did' updates
+received, and an estimate of the
 minutes given (the configured
 ``minutes`` of each completed check-in; check-ins no longer configured count 0).
 Reports use the pseudonym only; who is behind a pseudonym stays with the person (/mydata).
@@ -32,6 +33,7 @@ class Involvement:
     by_stage: dict[str, int] = field(default_factory=dict)
     reflections: int = 0
     suggestions: int = 0
+    votes: int = 0  # decisions voted in
     updates_received: int = 0
     minutes: int = 0
 
@@ -44,7 +46,11 @@ class Involvement:
     def empty(self) -> bool:
         """Nothing given or received in the period."""
         return not (
-            self.checkins_completed or self.reflections or self.suggestions or self.updates_received
+            self.checkins_completed
+            or self.reflections
+            or self.suggestions
+            or self.votes
+            or self.updates_received
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -56,6 +62,7 @@ class Involvement:
             "checkins_by_stage": dict(self.by_stage),
             "reflections": self.reflections,
             "suggestions": self.suggestions,
+            "decisions_voted_in": self.votes,
             "updates_received": self.updates_received,
             "minutes": self.minutes,
         }
@@ -103,6 +110,14 @@ async def records(
             f" WHERE created_at >= ? AND created_at < ?{who} GROUP BY participant_id",
             (low, high, *extra),
         )
+        # A decision counts once, when the person first voted in it (a changed vote is not
+        # another).
+        voted = await tx.all(
+            "SELECT participant_id, count(*) AS n FROM (SELECT participant_id, decision_id,"
+            " min(voted_at) AS first FROM votes GROUP BY participant_id, decision_id) v"
+            f" WHERE first >= ? AND first < ?{who} GROUP BY participant_id",
+            (low, high, *extra),
+        )
         received = await tx.all(
             "SELECT participant_id, count(*) AS n FROM outbox"
             " WHERE message_key LIKE 'update:%' AND status = 'sent'"
@@ -122,6 +137,9 @@ async def records(
     for row in suggested:
         if row["participant_id"] in found:
             found[row["participant_id"]].suggestions = row["n"]
+    for row in voted:
+        if row["participant_id"] in found:
+            found[row["participant_id"]].votes = row["n"]
     for row in received:
         if row["participant_id"] in found:
             found[row["participant_id"]].updates_received = row["n"]
@@ -145,6 +163,7 @@ def columns(stages: Sequence[str]) -> list[str]:
         *(f"checkins_{stage}" for stage in stages),
         "reflections",
         "suggestions",
+        "decisions_voted_in",
         "updates_received",
         "minutes",
     ]
@@ -173,6 +192,7 @@ def write_csv(
                 *(record.by_stage.get(stage, 0) for stage in stages),
                 record.reflections,
                 record.suggestions,
+                record.votes,
                 record.updates_received,
                 record.minutes,
             ]

@@ -15,7 +15,7 @@ from bot.cli import main
 from bot.sandbox import SandboxClient
 from bot.settings import Settings, load_settings
 from storage import involvement, outbox, participants, suggestions, you_said
-from storage.db import Database
+from storage.db import Database, utc_text
 from storage.participants import NewAnswer
 from tests.conftest import EXAMPLE, join, rows, tap
 
@@ -81,6 +81,24 @@ async def build(path: Path) -> dict[str, str]:
         # Ana suggested twice: once in the period, once before it.
         await suggestions.add(db, ana.id, "Ask about the night shelter", at(3, 20))
         await suggestions.add(db, ana.id, "An earlier idea", at(1, 20))
+        # A decision: Ben voted in the period and changed his vote (one decision voted in);
+        # Ana voted before the period.
+        await db.write(
+            "INSERT INTO decisions (id, question, options, method, audience, created_at,"
+            " opened_at, closes_at) VALUES (1, 'Which day?', '[\"a\", \"b\"]', 'approval',"
+            " 'everyone', ?, ?, ?)",
+            (utc_text(at(1, 1)), utc_text(at(1, 1)), utc_text(at(5, 1))),
+        )
+        for who, option, when in (
+            (ben.id, 0, at(3, 2)),
+            (ben.id, 1, at(3, 3)),
+            (ana.id, 1, at(1, 2)),
+        ):
+            await db.write(
+                "INSERT INTO votes (decision_id, participant_id, option, voted_at)"
+                " VALUES (1, ?, ?, ?)",
+                (who, option, utc_text(when)),
+            )
         for message in await outbox.due(db, at(4, 10)):
             if message.participant_id == ana.id:
                 attempt = await outbox.claim(db, message, at(4, 10))
@@ -115,6 +133,7 @@ async def test_records_count_by_hand(configured: Settings) -> None:
     assert (ana.reflections, ana.updates_received, ana.minutes) == (1, 1, 11)
     assert (ana.suggestions, ben.suggestions) == (1, 0)
     assert everything[names["ana"]].suggestions == 2
+    assert (ana.votes, ben.votes, everything[names["ana"]].votes) == (0, 1, 1)
     assert ana.cohort == "Riverside drop-in"
     assert ben.by_stage == {"design": 1}
     assert (ben.reflections, ben.updates_received, ben.minutes) == (0, 0, 5)
@@ -158,6 +177,7 @@ def test_the_csv_is_by_pseudonym_and_period(
         "checkins_evaluation",
         "reflections",
         "suggestions",
+        "decisions_voted_in",
         "updates_received",
         "minutes",
     ]
@@ -173,11 +193,13 @@ def test_the_csv_is_by_pseudonym_and_period(
         "checkins_evaluation": "0",
         "reflections": "1",
         "suggestions": "1",
+        "decisions_voted_in": "0",
         "updates_received": "1",
         "minutes": "11",
     }
     assert by_name[names["ben"]]["checkins_completed"] == "1"
     assert by_name[names["ben"]]["minutes"] == "5"
+    assert by_name[names["ben"]]["decisions_voted_in"] == "1"
     assert "77700" not in text  # never a chat id
 
     # The last day is included, in the project's time zone; a later period is empty.
@@ -221,6 +243,7 @@ async def test_mydata_shows_the_involvement_record(
         "checkins_by_stage": {"design": 1},
         "reflections": 0,
         "suggestions": 0,
+        "decisions_voted_in": 0,
         "updates_received": 0,
         "minutes": 3,
     }

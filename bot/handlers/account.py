@@ -223,6 +223,7 @@ def _involvement_text(context: BotContext, record: involvement.Involvement) -> s
         by_stage=by_stage or texts("involvement.by_stage_none"),
         reflections=record.reflections,
         suggestions=record.suggestions,
+        votes=record.votes,
         updates=record.updates_received,
         minutes=record.minutes,
         pseudonym=record.pseudonym,
