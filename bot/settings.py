@@ -79,6 +79,9 @@ class ProjectSettings(_Section):
     stages: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGES))
     current_stage: str | None = None
     locale: str = "en"
+    # The languages people may choose (the bot's own words and, where the config gives them,
+    # the check-ins); empty: only ``locale``, which is also the default for everyone.
+    languages: list[str] = Field(default_factory=list)
     # What each stage means for participants, sent to everyone when the project enters it.
     stage_messages: dict[str, str] = Field(default_factory=dict)
 
@@ -102,6 +105,32 @@ class ProjectSettings(_Section):
                 f"'{value}' is not a language Everystage has; available: {', '.join(names)}"
             )
         return value
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: list[str]) -> list[str]:
+        names = available()
+        unknown = [language for language in value if language not in names]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(repr(u) for u in unknown)}: not a language Everystage has;"
+                f" available: {', '.join(names)}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("lists a language twice")
+        return value
+
+    @model_validator(mode="after")
+    def _default_is_offered(self) -> ProjectSettings:
+        if self.languages and self.locale not in self.languages:
+            raise ValueError(f"languages must include locale '{self.locale}', the default")
+        return self
+
+    @property
+    def offered(self) -> list[str]:
+        """The languages people may choose, the project's default first."""
+        rest = [language for language in self.languages if language != self.locale]
+        return [self.locale, *rest]
 
     @property
     def stage(self) -> str:

@@ -14,20 +14,40 @@ from babel.units import format_unit
 LOCALES = Path(__file__).with_name("locales")
 
 
+BASE = "en"  # the language every other locale file is translated from
+
+
 class Texts:
     """Looks up ``section.key`` strings and fills in ``{placeholders}``."""
 
     def __init__(self, strings: dict[str, dict[str, str]]):
         self._strings = strings
+        self.missing: set[str] = set()  # keys read in English: not translated yet
 
     @classmethod
     def load(cls, locale: str = "en") -> Texts:
-        """Read one locale file; unknown locales are an error naming the file looked for."""
+        """Read one locale file; unknown locales are an error naming the file looked for.
+
+        A key the file does not have yet reads as in English (:data:`BASE`), so a translation
+        can be shipped before it is complete; ``missing`` says which keys those are.
+        """
         path = LOCALES / f"{locale}.toml"
         if not path.exists():
             raise FileNotFoundError(f"no locale file {path}; available: {available()}")
         with path.open("rb") as handle:
-            return cls(tomllib.load(handle))
+            strings = tomllib.load(handle)
+        texts = cls(strings)
+        if locale != BASE:
+            base = cls.load(BASE)._strings
+            merged = {s: {**names, **strings.get(s, {})} for s, names in base.items()}
+            texts = cls(merged)
+            texts.missing = {
+                f"{s}.{k}"
+                for s, names in base.items()
+                for k in names
+                if k not in strings.get(s, {})
+            }
+        return texts
 
     def __call__(self, key: str, **values: object) -> str:
         section, name = key.split(".", 1)
