@@ -96,6 +96,7 @@ COMMANDS: dict[str, Entry] = {
     "help": _participant(),
     "privacy": _participant(),
     "suggest": _participant(),
+    "language": _participant(),
     "stats": Entry(Role.PEER_RESEARCHER, "stats"),
     "digest": Entry(Role.PEER_RESEARCHER, "digest"),
     "share": Entry(Role.PEER_RESEARCHER, "share"),

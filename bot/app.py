@@ -20,7 +20,7 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot import leader, outreach
+from bot import language, leader, outreach
 from bot.clock import Clock, SystemClock
 from bot.commands import COMMANDS as COMMANDS  # the participants' menu, re-exported
 from bot.commands import register_commands
@@ -43,6 +43,7 @@ from bot.handlers import (
     weekly_digest,
     you_said,
 )
+from bot.handlers import language as language_choice
 from bot.inbox import Inbox
 from bot.polling import WAITS, Poller, token_problem, unreachable_line
 from bot.processor import PerChatUpdateProcessor
@@ -104,6 +105,7 @@ def build_application(
 # in each handler group). Each module's ``register(app)`` adds its own handlers.
 FEATURES = (
     guard,  # group -100: who may use which command or button, where (bot.access)
+    language,  # group -99: the language of the person each update came from
     you_said,  # /update; a coordinator's draft text in group -2, before anything else
     safeguarding,  # screens every private message in group -1; /support, /alerts
     coordinators,  # /stats, /stage, /ask, /reload (also in the coordinators' chat)
@@ -113,6 +115,7 @@ FEATURES = (
     consent,  # /start and the consent buttons
     account,  # /mydata, /delete, /pause, /resume, /stop, /help, /privacy
     preferences,  # /settings
+    language_choice,  # /language and the language buttons
     got_it,  # Yes / Partly / No under an update, and replies saying what we missed
     suggest,  # /suggest, the team's Adopt / Not now / Reply, and their replies
     decide,  # /decide, the votes, the results

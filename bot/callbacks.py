@@ -43,6 +43,7 @@ class Button(Enum):
     QUOTE = ("quote", Role.PARTICIPANT, "")  # quote:<yes|no>
     GOT_IT = ("got", Role.PARTICIPANT, "")  # got:<update id>:<yes|partly|no>
     VOTE = ("vote", Role.PARTICIPANT, "")  # vote:<decision>:<option>:<1 choose|0 take back>
+    LANGUAGE = ("lang", Role.PARTICIPANT, "")  # lang:<language|->[:<invite code>]
     UPDATE = ("upd", Role.PEER_RESEARCHER, "update")  # upd:<action>[:<index>[:<n>]]
     SUGGESTION = ("sug", Role.PEER_RESEARCHER, "suggestion")  # sug:<id>:<adopt|later|reply|...>
     DRAFT_DECISION = ("decd", Role.PEER_RESEARCHER, "decision-draft")  # decd:<put|x>

@@ -59,9 +59,10 @@ COORDINATOR_COMMANDS = (
 PUBLISHED_KEY = "coordinator-command-chats"
 
 
-def participant_menu(texts: Texts) -> list[BotCommand]:
-    """The participants' list: the default everywhere."""
-    return [BotCommand(name, texts(f"commands.{name}")) for name in COMMANDS]
+def participant_menu(texts: Texts, languages: int = 1) -> list[BotCommand]:
+    """The participants' list: the default everywhere (/language when there is a choice)."""
+    names = [*COMMANDS[:-2], "language", *COMMANDS[-2:]] if languages > 1 else COMMANDS
+    return [BotCommand(name, texts(f"commands.{name}")) for name in names]
 
 
 def team_menu(texts: Texts, role: Role, *, reload: bool = True) -> list[BotCommand]:
@@ -94,9 +95,16 @@ async def register_commands(app: Any) -> None:
     """Publish every command list; Telegram being unhappy with one must not stop the bot."""
     services = services_of(app)
     texts = services.texts
-    participants = participant_menu(texts)
+    offered = services.settings.project.offered
+    participants = participant_menu(texts, len(offered))
     try:
         await app.bot.set_my_commands(participants)
+        # Telegram shows people whose app is set to one of the other languages its own list.
+        for language in offered[1:]:
+            await app.bot.set_my_commands(
+                participant_menu(services.texts_in(language), len(offered)),
+                language_code=language,
+            )
     except TelegramError as exc:
         log.warning("could not register the command list: %s", exc)
     reload = services.config_path is not None

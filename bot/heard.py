@@ -46,14 +46,17 @@ def _question(texts: Texts, q: QuestionFigures, k: int) -> list[str]:
     return lines
 
 
-def render(texts: Texts, digest: Digest, checkin_id: str, title: str) -> str | None:
+def render(
+    texts: Texts, digest: Digest, checkin_id: str, title: str, heading: str | None = None
+) -> str | None:
     """The message for one check-in's week, or None when nothing can be shown (fewer than
-    ``min_group_size`` people answered every question)."""
+    ``min_group_size`` people answered every question). ``heading``: the check-in's title in
+    the reader's language (``title``, the project's default, finds its quotes)."""
     people = people_of(digest, checkin_id)
     if people is None:
         return None
     k = digest.min_group_size
-    blocks = [texts("heard.title", title=title, people=people)]
+    blocks = [texts("heard.title", title=heading or title, people=people)]
     for q in digest.questions:
         if q.checkin_id == checkin_id:
             blocks.append("\n".join(_question(texts, q, k)))

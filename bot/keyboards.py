@@ -6,9 +6,12 @@ step and an option index, never content.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import MAX_DATA, Button
+from bot.language import native_name
 from bot.renderers import Press, renderer_for
 from bot.texts import Texts
 from conversations.engine import Choose, Done, Prompt, Record, Skip, Toggle
@@ -70,23 +73,53 @@ def answered_text(texts: Texts, question_text: str, record: Record) -> str:
 
 
 def consent_keyboard(
-    texts: Texts, version: int, more: bool = True, code: str | None = None
+    texts: Texts,
+    version: int,
+    more: bool = True,
+    code: str | None = None,
+    language: str | None = None,
+    others: Sequence[str] = (),
 ) -> InlineKeyboardMarkup:
-    """Yes / No / Tell me more; an invite code rides along until the person says yes."""
-    fits = code and len(Button.CONSENT.data("more", version, code).encode()) <= MAX_DATA
-    extra = (code,) if fits else ()
+    """Yes / No / Tell me more; an invite code and the language the consent is shown in ride
+    along until the person says yes (nothing is stored before). ``others``: the other
+    languages offered, one button each, to read it in one of them instead."""
+    fits = code and len(Button.CONSENT.data("more", version, code, "xx-xx").encode()) <= MAX_DATA
+    extra: tuple[str, ...] = (code if fits and code else "",)
+    if language:
+        extra = (*extra, language)
+    elif not fits:
+        extra = ()
     choices = ["yes", "no", "more"] if more else ["yes", "no"]
-    return InlineKeyboardMarkup(
+    rows = [
         [
-            [
-                InlineKeyboardButton(
-                    texts(f"consent.{choice}"),
-                    callback_data=Button.CONSENT.data(choice, version, *extra),
-                )
-            ]
-            for choice in choices
+            InlineKeyboardButton(
+                texts(f"consent.{choice}"),
+                callback_data=Button.CONSENT.data(choice, version, *extra),
+            )
         ]
-    )
+        for choice in choices
+    ]
+    invite = (code,) if fits and code else ()
+    choices_of_language = [
+        InlineKeyboardButton(
+            f"🌐 {native_name(other)}", callback_data=Button.LANGUAGE.data(other, *invite)
+        )
+        for other in others
+    ]
+    rows += [choices_of_language[i : i + 2] for i in range(0, len(choices_of_language), 2)]
+    return InlineKeyboardMarkup(rows)
+
+
+def language_keyboard(offered: Sequence[str], current: str) -> InlineKeyboardMarkup:
+    """One button per language offered, in its own words; a tick on the current one."""
+    buttons = [
+        InlineKeyboardButton(
+            f"✅ {native_name(language)}" if language == current else native_name(language),
+            callback_data=Button.LANGUAGE.data(language),
+        )
+        for language in offered
+    ]
+    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
 def delete_keyboard(texts: Texts) -> InlineKeyboardMarkup:

@@ -38,6 +38,7 @@ from bot.callbacks import Button
 from bot.delivery import Outcome, outcome_of, retry_after_seconds
 from bot.keyboards import got_it_right_keyboard
 from bot.services import Services, services_of
+from bot.texts import Texts
 from conversations.schedule import Person, Planner, QuietHours, StageNow
 from storage import outbox, stages, you_said
 from storage.outbox import DueMessage, NewOccurrence
@@ -88,9 +89,8 @@ def quiet_of(services: Services, stored: str | None) -> QuietHours | None:
     return services.settings.nudges.quiet
 
 
-def nudge_keyboard(services: Services, occurrence_id: int) -> InlineKeyboardMarkup:
+def nudge_keyboard(texts: Texts, occurrence_id: int) -> InlineKeyboardMarkup:
     """Start now / remind me in an hour / tomorrow."""
-    texts = services.texts
     return InlineKeyboardMarkup(
         [
             [
@@ -141,10 +141,13 @@ async def change_stage(app: Any, stage: str, source: str) -> StageNow:
     """Move the project to ``stage`` and queue a message about it for every active person."""
     services = services_of(app)
     now = services.clock.now()
-    texts = services.texts
-    about = services.settings.project.stage_messages.get(stage, "").strip()
-    text = texts("stage.changed", stage=stage) + (f"\n\n{about}" if about else "")
-    text += "\n\n" + texts("stage.how_to_take_part")
+
+    def text(language: str | None) -> str:
+        texts = services.texts_in(language)
+        about = services.settings_in(language).project.stage_messages.get(stage, "").strip()
+        made = texts("stage.changed", stage=stage) + (f"\n\n{about}" if about else "")
+        return made + "\n\n" + texts("stage.how_to_take_part")
+
     key = f"stage:{stage}:{now.strftime('%Y%m%dT%H%M%S')}"
     # The stage and the news for everyone taking part are stored together.
     await stages.enter_stage(services.db, stage, now, source, news=(key, text))
@@ -467,9 +470,10 @@ def _compose(
             )
         elif message.key is not None and message.key.startswith(you_said.KEY_PREFIX):
             update_id = int(message.key.removeprefix(you_said.KEY_PREFIX))
-            keyboard = got_it_right_keyboard(services.texts, update_id)
+            keyboard = got_it_right_keyboard(services.texts_in(message.language), update_id)
         return message.text, keyboard, None
-    texts, settings = services.texts, services.settings
+    # In the person's language: the bot's words and the check-in's title.
+    texts, settings = services.texts_in(message.language), services.settings_in(message.language)
     checkin = settings.checkin(message.checkin_id or "")
     title = checkin.title if checkin else (message.checkin_id or "")
     minutes = checkin.minutes if checkin else 5
@@ -481,4 +485,4 @@ def _compose(
         text = texts("nudge.reminder", title=title)
         number = message.reminders_sent + 1
     next_reminder = now + timedelta(hours=reminders[number]) if number < len(reminders) else None
-    return text, nudge_keyboard(services, message.id), next_reminder
+    return text, nudge_keyboard(texts, message.id), next_reminder

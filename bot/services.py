@@ -10,6 +10,7 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.clock import Clock
+from bot.language import LANGUAGE
 from bot.settings import Settings
 from bot.texts import Texts
 from conversations.schedule import StageNow
@@ -36,6 +37,8 @@ class Services:
     # How updates arrive while serving: Telegram's webhook (several workers may share a
     # PostgreSQL database: bot/leader.py) or long polling (this process alone).
     webhook: bool = False
+    # Each offered language's texts and content, loaded once (emptied when settings change).
+    _by_language: dict[str, tuple[Texts, Settings]] = field(default_factory=dict, repr=False)
 
     @property
     def stage(self) -> StageNow:
@@ -58,6 +61,28 @@ class Services:
         """Switch the running bot to new settings (handlers read them per update)."""
         self.settings = settings
         self.texts = texts
+        self._by_language = {}
+
+    def _in(self, language: str | None) -> tuple[Texts, Settings]:
+        settings = self.settings
+        if language is None or language == settings.project.locale:
+            return self.texts, settings
+        if language not in settings.project.offered:
+            return self.texts, settings  # no longer offered (a reload): the default
+        found = self._by_language.get(language)
+        if found is None:
+            localized = getattr(settings, "localized", None)
+            found = (Texts.load(language), localized(language) if localized else settings)
+            self._by_language[language] = found
+        return found
+
+    def texts_in(self, language: str | None) -> Texts:
+        """The bot's words in ``language`` (None, or one not offered: the default)."""
+        return self._in(language)[0]
+
+    def settings_in(self, language: str | None) -> Settings:
+        """The settings with the project's own texts (check-ins, consent) in ``language``."""
+        return self._in(language)[1]
 
     @property
     def db(self) -> Database:
@@ -92,8 +117,13 @@ class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], di
 
     @property
     def settings(self) -> Settings:
-        """The loaded configuration."""
-        return self.services.settings
+        """The loaded configuration, its texts in the language of this update's person."""
+        return self.services.settings_in(LANGUAGE.get())
+
+    @property
+    def language(self) -> str:
+        """The language of this update's person (bot/language.py)."""
+        return LANGUAGE.get() or self.services.settings.project.locale
 
     @property
     def db(self) -> Database:
@@ -102,8 +132,8 @@ class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], di
 
     @property
     def texts(self) -> Texts:
-        """Participant-facing text."""
-        return self.services.texts
+        """The bot's words, in the language of this update's person."""
+        return self.services.texts_in(LANGUAGE.get())
 
 
 def services_of(application: Application[Any, Any, Any, Any, Any, Any]) -> Services:

@@ -133,10 +133,11 @@ async def put(
     consent_version: int,
     now: datetime,
     closes_at: datetime,
-    ballot: Callable[[int], tuple[str, list[list[tuple[str, str]]]]],
+    ballot: Callable[[int, str | None], tuple[str, list[list[tuple[str, str]]]]],
 ) -> Opened:
-    """Store the decision, who is asked and their ballots (``ballot(id)`` gives the text and
-    buttons), in one transaction. Raises :class:`AlreadyPut` for a config decision put before."""
+    """Store the decision, who is asked and their ballots (``ballot(id, language)`` gives the
+    text and buttons in a person's language), in one transaction. Raises :class:`AlreadyPut`
+    for a config decision put before."""
     stamp = utc_text(now)
     async with db.transaction() as tx:
         if proposal.key is not None and await tx.one(
@@ -166,9 +167,14 @@ async def put(
             "INSERT INTO decision_voters (decision_id, participant_id) VALUES (?, ?)",
             [(decision_id, person) for person in people],
         )
-        text, buttons = ballot(decision_id)
+        number = decision_id
         await outbox.queue_in(
-            tx, people, ballot_key(decision_id), text, now, json.dumps(buttons, ensure_ascii=False)
+            tx,
+            people,
+            ballot_key(number),
+            lambda language: ballot(number, language)[0],
+            now,
+            lambda language: json.dumps(ballot(number, language)[1], ensure_ascii=False),
         )
     return Opened(decision_id, len(people))
 
@@ -265,10 +271,11 @@ async def close(
     db: Database,
     decision_id: int,
     now: datetime,
-    message: Callable[[Decision, list[int], int, int], str],
+    message: Callable[[Decision, list[int], int, int, str | None], str],
 ) -> Decision | None:
     """Close a decision if it is open: record the counts and queue ``message(decision,
-    counts, voted, asked)`` to everyone asked who can still hear it. None if it was closed."""
+    counts, voted, asked, language)`` to everyone asked who can still hear it, each in their
+    language. None if it was closed already."""
     stamp = utc_text(now)
     async with db.transaction() as tx:
         closed = await tx.execute(
@@ -306,9 +313,13 @@ async def close(
                 "tally": counts,
             }
         )
-        text = message(closed_decision, counts, voted, len(asked))
+        asked_count = len(asked)
         await outbox.queue_in(
-            tx, [r["participant_id"] for r in asked if r["ok"]], result_key(decision_id), text, now
+            tx,
+            [r["participant_id"] for r in asked if r["ok"]],
+            result_key(decision_id),
+            lambda language: message(closed_decision, counts, voted, asked_count, language),
+            now,
         )
     return closed_decision
 

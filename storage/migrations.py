@@ -489,4 +489,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX payments_paid_on ON payments (paid_on);
         """,
     ),
+    Migration(
+        19,
+        "languages: each person's language, and the language each answer was given in",
+        """
+        ALTER TABLE participants ADD COLUMN language TEXT;  -- NULL: the project's default
+        ALTER TABLE answers ADD COLUMN language TEXT;
+        """,
+    ),
 )

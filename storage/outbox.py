@@ -68,6 +68,7 @@ class DueMessage:
     kind: str = "news"  # outbox: a 'reply' is not held back by quiet hours
     key: str | None = None  # outbox: its message_key (what it is: "update:<id>", ...)
     buttons: str | None = None  # outbox: its inline buttons, JSON rows of [label, data]
+    language: str | None = None  # the person's language (None: the project's default)
 
     @property
     def message_no(self) -> int:
@@ -184,7 +185,7 @@ async def expire(db: Database, now: datetime) -> int:
 
 _DUE_NUDGES = (
     "SELECT o.id, o.participant_id, p.chat_id, o.next_at, o.checkin_id, o.status,"
-    " o.reminders_sent, p.timezone, p.quiet_hours FROM occurrences o"
+    " o.reminders_sent, p.timezone, p.quiet_hours, p.language FROM occurrences o"
     " JOIN participants p ON p.id = o.participant_id"
     " WHERE o.status IN ('pending', 'open') AND o.next_at <= ?"
     f" AND NOT EXISTS ({_IN_FLIGHT.format(table='occurrences', alias='o')})"
@@ -193,7 +194,7 @@ _DUE_NUDGES = (
 )
 _DUE_OUTBOX = (
     "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, p.timezone,"
-    " p.quiet_hours, b.kind, b.message_key, b.buttons FROM outbox b"
+    " p.quiet_hours, b.kind, b.message_key, b.buttons, p.language FROM outbox b"
     " JOIN participants p ON p.id = b.participant_id"
     " WHERE b.status = 'pending' AND b.next_at <= ?"
     f" AND NOT EXISTS ({_IN_FLIGHT.format(table='outbox', alias='b')})"
@@ -224,6 +225,7 @@ def _due_messages(nudges: list[Any], outbox: list[Any]) -> list[DueMessage]:
             reminders_sent=r["reminders_sent"],
             timezone=r["timezone"],
             quiet_hours=r["quiet_hours"],
+            language=r["language"],
         )
         for r in nudges
     ] + [
@@ -239,6 +241,7 @@ def _due_messages(nudges: list[Any], outbox: list[Any]) -> list[DueMessage]:
             kind=r["kind"],
             key=r["message_key"],
             buttons=r["buttons"],
+            language=r["language"],
         )
         for r in outbox
     ]
@@ -579,8 +582,25 @@ async def open_for(db: Database, participant_id: str, checkin_id: str) -> int | 
     return row["id"] if row else None
 
 
+# A message's text (or buttons): the same for everyone, or made for each person's language
+# (their stored choice; None: the project's default).
+Text = str | Callable[[str | None], str]
+
+
+async def _languages(tx: Transaction, people: list[str]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for start in range(0, len(people), 500):
+        chunk = people[start : start + 500]
+        rows = await tx.all(
+            f"SELECT id, language FROM participants WHERE id IN ({','.join('?' * len(chunk))})",
+            tuple(chunk),
+        )
+        found.update({row["id"]: row["language"] for row in rows})
+    return found
+
+
 async def queue_outbox(
-    db: Database, participant_ids: Iterable[str], key: str, text: str, now: datetime
+    db: Database, participant_ids: Iterable[str], key: str, text: Text, now: datetime
 ) -> int:
     """Queue one message per person under ``key`` (at most once per person and key)."""
     people = list(participant_ids)
@@ -594,15 +614,32 @@ async def queue_in(
     tx: Transaction,
     participant_ids: Iterable[str],
     key: str,
-    text: str,
+    text: Text,
     now: datetime,
-    buttons: str | None = None,
+    buttons: Text | None = None,
 ) -> int:
     """:func:`queue_outbox` inside a caller's transaction (with the change the message is
-    about); how many were new. ``buttons``: JSON rows of [label, callback data]."""
-    params = [(pid, key, text, utc_text(now), buttons) for pid in participant_ids]
-    if not params:
+    about); how many were new. ``buttons``: JSON rows of [label, callback data]. Either may
+    be made per language: each is then made once per language among the people."""
+    people = list(participant_ids)
+    if not people:
         return 0
+    stamp = utc_text(now)
+    if isinstance(text, str) and (buttons is None or isinstance(buttons, str)):
+        params = [(pid, key, text, stamp, buttons) for pid in people]
+    else:
+        languages = await _languages(tx, people)
+        made: dict[str | None, tuple[str, str | None]] = {}
+        for language in set(languages.values()):
+            made[language] = (
+                text if isinstance(text, str) else text(language),
+                buttons if buttons is None or isinstance(buttons, str) else buttons(language),
+            )
+        params = [
+            (pid, key, *made[languages[pid]][:1], stamp, made[languages[pid]][1])
+            for pid in people
+            if pid in languages
+        ]
     return await tx.executemany(
         "INSERT INTO outbox (participant_id, message_key, text, next_at, buttons)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (participant_id, message_key) DO NOTHING",

@@ -40,6 +40,7 @@ class Participant:
     support_offered_at: str | None = None
     hear_results: int = 1  # 1: send them "what we heard" after a check-in (/settings)
     recognition: str | None = None  # how they want their time recognised (storage/payments.py)
+    language: str | None = None  # the language they chose (None: the project's default)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,18 @@ def new_pseudonym() -> str:
     return "P-" + "".join(secrets.choice(_PSEUDONYM_ALPHABET) for _ in range(6))
 
 
+async def language_at(db: Database, chat_id: int) -> tuple[bool, str | None]:
+    """Whether someone at this chat has consented, and the language they chose."""
+    async with db.read() as tx:
+        row = await tx.one("SELECT language FROM participants WHERE chat_id = ?", (chat_id,))
+    return (row is not None, row["language"] if row else None)
+
+
+async def set_language(db: Database, participant_id: str, language: str | None) -> None:
+    """Remember the language a person chose (None: the project's default)."""
+    await db.write("UPDATE participants SET language = ? WHERE id = ?", (language, participant_id))
+
+
 async def by_chat(db: Database, chat_id: int) -> Participant | None:
     """The participant reached at this chat, if they have consented."""
     async with db.read() as tx:
@@ -156,8 +169,11 @@ async def consent(
     now: datetime,
     cohort: str | None = None,
     plan: SessionPlan | None = None,
+    language: str | None = None,
 ) -> tuple[Participant, Session | None]:
     """Record consent: create the participant, or update their consent version.
+
+    ``language`` is the one the consent was given in (None: the project's default).
 
     ``cohort`` (the invite they came through) is kept if they do not have one yet. In the same
     transaction, a check-in they were in the middle of is marked to be shown again, or
@@ -173,14 +189,24 @@ async def consent(
                     break
             await tx.execute(
                 "INSERT INTO participants (id, pseudonym, chat_id, status, consent_version,"
-                " consented_at, created_at, cohort) VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
-                (secrets.token_hex(16), pseudonym, chat_id, version, stamp, stamp, cohort),
+                " consented_at, created_at, cohort, language)"
+                " VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?)",
+                (
+                    secrets.token_hex(16),
+                    pseudonym,
+                    chat_id,
+                    version,
+                    stamp,
+                    stamp,
+                    cohort,
+                    language,
+                ),
             )
         else:
             await tx.execute(
                 "UPDATE participants SET consent_version = ?, consented_at = ?, status = 'active',"
-                " cohort = coalesce(cohort, ?) WHERE chat_id = ?",
-                (version, stamp, cohort, chat_id),
+                " cohort = coalesce(cohort, ?), language = ? WHERE chat_id = ?",
+                (version, stamp, cohort, language, chat_id),
             )
         person = _participant(
             await tx.one("SELECT * FROM participants WHERE chat_id = ?", (chat_id,))
@@ -377,8 +403,9 @@ async def save_step(
             value = None if answer.value is None else json.dumps(answer.value, ensure_ascii=False)
             await tx.execute(
                 "INSERT INTO answers (participant_id, session_id, checkin_id, question_id, kind,"
-                " value, file_path, stage, answered_at, voice_seconds)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " value, file_path, stage, answered_at, voice_seconds, language)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " (SELECT language FROM participants WHERE id = ?))"
                 " ON CONFLICT (session_id, question_id) DO NOTHING",
                 (
                     current.participant_id,
@@ -391,6 +418,7 @@ async def save_step(
                     current.stage,
                     stamp,
                     answer.voice_seconds,
+                    current.participant_id,
                 ),
             )
         if new_state is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage import inbox
+from storage import inbox, outbox
 from storage.db import Database, parse_utc, utc_text
 
 
@@ -29,7 +29,7 @@ async def enter_stage(
     stage: str,
     now: datetime,
     source: str,
-    news: tuple[str, str] | None = None,
+    news: tuple[str, outbox.Text] | None = None,
 ) -> bool:
     """Record a new current stage; False (and nothing written) if it already is current.
 
@@ -47,12 +47,9 @@ async def enter_stage(
         )
         if news is not None:
             key, text = news
-            await tx.execute(
-                "INSERT INTO outbox (participant_id, message_key, text, next_at)"
-                " SELECT id, ?, ?, ? FROM participants"
-                " WHERE status = 'active' AND unreachable_since IS NULL"
-                " ON CONFLICT (participant_id, message_key) DO NOTHING",
-                (key, text, utc_text(now)),
+            people = await tx.all(
+                "SELECT id FROM participants WHERE status = 'active' AND unreachable_since IS NULL"
             )
+            await outbox.queue_in(tx, [row["id"] for row in people], key, text, now)
         await inbox.complete_in(tx, now)
     return True

@@ -46,7 +46,7 @@ async def get(db: Database, suggestion_id: int) -> Suggestion | None:
 
 
 async def decide(
-    db: Database, suggestion_id: int, status: str, now: datetime, *, key: str, message: str
+    db: Database, suggestion_id: int, status: str, now: datetime, *, key: str, message: outbox.Text
 ) -> bool:
     """Adopt a suggestion or leave it for now, and queue ``message`` to its person under
     ``key`` (once), in one transaction; False if it is gone or was decided so already."""
@@ -75,7 +75,7 @@ async def ask_answer(db: Database, suggestion_id: int, prompt_id: int) -> None:
 
 
 async def answer(
-    db: Database, prompt_id: int, text: str, now: datetime, *, message: str
+    db: Database, prompt_id: int, text: str, now: datetime, *, message: outbox.Text
 ) -> int | None:
     """Store a coordinator's reply (given as a reply to ``prompt_id``) and queue ``message``
     to the person; the suggestion's number, or None if that message asked nothing."""

@@ -100,7 +100,7 @@ async def publish(
     author: str,
     link: Link,
     text: str,
-    message: str,
+    message: outbox.Text,
     consent_version: int,
     now: datetime,
 ) -> Published:

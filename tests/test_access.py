@@ -37,6 +37,7 @@ from bot.callbacks import Button
 from bot.clock import FakeClock
 from bot.handlers import other
 from bot.handlers.guard import GUARD_GROUP, button_of, command_of, guard
+from bot.language import LANGUAGE_GROUP
 from bot.sandbox import Sandbox, SandboxClient, SandboxGroup, SandboxUser
 from bot.sandbox.models import BOT_ID
 from bot.settings import CoordinatorSettings, Settings, TeamSettings, load_settings
@@ -72,10 +73,11 @@ PARTICIPANT_COMMANDS = {
     "support",
     "help",
     "privacy",
+    "language",
 }
 PEER_RESEARCHER_COMMANDS = {"stats", "digest", "share", "update", "decide"}
 COORDINATOR_COMMANDS = {"stage", "ask", "reload", "alerts", "paid"}
-PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got", "vote"}
+PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got", "vote", "lang"}
 PEER_RESEARCHER_BUTTONS = {"upd", "sug", "decd"}
 COORDINATOR_BUTTONS = {"stage", "alert", "updp", "dec"}
 CHATS = ("private", "team", "other")
@@ -281,7 +283,11 @@ def test_every_handler_of_the_built_application_is_in_the_registry(
     commands: set[str] = set()
     prefixes: set[str] = set()
     catch_all = []
-    for group in groups[1:]:
+    # Right after the guard, one more sees every update it let through: the person's language
+    # is read there (bot/language.py), and nothing is answered or stored.
+    assert groups[1] == LANGUAGE_GROUP and len(app.handlers[LANGUAGE_GROUP]) == 1
+    assert app.handlers[LANGUAGE_GROUP][0].callback.__module__ == "bot.language"
+    for group in groups[2:]:
         for handler in app.handlers[group]:
             assert not isinstance(handler, TypeHandler), "only the guard sees every update"
             if isinstance(handler, CommandHandler):
@@ -326,6 +332,7 @@ def button_data(consent_version: int) -> dict[str, Data]:
         "alert": Data("alert:1:take", "alert:999:take"),
         "sug": Data("sug:1:adopt", "sug:999999:later"),
         "vote": Data("vote:1:0:1", "vote:999999:0:1"),
+        "lang": Data("lang:en", "lang:-"),
         "dec": Data("dec:close:1", "dec:did:999999"),
         "updp": Data("updp:1:s", "updp:999999:x"),
         "decd": Data("decd:put", "decd:x"),

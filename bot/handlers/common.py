@@ -53,10 +53,18 @@ async def show_consent(
         if changed
         else texts("welcome.new", project=settings.project.display_name)
     )
+    offered = settings.project.offered
+    several = len(offered) > 1  # then the language rides on the buttons, and the others show
     await context.bot.send_message(
         chat_id,
         f"{opening}\n\n{settings.consent_text().strip()}",
-        reply_markup=consent_keyboard(texts, settings.consent.version, code=code),
+        reply_markup=consent_keyboard(
+            texts,
+            settings.consent.version,
+            code=code,
+            language=context.language if several else None,
+            others=[o for o in offered if o != context.language] if several else (),
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from bot.callbacks import Button, parse
 from bot.handlers import checkin
 from bot.handlers.common import PRIVATE_NEW, chat_id_of, show_consent
 from bot.keyboards import consent_keyboard
+from bot.language import LANGUAGE
 from bot.services import BotContext
 from storage import inbox, invites, participants
 
@@ -55,10 +56,14 @@ async def on_consent(update: Update, context: BotContext) -> None:
     """'Yes, I agree' / 'No thanks' / 'Tell me more'."""
     query = update.callback_query
     assert query is not None and query.message is not None
-    texts, settings = context.texts, context.settings
     pressed = parse(query.data)
     args = pressed.args if pressed else ()
-    if len(args) not in (2, 3) or args[0] not in ("yes", "no", "more") or not args[1].isdigit():
+    offered = context.settings.project.offered
+    language = args[3] if len(args) > 3 and args[3] in offered else None
+    if language is not None:
+        LANGUAGE.set(language)  # the language they read the consent in
+    texts, settings = context.texts, context.settings
+    if len(args) not in (2, 3, 4) or args[0] not in ("yes", "no", "more") or not args[1].isdigit():
         await query.answer(texts("hint.stale"))  # not a consent button we ever sent
         return
     choice, version = args[0], int(args[1])
@@ -74,7 +79,7 @@ async def on_consent(update: Update, context: BotContext) -> None:
         await context.bot.send_message(
             chat_id,
             settings.consent.more.strip() or settings.consent_text().strip(),
-            reply_markup=consent_keyboard(texts, version, more=False, code=code),
+            reply_markup=consent_keyboard(texts, version, more=False, code=code, language=language),
         )
         return
     if choice == "no":
@@ -108,6 +113,7 @@ async def on_consent(update: Update, context: BotContext) -> None:
         context.services.clock.now(),
         cohort=cohort,
         plan=checkin.plan_for(first, stage) if first else None,
+        language=context.language if len(offered) > 1 else None,
     )
     await query.answer()
     await _close(query, texts("consent.agreed"))

@@ -363,10 +363,11 @@ async def _put(
     closes_at = now + proposal.open_for
     closes = _when(context, closes_at)
 
-    def ballot(number: int) -> tuple[str, ballots.Rows]:
+    def ballot(number: int, language: str | None) -> tuple[str, ballots.Rows]:
+        words = services.texts_in(language)
         return (
-            ballots.ballot(texts, proposal.question, proposal.method, closes),
-            ballots.buttons(texts, number, proposal.options),
+            ballots.ballot(words, proposal.question, proposal.method, closes),
+            ballots.buttons(words, number, proposal.options),
         )
 
     try:
@@ -429,12 +430,14 @@ async def close(app: Any, number: int) -> bool:
     """Close decision ``number`` now and queue its result to everyone asked; False if it was
     closed already."""
     services = services_of(app)
-    texts = services.texts
     k = services.settings.digest.min_group_size
 
-    def message(found: decisions.Decision, counts: list[int], voted: int, asked: int) -> str:
+    def message(
+        found: decisions.Decision, counts: list[int], voted: int, asked: int, language: str | None
+    ) -> str:
         figures = result(counts, voted, asked, k)
-        return ballots.result_text(texts, found.question, found.options, figures)
+        words = services.texts_in(language)
+        return ballots.result_text(words, found.question, found.options, figures)
 
     closed = await decisions.close(services.db, number, services.clock.now(), message)
     return closed is not None

@@ -51,9 +51,17 @@ def key_of(checkin_id: str, week: str) -> str:
 async def share(app: Any, digest: content.Digest, checkin: CheckIn) -> Shared:
     """Queue what we heard in ``checkin`` during the digest's week for the people who answered."""
     services = services_of(app)
-    text = heard.render(services.texts, digest, checkin.id, checkin.title)
-    if text is None:
+    if heard.render(services.texts, digest, checkin.id, checkin.title) is None:
         return Shared(False, 0)
+
+    def text(language: str | None) -> str:
+        theirs = services.settings_in(language).checkin(checkin.id) or checkin
+        made = heard.render(
+            services.texts_in(language), digest, checkin.id, checkin.title, theirs.title
+        )
+        assert made is not None  # the same figures: shown in every language or none
+        return made
+
     start, end = weeks.bounds(digest.week, services.settings.project.timezone)
     people = await figures.contributors(services.db, checkin.id, start, end)
     queued = await outbox.queue_outbox(

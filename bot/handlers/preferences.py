@@ -51,9 +51,18 @@ def _menu(context: BotContext) -> InlineKeyboardMarkup:
             [button("settings.time_zone", "z"), button("quote.settings_button", "m")],
             [button("settings.heard", "h"), button("settings.recognition", "r")],
             [
+                *(
+                    [
+                        InlineKeyboardButton(
+                            texts("language.button"), callback_data=Button.LANGUAGE.data("-")
+                        )
+                    ]
+                    if len(context.settings.project.offered) > 1
+                    else []
+                ),
                 InlineKeyboardButton(
                     texts("settings.close"), callback_data=Button.SETTINGS.data("close", "-")
-                )
+                ),
             ],
         ]
     )

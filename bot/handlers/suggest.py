@@ -195,7 +195,9 @@ async def on_button(update: Update, context: BotContext) -> None:
         status,
         context.services.clock.now(),
         key=f"suggestion:{number}:{status}",
-        message=texts(f"suggest.told_{status}", text=found.text),
+        message=lambda language: context.services.texts_in(language)(
+            f"suggest.told_{status}", text=found.text
+        ),
     )
     await query.answer(texts(f"suggest.done_{status}") if changed else texts("suggest.already"))
     if changed:
@@ -253,7 +255,9 @@ async def on_answer(update: Update, context: BotContext) -> None:
         message.reply_to_message.message_id,
         message.text,
         context.services.clock.now(),
-        message=context.texts("suggest.told_answer", answer=message.text),
+        message=lambda language: context.services.texts_in(language)(
+            "suggest.told_answer", answer=message.text
+        ),
     )
     if number is None:
         return

@@ -42,6 +42,7 @@ from bot.callbacks import Button, parse
 from bot.handlers.auditing import actor_of, may, role_here, team_only
 from bot.handlers.common import chat_id_of
 from bot.services import BotContext
+from bot.texts import Texts
 from conversations.model import CheckIn
 from storage import audit, you_said
 from storage.you_said import Link
@@ -134,9 +135,9 @@ def _done_keyboard(context: BotContext) -> InlineKeyboardMarkup:
     )
 
 
-def _message(context: BotContext, draft: Draft) -> str:
-    """What recipients get."""
-    return context.texts("update.header") + "\n\n" + "\n\n".join(draft.parts)
+def _message(texts: Texts, draft: Draft) -> str:
+    """What recipients get: our header (in their language), then the team's words as written."""
+    return texts("update.header") + "\n\n" + "\n\n".join(draft.parts)
 
 
 @team_only("update")
@@ -259,7 +260,7 @@ async def _on_done(update: Update, query: Any, context: BotContext, draft: Draft
     if not draft.parts:
         await query.answer(texts("update.nothing_yet"))
         return
-    length = len(_message(context, draft))
+    length = len(_message(context.texts, draft))
     if length > MESSAGE_LIMIT:
         await query.answer()
         await query.message.reply_text(
@@ -284,7 +285,7 @@ async def _preview_text(context: BotContext, draft: Draft, key: str) -> str:
     assert draft.link is not None
     found = await you_said.audience(context.db, draft.link, context.settings.consent.version)
     note = context.texts(key, people=len(found.recipients), about=draft.about)
-    body = _message(context, draft)
+    body = _message(context.texts, draft)
     return f"{body[: MESSAGE_LIMIT - len(note) - 2]}\n\n{note}"
 
 
@@ -387,7 +388,7 @@ async def _send(update: Update, context: BotContext, draft: Draft, query: Any) -
         author=actor_of(update),
         link=draft.link,
         text="\n\n".join(draft.parts),
-        message=_message(context, draft),
+        message=lambda language: _message(context.services.texts_in(language), draft),
         consent_version=context.settings.consent.version,
         now=now,
     )
