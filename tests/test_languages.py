@@ -1,0 +1,140 @@
+"""Each person in their own language: suggested from their Telegram app, confirmed with one tap
+(the consent they agree to), changeable any time, and used for everything the bot sends them,
+nudges and news included. Their answers add up with everyone else's.
+
+The bot's words here come from a pseudo-locale: English with "[xx] " before every text, so a
+test can see at a glance which language each message was made in, whatever the real
+translations say (tests/test_locales.py checks those).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import texts as texts_module
+from bot.clock import FakeClock
+from bot.language import native_name, suggest
+from bot.sandbox import Sandbox, SandboxClient, SandboxUser
+from bot.settings import Settings
+from tests.conftest import rows, running, settle
+
+MARK = "[xx] "
+COORDINATOR = 9300
+NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def _quoted(value: str) -> str:
+    return '"""' + value.replace("\\", "\\\\").replace('"""', '\\"""') + '"""'
+
+
+@pytest.fixture
+def pseudo_locale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A locale "xx": every English text with a mark in front. Returns its code."""
+    folder = tmp_path / "locales"
+    folder.mkdir()
+    english = (texts_module.LOCALES / "en.toml").read_text(encoding="utf-8")
+    (folder / "en.toml").write_text(english, encoding="utf-8")
+    lines = []
+    for section, names in tomllib.loads(english).items():
+        lines.append(f"[{section}]")
+        lines += [f"{name} = {_quoted(MARK + value)}" for name, value in names.items()]
+    (folder / "xx.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(texts_module, "LOCALES", folder)
+    return "xx"
+
+
+def bot_texts(user: SandboxUser, messages: list[Any]) -> list[str]:
+    return [m.text or "" for m in messages if m.from_bot]
+
+
+async def test_a_person_takes_part_in_their_own_language_and_can_change_it(
+    pseudo_locale: str, client: SandboxClient, sandbox: Sandbox, make_settings: Any
+) -> None:
+    settings: Settings = make_settings(
+        project__languages=f'["en", "{pseudo_locale}"]',
+        coordinators__user_ids=f"[{COORDINATOR}]",
+        nudges__quiet_hours="null",
+    )
+    async with running(settings, clock=FakeClock(NOON)) as app:
+        jo = await client.user(COORDINATOR, first_name="Jo")
+        # Their phone is set to the project's second language: the welcome comes in it, with
+        # a button to read it in English instead; agreeing stores the language agreed in.
+        ola = await client.user(9301, first_name="Ola", language_code=pseudo_locale)
+        await ola.send("/start")
+        welcome = await ola.expect("Is that OK with you?")
+        assert welcome.text.startswith(MARK)
+        assert welcome.button_texts()[-1] == "🌐 English"
+        await ola.press(f"{MARK}✅ Yes, I agree")
+        first = await ola.expect("How has your week been?")
+        assert MARK in first.text
+        # Someone whose phone is in English (or a language not offered) gets English, with
+        # the other language offered by its own name.
+        ann = await client.user(9302, first_name="Ann", language_code="de")
+        await ann.send("/start")
+        english = await ann.expect("Is that OK with you?")
+        assert MARK not in english.text
+        assert english.button_texts()[-1] == f"🌐 {native_name(pseudo_locale)}"
+        # Tapping it shows the consent again in that language; agreeing there keeps it.
+        await ann.press(f"🌐 {native_name(pseudo_locale)}", english.message_id)
+        again = await ann.expect("Is that OK with you?")
+        assert again.text.startswith(MARK)
+        await ann.press(f"{MARK}✅ Yes, I agree", again.message_id)
+        await ann.expect("How has your week been?")
+        assert rows(settings, "SELECT chat_id, language FROM participants ORDER BY chat_id") == [
+            (9301, pseudo_locale),
+            (9302, pseudo_locale),
+        ]
+
+        # Ann answers, then changes to English half-way through: from then on, English.
+        await ann.press("4")
+        await ann.expect("Which parts")
+        await ann.send("/language")
+        menu = await ann.expect("Which language would you like me to use?")
+        assert menu.text.startswith(MARK)
+        assert menu.button_texts() == ["English", f"✅ {native_name(pseudo_locale)}"]
+        await ann.press("English", menu.message_id)
+        done = await ann.expect("I'll talk to you in English from now on.")
+        assert MARK not in done.text
+        await ann.send("/help")
+        assert MARK not in (await ann.expect("Here's what I can do")).text
+
+        # Messages sent later come in each person's language: a nudge, and stage news.
+        await jo.send("/ask pulse")
+        await jo.expect("Sending the Quick pulse to 2 people now.")
+        ola_nudge = await ola.expect("Quick pulse", timeout=10)
+        ann_nudge = await ann.expect("Quick pulse", timeout=10)
+        assert ola_nudge.text.startswith(MARK) and MARK not in ann_nudge.text
+        assert ola_nudge.button_texts()[0].startswith(MARK)
+        await jo.send("/stage")
+        await jo.expect("The project is in the design stage")
+        await jo.press("→ delivery")
+        confirm = await jo.expect("Move the project to the delivery stage")
+        await jo.press("Yes, move to delivery", confirm.message_id)
+        ola_news = await ola.expect("delivery", timeout=10)
+        ann_news = await ann.expect("delivery", timeout=10)
+        assert ola_news.text.startswith(MARK) and MARK not in ann_news.text
+        await settle(sandbox, app)
+
+        # Every message the bot sent Ola was in her language.
+        said = bot_texts(ola, await ola.messages())
+        assert said and all(MARK in text for text in said), said
+    # Answers keep the language they were given in, and add up across languages.
+    assert rows(
+        settings,
+        "SELECT a.language, count(*) FROM answers a WHERE a.value IS NOT NULL GROUP BY a.language",
+    ) == [(pseudo_locale, 1)]
+
+
+def test_a_telegram_language_code_suggests_an_offered_language() -> None:
+    offered = ["en", "pl", "pt-br"]
+    assert suggest("pl", offered) == "pl"
+    assert suggest("pl-PL", offered) == "pl"
+    assert suggest("pt-BR", offered) == "pt-br"
+    assert suggest("de", offered) is None and suggest(None, offered) is None
+    assert native_name("pl") == "Polski" and native_name("ar") == "العربية"
+    assert native_name("ro") == "Română" and native_name("en") == "English"
