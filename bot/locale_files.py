@@ -325,7 +325,7 @@ def import_po(
 ) -> tuple[Path, Imported]:
     """Write ``locale``'s TOML from a PO file, unless it has problems (then nothing is written).
 
-    The file keeps its opening comment if it exists already; the English file's comments go
+    The file keeps its opening comment (or the shipped locale file's) if it has one; the English file's comments go
     with each section and key.
     """
     base_path = directory / f"{BASE}.toml"
@@ -334,7 +334,8 @@ def import_po(
     path = output or locale_path(locale, directory)
     if result.problems:
         return path, result
-    header = read_notes(path).header if path.exists() else []
+    shipped = locale_path(locale, directory)
+    header = read_notes(path if path.exists() else shipped).header
     text = dumps(result.strings, base, read_notes(base_path), header or default_header(locale))
     path.write_text(text, encoding="utf-8")
     return path, result
