@@ -325,8 +325,8 @@ def import_po(
 ) -> tuple[Path, Imported]:
     """Write ``locale``'s TOML from a PO file, unless it has problems (then nothing is written).
 
-    The file keeps its opening comment (or the shipped locale file's) if it has one; the English file's comments go
-    with each section and key.
+    The file keeps its opening comment (or the shipped locale file's) if it has one; the
+    English file's comments go with each section and key.
     """
     base_path = directory / f"{BASE}.toml"
     base = read_strings(base_path)
