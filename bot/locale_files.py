@@ -302,7 +302,12 @@ def from_po(handle: BinaryIO, base: Strings) -> Imported:
             continue
         if message.id != english_text:
             notes.append(f"{where}: the English has changed since this file was exported")
-        wanted, got = placeholders(english_text), placeholders(text)
+        try:
+            got = placeholders(text)
+        except ValueError as exc:
+            problems.append(f"{where}: cannot be filled in ({exc}); check the {{ and }}")
+            continue
+        wanted = placeholders(english_text)
         if wanted != got:
             detail = []
             if wanted - got:
