@@ -171,7 +171,86 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--db", metavar="PATH", help="database file (default: a temporary one, deleted on exit)"
     )
+    _add_bot_translation_commands(_translations_parser(sub))
     return parser
+
+
+def _translations_parser(sub: Any) -> Any:
+    """The ``translations`` command group: its actions are added to what this returns."""
+    group = sub.add_parser("translations", help="files for translators (gettext PO)")
+    return group.add_subparsers(dest="translations_command", required=True, metavar="ACTION")
+
+
+# --- translations bot-export / bot-import: the bot's own texts (bot/locales/*.toml) ----------
+
+BOT_TRANSLATION_COMMANDS = ("bot-export", "bot-import")
+
+
+def _add_bot_translation_commands(actions: Any) -> None:
+    export = actions.add_parser(
+        "bot-export",
+        help="write the bot's own texts for one language as a PO file",
+        description="One message per text: msgctxt section.key, msgid the English, msgstr the"
+        " translation (empty where there is none yet). Needs no config.",
+    )
+    export.add_argument("--locale", required=True, help="language, like pl, ro or ar")
+    export.add_argument(
+        "--output", metavar="FILE", help="PO file to write (default: <locale>.po; - for stdout)"
+    )
+    load = actions.add_parser(
+        "bot-import",
+        help="write a language's locale file from a translated PO file",
+        description="Empty and fuzzy translations are left out (the bot says those in English)."
+        " Nothing is written if a translation's {placeholders} differ from the English.",
+    )
+    load.add_argument("--locale", required=True, help="language, like pl, ro or ar")
+    load.add_argument("--input", required=True, metavar="FILE", help="the translated PO file")
+    load.add_argument(
+        "--output", metavar="FILE", help="TOML to write (default: bot/locales/<locale>.toml)"
+    )
+
+
+def _bot_translations(args: argparse.Namespace) -> int:
+    from bot import locale_files
+
+    try:
+        locale = locale_files.check_locale_name(args.locale)
+    except ValueError as exc:
+        print(f"everystage: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.translations_command == "bot-export":
+        data = locale_files.export_po(locale)
+        target = args.output or f"{locale}.po"
+        if target == "-":
+            sys.stdout.buffer.write(data)
+            return EXIT_OK
+        Path(target).write_bytes(data)
+        done, total = locale_files.coverage(
+            locale_files.read_strings(locale_files.locale_path(locale)), locale_files.english()
+        )
+        print(f"{target}: {total} texts, {done} translated", file=sys.stderr)
+        return EXIT_OK
+    try:
+        with open(args.input, "rb") as handle:
+            path, result = locale_files.import_po(
+                locale, handle, Path(args.output) if args.output else None
+            )
+    except OSError as exc:
+        print(f"everystage: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if result.problems:
+        for problem in result.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(result.problems)} problem(s) found; {path} not written.", file=sys.stderr)
+        return EXIT_ERROR
+    done, total = locale_files.coverage(result.strings, locale_files.english())
+    print(f"{path}: {done} of {total} texts translated ({done * 100 // total}%)", file=sys.stderr)
+    return EXIT_OK
+
+
+# --- end of translations bot-export / bot-import ---------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     if args.command == "demo":
         return _demo(args)
+    if args.command == "translations" and args.translations_command in BOT_TRANSLATION_COMMANDS:
+        return _bot_translations(args)  # needs no config
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
