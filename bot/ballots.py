@@ -58,7 +58,9 @@ def _figures(texts: Texts, options: list[str], result: Result) -> list[str]:
     if len(result.winners) == 1:
         lines.append(texts("decide.winner", option=options[result.winners[0]]))
     elif result.winners:
-        lines.append(texts("decide.tie", options=" and ".join(options[i] for i in result.winners)))
+        lines.append(
+            texts("decide.tie", options=texts.listing([options[i] for i in result.winners]))
+        )
     else:
         lines.append(texts("decide.no_winner"))
     return lines

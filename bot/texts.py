@@ -9,6 +9,7 @@ from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import get_timezone_location
+from babel.lists import format_list
 from babel.units import format_unit
 
 LOCALES = Path(__file__).with_name("locales")
@@ -23,6 +24,7 @@ class Texts:
     def __init__(self, strings: dict[str, dict[str, str]]):
         self._strings = strings
         self.missing: set[str] = set()  # keys read in English: not translated yet
+        self.locale = BASE  # which language these are (set by :meth:`load`)
 
     @classmethod
     def load(cls, locale: str = "en") -> Texts:
@@ -47,7 +49,12 @@ class Texts:
                 for k in names
                 if k not in strings.get(s, {})
             }
+        texts.locale = locale
         return texts
+
+    def listing(self, items: list[str]) -> str:
+        """``["a", "b", "c"]`` as this language writes a list: "a, b and c"."""
+        return format_list(items, locale=_babel_locale(self.locale))
 
     def __call__(self, key: str, **values: object) -> str:
         section, name = key.split(".", 1)
