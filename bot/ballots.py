@@ -15,10 +15,9 @@ from conversations.decisions import EVERYONE, Method, Proposal, Result
 Rows = list[list[tuple[str, str]]]  # rows of (label, callback data)
 
 
-def when(moment: datetime, zone: ZoneInfo) -> str:
-    """``Thu 3 Dec at 18:00`` in the project's time zone."""
-    local = moment.astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b} at {local:%H:%M}"
+def when(texts: Texts, moment: datetime, zone: ZoneInfo) -> str:
+    """``Thu 3 Dec at 18:00`` in the project's time zone, as the reader's language says it."""
+    return texts.day_and_time(moment.astimezone(zone))
 
 
 def ballot(texts: Texts, question: str, method: Method, closes: str) -> str:

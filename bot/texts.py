@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import get_timezone_location
+from babel.dates import format_skeleton, get_timezone_location
 from babel.lists import format_list
 from babel.units import format_unit
 
@@ -56,6 +57,25 @@ class Texts:
         """``["a", "b", "c"]`` as this language writes a list: "a, b and c"."""
         return format_list(items, locale=_babel_locale(self.locale))
 
+    def day_and_time(self, local: datetime) -> str:
+        """A local moment as this language says it: "Thu 3 Dec at 18:00", "czw., 3 gru, 18:00"."""
+        where = _babel_locale(self.locale)
+        return self(
+            "time.day_and_time",
+            day=format_skeleton("MMMEd", local, locale=where),
+            time=format_skeleton("Hm", local, locale=where),
+        )
+
+    def time_of_day(self, local: datetime, today: bool) -> str:
+        """ "18:00" today, else with the weekday: "Thu 18:00"."""
+        where = _babel_locale(self.locale)
+        time = format_skeleton("Hm", local, locale=where)
+        if today:
+            return time
+        return self(
+            "time.weekday_and_time", day=format_skeleton("E", local, locale=where), time=time
+        )
+
     def __call__(self, key: str, **values: object) -> str:
         section, name = key.split(".", 1)
         template = self._strings[section][name]
@@ -77,11 +97,16 @@ def available() -> list[str]:
 _MONTHS_FROM = 6  # shorter periods stay in days: "90 days", not "3 months"
 
 
+# Plain "en" is Babel's American English; the people Everystage serves write dates the British
+# way ("Thu 3 Dec"), so English forms come from en_GB unless a locale names its own country.
+_COUNTRY = {"en": "en_GB"}
+
+
 def _babel_locale(locale: str) -> Locale:
     try:
-        return Locale.parse(locale.replace("-", "_"))
+        return Locale.parse(_COUNTRY.get(locale, locale.replace("-", "_")))
     except (UnknownLocaleError, ValueError):
-        return Locale.parse("en")
+        return Locale.parse(_COUNTRY["en"])
 
 
 def period_words(days: int, locale: str = "en") -> str:

@@ -77,8 +77,9 @@ def _markup(rows: ballots.Rows) -> InlineKeyboardMarkup:
     )
 
 
-def _when(context: BotContext, moment: datetime) -> str:
-    return ballots.when(moment, outreach.zone_of(context.services, None))
+def _when(context: BotContext, moment: datetime, texts: Any = None) -> str:
+    zone = outreach.zone_of(context.services, None)
+    return ballots.when(texts or context.texts, moment, zone)
 
 
 def _text_after_command(update: Update) -> str:
@@ -361,10 +362,10 @@ async def _put(
     texts, services = context.texts, context.services
     now = services.clock.now()
     closes_at = now + proposal.open_for
-    closes = _when(context, closes_at)
 
     def ballot(number: int, language: str | None) -> tuple[str, ballots.Rows]:
         words = services.texts_in(language)
+        closes = _when(context, closes_at, words)
         return (
             ballots.ballot(words, proposal.question, proposal.method, closes),
             ballots.buttons(words, number, proposal.options),

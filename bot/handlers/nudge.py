@@ -51,9 +51,7 @@ async def on_nudge(update: Update, context: BotContext) -> None:
         await _close(query, texts("nudge.gone"))
         return
     local = until.astimezone(zone)
-    when = local.strftime("%H:%M")
-    if local.date() != now.astimezone(zone).date():
-        when = f"{local.strftime('%a')} {when}"
+    when = texts.time_of_day(local, today=local.date() == now.astimezone(zone).date())
     await _close(query, texts("nudge.snoozed", when=when))
 
 
