@@ -581,11 +581,12 @@ class Settings(BaseSettings):
                 return checkin
         return None
 
-    def consent_text(self) -> str:
-        """The consent text with ``{retention}`` ("2 years") and ``{retention_days}`` filled in."""
+    def consent_text(self, language: str | None = None) -> str:
+        """The consent text with ``{retention}`` ("2 years", in ``language``, by default the
+        project's) and ``{retention_days}`` filled in."""
         days = self.storage.retention_days
         return self.consent.text.replace(
-            "{retention}", period_words(days, self.project.locale)
+            "{retention}", period_words(days, language or self.project.locale)
         ).replace("{retention_days}", str(days))
 
 

@@ -60,7 +60,7 @@ async def mydata(update: Update, context: BotContext) -> None:
         status=texts(f"mydata.status_{person.status}"),
         answers=len(given),
         completed=len(data["completed_checkins"]),
-        retention=period_words(settings.storage.retention_days, settings.project.locale),
+        retention=period_words(settings.storage.retention_days, context.language),
     )
     if record is not None:
         summary = f"{summary}\n\n{_involvement_text(context, record)}"
@@ -243,7 +243,7 @@ def _payments_text(
             lines.append(
                 texts(
                     "mydata.payment",
-                    amount=money(payment["amount"], payment["currency"], settings.project.locale),
+                    amount=money(payment["amount"], payment["currency"], context.language),
                     method=texts(f"mydata.method_{payment['method']}"),
                     day=payment["paid_on"],
                 )
@@ -253,7 +253,7 @@ def _payments_text(
 
 
 def _payment_years(settings: Settings) -> str:
-    return years_words(settings.recognition.retention_years, settings.project.locale)
+    return years_words(settings.recognition.retention_years, context.language)
 
 
 async def delete(update: Update, context: BotContext) -> None:
@@ -384,7 +384,7 @@ def privacy_notice(texts: Texts, settings: Settings) -> str:
         "privacy.notice",
         organisation=settings.privacy.organisation or settings.project.display_name,
         contact=settings.privacy.contact or texts("privacy.default_contact"),
-        retention=period_words(settings.storage.retention_days, settings.project.locale),
+        retention=period_words(settings.storage.retention_days, context.language),
         safeguarding=alerts_line,
         payment_years=_payment_years(settings),
     )

@@ -57,7 +57,7 @@ async def show_consent(
     several = len(offered) > 1  # then the language rides on the buttons, and the others show
     await context.bot.send_message(
         chat_id,
-        f"{opening}\n\n{settings.consent_text().strip()}",
+        f"{opening}\n\n{settings.consent_text(context.language).strip()}",
         reply_markup=consent_keyboard(
             texts,
             settings.consent.version,

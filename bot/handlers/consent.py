@@ -78,7 +78,7 @@ async def on_consent(update: Update, context: BotContext) -> None:
         await query.answer()
         await context.bot.send_message(
             chat_id,
-            settings.consent.more.strip() or settings.consent_text().strip(),
+            settings.consent.more.strip() or settings.consent_text(context.language).strip(),
             reply_markup=consent_keyboard(texts, version, more=False, code=code, language=language),
         )
         return

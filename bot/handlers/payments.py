@@ -104,7 +104,7 @@ async def paid(update: Update, context: BotContext) -> None:
 
     settings, texts = context.settings, context.texts
     chat_id = chat_id_of(update)
-    currency, locale = settings.recognition.currency, settings.project.locale
+    currency, locale = settings.recognition.currency, context.language
     places = payments.places_of(currency)
     now = context.services.clock.now()
     today = now.astimezone(ZoneInfo(settings.project.timezone)).date()

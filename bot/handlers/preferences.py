@@ -30,9 +30,7 @@ def _summary(context: BotContext, person: Participant) -> str:
         "settings.summary",
         frequency=texts(f"settings.frequency_{person.frequency}"),
         quiet=(f"{quiet.start:%H:%M}–{quiet.end:%H:%M}" if quiet else texts("settings.quiet_off")),
-        timezone=place_of(
-            person.timezone or context.settings.project.timezone, context.settings.project.locale
-        ),
+        timezone=place_of(person.timezone or context.settings.project.timezone, context.language),
         heard=texts("settings.heard_yes" if person.hear_results else "settings.heard_no"),
         recognition=texts(f"settings.recognition_is_{person.recognition or 'unset'}"),
     )
@@ -98,7 +96,7 @@ def _choices(context: BotContext, which: str) -> tuple[str, InlineKeyboardMarkup
         prompt = texts("settings.pick_recognition")
     else:
         zones = context.settings.nudges.time_zones
-        locale = context.settings.project.locale
+        locale = context.language
         rows = [
             (place_of(zone, locale), Button.SETTINGS.data("z", i)) for i, zone in enumerate(zones)
         ]
