@@ -248,12 +248,12 @@ def _payments_text(
                     day=payment["paid_on"],
                 )
             )
-        lines.append(texts("mydata.payments_kept", years=_payment_years(settings)))
+        lines.append(texts("mydata.payments_kept", years=_payment_years(settings, texts)))
     return "\n".join(lines)
 
 
-def _payment_years(settings: Settings) -> str:
-    return years_words(settings.recognition.retention_years, context.language)
+def _payment_years(settings: Settings, texts: Texts) -> str:
+    return years_words(settings.recognition.retention_years, texts.locale)
 
 
 async def delete(update: Update, context: BotContext) -> None:
@@ -265,7 +265,9 @@ async def delete(update: Update, context: BotContext) -> None:
         return
     # Payments stay (finance law): say so before they decide, only to those who have any.
     if await payments.count_of(context.db, person.id):
-        confirm = texts("delete.confirm_payments", years=_payment_years(context.settings))
+        confirm = texts(
+            "delete.confirm_payments", years=_payment_years(context.settings, context.texts)
+        )
     else:
         confirm = texts("delete.confirm")
     await context.bot.send_message(chat_id, confirm, reply_markup=delete_keyboard(texts))
@@ -384,9 +386,9 @@ def privacy_notice(texts: Texts, settings: Settings) -> str:
         "privacy.notice",
         organisation=settings.privacy.organisation or settings.project.display_name,
         contact=settings.privacy.contact or texts("privacy.default_contact"),
-        retention=period_words(settings.storage.retention_days, context.language),
+        retention=period_words(settings.storage.retention_days, texts.locale),
         safeguarding=alerts_line,
-        payment_years=_payment_years(settings),
+        payment_years=_payment_years(settings, texts),
     )
 
 
