@@ -102,6 +102,7 @@ function bodyOf(message) {
   if (text) {
     const p = document.createElement("p");
     p.className = "text";
+    p.dir = "auto"; // Arabic reads right to left, English left to right, each by its own text
     p.textContent = text;
     parts.append(p);
   }
@@ -131,6 +132,7 @@ function keyboardOf(view, message) {
         el.addEventListener("click", () => press(view, message.message_id, button.callback_data, el));
       }
       el.className = "key";
+      el.dir = "auto";
       el.textContent = button.text;
       line.append(el);
     }
