@@ -152,7 +152,7 @@ def render(d: Digest, with_charts: bool = True) -> str:
     if d.questions:
         out.append("<section><h2>Answers</h2>")
         for q in d.questions:
-            out.append(f"<h3>{e(q.text)}</h3><p class='meta'>{e(q.checkin_title)}")
+            out.append(f"<h3 dir='auto'>{e(q.text)}</h3><p class='meta'>{e(q.checkin_title)}")
             if q.hidden:
                 out.append(f" · {e(d.fewer)} people answered</p>")
                 continue
@@ -224,7 +224,8 @@ def render(d: Digest, with_charts: bool = True) -> str:
         )
         for quote in d.quotes:
             out.append(
-                f"<blockquote>“{e(quote.text)}”<cite>{e(quote.checkin_title)}</cite></blockquote>"
+                f"<blockquote><span dir='auto'>“{e(quote.text)}”</span>"
+                f"<cite>{e(quote.checkin_title)}</cite></blockquote>"
             )
         out.append("</section>")
     out.append("</body></html>\n")
