@@ -566,7 +566,7 @@ async def _export(settings: Settings, fmt: str, output: str, filters=None) -> in
 
     if await _no_database(settings):
         return EXIT_ERROR
-    labels = export.labels_of(settings.checkins)
+    labels = export.labels_of(settings.checkins, settings.project.locale)
     async with Database.opened(settings.storage) as db:
         if unknown := await export.unknown_filter(db, filters, labels):
             print(unknown, file=sys.stderr)  # and no file written: nothing would match

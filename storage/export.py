@@ -39,6 +39,7 @@ COLUMNS = (
     "voice_note",
     "stage",
     "answered_at",
+    "language",  # the language the answer was given in (questions keep one id across them)
 )
 # A spreadsheet's date cell carries no time zone, so its header says which one.
 XLSX_HEADER = tuple("answered_at (UTC)" if c == "answered_at" else c for c in COLUMNS)
@@ -57,10 +58,12 @@ class Labels:
 
     titles: Mapping[str, str] = field(default_factory=dict)
     questions: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    language: str = ""  # the project's default: answers given in it are stored without one
 
 
-def labels_of(checkins: Iterable[CheckIn]) -> Labels:
-    """The labels of configured check-ins (a reflection's follow-up is a question too)."""
+def labels_of(checkins: Iterable[CheckIn], language: str = "") -> Labels:
+    """The labels of configured check-ins (a reflection's follow-up is a question too), and
+    the project's default ``language``."""
     titles: dict[str, str] = {}
     questions: dict[tuple[str, str], str] = {}
     for checkin in checkins:
@@ -70,7 +73,7 @@ def labels_of(checkins: Iterable[CheckIn]) -> Labels:
             follow_up = question.follow_up_text
             if follow_up:
                 questions[checkin.id, question.id + FOLLOW_UP_SUFFIX] = follow_up
-    return Labels(titles, questions)
+    return Labels(titles, questions, language)
 
 
 NO_LABELS = Labels()
@@ -107,7 +110,8 @@ def _query(filters: Filters | None) -> tuple[str, tuple[str, ...]]:
     where, params = (filters or Filters()).where()
     return (
         "SELECT p.pseudonym, a.checkin_id, a.question_id, a.kind, a.value, a.file_path,"
-        " a.stage, a.answered_at FROM answers a JOIN participants p ON p.id = a.participant_id"
+        " a.stage, a.answered_at, a.language FROM answers a"
+        " JOIN participants p ON p.id = a.participant_id"
         f"{where} ORDER BY a.answered_at, a.id",
         params,
     )
@@ -197,6 +201,7 @@ def _row(row: Any, labels: Labels = NO_LABELS) -> dict[str, Any]:
         "voice_note": row[5],
         "stage": row[6],
         "answered_at": row[7],
+        "language": row[8] or labels.language,
     }
 
 
@@ -249,6 +254,7 @@ def _csv_in_thread(
                 r[5] or "",
                 r[6],
                 r[7],
+                r[8] or labels.language,
             )
             for r in batch
         )
@@ -336,6 +342,7 @@ async def write_xlsx(
                     _excel_safe(row["voice_note"] or ""),
                     _excel_safe(row["stage"]),
                     when,
+                    _excel_safe(row["language"]),
                 ]
             )
         written += len(batch)

@@ -9,6 +9,8 @@ translations say (tests/test_locales.py checks those).
 
 from __future__ import annotations
 
+import csv
+import io
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +22,9 @@ from bot import texts as texts_module
 from bot.clock import FakeClock
 from bot.language import native_name, suggest
 from bot.sandbox import Sandbox, SandboxClient, SandboxUser
+from bot.services import services_of
 from bot.settings import Settings
+from storage import export
 from tests.conftest import rows, running, settle
 
 MARK = "[xx] "
@@ -123,11 +127,26 @@ async def test_a_person_takes_part_in_their_own_language_and_can_change_it(
         # Every message the bot sent Ola was in her language.
         said = bot_texts(ola, await ola.messages())
         assert said and all(MARK in text for text in said), said
-    # Answers keep the language they were given in, and add up across languages.
-    assert rows(
-        settings,
-        "SELECT a.language, count(*) FROM answers a WHERE a.value IS NOT NULL GROUP BY a.language",
-    ) == [(pseudo_locale, 1)]
+
+        # Someone who never chose answers too: in the project's default language.
+        eve = await client.user(9303, first_name="Eve", language_code="en")
+        await eve.send("/start")
+        await eve.expect("Is that OK with you?")
+        await eve.press("✅ Yes, I agree")
+        await eve.expect("How has your week been?")
+        await eve.press("2")
+        await eve.expect("What made it hard?")
+        await settle(sandbox, app)
+
+        # One export, both answers to the same question, each with the language it was in.
+        out = io.StringIO()
+        db = services_of(app).db
+        await export.write_csv(db, out, labels=export.labels_of(settings.checkins, "en"))
+    table = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert sorted((r["question_id"], r["answer"], r["language"]) for r in table) == [
+        ("week", "2", "en"),
+        ("week", "4", pseudo_locale),
+    ]
 
 
 def test_a_telegram_language_code_suggests_an_offered_language() -> None:
