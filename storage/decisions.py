@@ -196,6 +196,13 @@ async def recent(db: Database, limit: int = 10) -> list[Decision]:
     return [_decision(row) for row in rows]
 
 
+async def by_key(db: Database, key: str) -> Decision | None:
+    """The decision put from the config's ``[[decisions]]`` entry ``key``, if it was."""
+    async with db.read() as tx:
+        row = await tx.one(f"{_SELECT} WHERE d.key = ?", (key,))
+    return _decision(row) if row else None
+
+
 async def put_keys(db: Database) -> set[str]:
     """The config decisions already put to people."""
     async with db.read() as tx:

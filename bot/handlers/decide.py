@@ -101,10 +101,10 @@ async def decide_command(update: Update, context: BotContext) -> None:
         return
     spec = context.settings.decision(written) if "\n" not in written else None
     if spec is not None:
-        put_before = [d for d in await decisions.recent(context.db, 1000) if d.key == spec.id]
-        if put_before:
+        put_before = await decisions.by_key(context.db, spec.id)
+        if put_before is not None:
             await context.bot.send_message(
-                chat_id, texts("decide.already", id=spec.id, number=put_before[0].id)
+                chat_id, texts("decide.already", id=spec.id, number=put_before.id)
             )
             return
         proposal = spec.proposal()
@@ -460,8 +460,8 @@ async def tell_team(app: Any) -> None:
     with "Tell them what we did"; marked told once posted (posted again after a crash in
     between: better twice than never)."""
     services = services_of(app)
-    texts, team = services.texts, services.settings.coordinators
-    chats = [team.chat_id] if team.chat_id is not None else list(team.user_ids)
+    texts = services.texts
+    chats = team_chats(services.settings, Role.COORDINATOR)
     k = services.settings.digest.min_group_size
     for found in await decisions.untold(services.db):
         counts = found.tally or [0] * len(found.options)
