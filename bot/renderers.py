@@ -56,7 +56,7 @@ class OneOf(Renderer):
     def buttons(self, texts: Texts, prompt: Prompt) -> list[Row]:
         question = prompt.question
         assert isinstance(question, ChoiceQuestion)
-        return [[(option, Choose(prompt.step, i))] for i, option in enumerate(question.options)]
+        return [[(label, Choose(prompt.step, i))] for i, label in enumerate(question.labels)]
 
 
 class Ticks(Renderer):
@@ -68,8 +68,8 @@ class Ticks(Renderer):
         question = prompt.question
         assert isinstance(question, MultiQuestion)
         rows: list[Row] = [
-            [(("☑ " if i in prompt.selected else "☐ ") + option, Toggle(prompt.step, i))]
-            for i, option in enumerate(question.options)
+            [(("☑ " if i in prompt.selected else "☐ ") + label, Toggle(prompt.step, i))]
+            for i, label in enumerate(question.labels)
         ]
         rows.append([(texts("checkin.done"), Done(prompt.step))])
         return rows
