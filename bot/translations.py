@@ -43,13 +43,15 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 RESOURCE_TEXTS = ("name", "contact", "hours")  # each [[safeguarding.resources]]
 
 
-def language_name(code: str) -> str:
-    """A language as coordinators read it: "Polish (pl)"."""
+def language_name(code: str, *, with_code: bool = True) -> str:
+    """A language as coordinators read it: "Polish (pl)", or "Polish"."""
     try:
         name = Locale.parse(code.replace("-", "_")).get_display_name("en")
     except (UnknownLocaleError, ValueError, TypeError):
         name = None
-    return f"{name} ({code})" if name else code
+    if not name:
+        return code
+    return f"{name} ({code})" if with_code else name
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,18 @@ class Translations:
     def coverage(self, language: str) -> tuple[int, int]:
         """(texts written in ``language``, texts there are)."""
         return len(self.given(language)), len(self.texts)
+
+    def summary(self) -> str:
+        """Coverage per language: "en (default), pl 100%, ar 87% (12 texts in English)"."""
+        parts = [f"{self.default} (default)"]
+        for language in self.languages[1:]:
+            have, total = self.coverage(language)
+            percent = 100 * have // total if total else 100
+            part = f"{language} {percent}%"
+            if have < total:
+                part += f" ({total - have} texts in {language_name(self.default, with_code=False)})"
+            parts.append(part)
+        return ", ".join(parts)
 
     def version(self, language: str, default: int) -> int:
         """The consent version people who read ``language`` agree to."""
