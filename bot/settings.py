@@ -1439,8 +1439,8 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
 
     # Texts given per language: the default language's stays for the model to check.
     translations, found = extract(data)
-    for where, message in found:
-        report(where, message)
+    for where, message, at in found:
+        report(where, message, at)
     texts = {at: given for at, given in translations.texts.items() if not _env_name(at)}
     translations = replace(
         translations,

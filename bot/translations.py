@@ -114,7 +114,8 @@ class _Reader:
     default: str
     languages: tuple[str, ...]
     fallback: bool
-    problems: list[tuple[Path, str]] = field(default_factory=list)
+    # (the text's path, what is wrong, the line to show if not the path's: a table's entry)
+    problems: list[tuple[Path, str, Path | None]] = field(default_factory=list)
     texts: dict[Path, dict[str, Text]] = field(default_factory=dict)
 
     def take(self, parent: Any, path: Path) -> None:
@@ -137,12 +138,13 @@ class _Reader:
         elif entries:
             parent[key] = next(iter(entries.values()))  # reported below; checked as if default
         if self.default not in value:
-            self.problems.append(
+            _problem(
+                self,
                 (
                     path,
                     f"has no text in {language_name(self.default)}, the project's language"
                     f" (locale); add {self.default} = {_example(value)}",
-                )
+                ),
             )
             return
         if self.default not in entries:
@@ -159,19 +161,18 @@ class _Reader:
         for language, text in table.items():
             if language not in self.languages:
                 offered = ", ".join(self.languages)
-                self.problems.append(
+                _problem(
+                    self,
                     (
                         (*path, language),
                         f"'{language}' is not one of the project's languages ({offered}); add it"
                         " to languages under [project], or remove this",
-                    )
+                    ),
                 )
             elif not _is_text(text) or type(text) is not kind:
                 like = '["...", "..."]' if kind is list else '"..."'
                 what = "a list of options" if kind is list else "text in quotes"
-                self.problems.append(
-                    ((*path, language), f"must be {what}, like {language} = {like}")
-                )
+                _problem(self, ((*path, language), f"must be {what}, like {language} = {like}"))
             else:
                 found[language] = text
         return found
@@ -187,13 +188,15 @@ class _Reader:
             if table
             else f"write it as {{ {self.default} = ..., {entries} }}"
         )
-        self.problems.append(
+        _problem(
+            self,
             (
                 path,
                 f"has no text in {names}; {how}, or let texts without a translation read in"
                 f' {language_name(self.default)} with missing_translations = "default"'
                 " under [project]",
-            )
+                (*path, self.default) if table else None,
+            ),
         )
 
     def same_options(self, path: Path, entries: dict[str, Text]) -> None:
@@ -203,15 +206,22 @@ class _Reader:
         for language, options in entries.items():
             assert isinstance(options, list)
             if len(options) != len(base):
-                self.problems.append(
+                _problem(
+                    self,
                     (
                         (*path, language),
                         f"has {len(options)} options, and {language_name(self.default)} has"
                         f" {len(base)}; give every language the same options, in the same order",
-                    )
+                    ),
                 )
             elif len(set(options)) != len(options):
-                self.problems.append(((*path, language), "lists the same option twice; each once"))
+                _problem(self, ((*path, language), "lists the same option twice; each once"))
+
+
+def _problem(reader: _Reader, problem: tuple[Any, ...]) -> None:
+    """Record a problem: (path, message), or (path, message, the path of its line)."""
+    path, message, *at = problem
+    reader.problems.append((path, message, at[0] if at else None))
 
 
 def _is_text(value: Any) -> bool:
@@ -260,7 +270,9 @@ def _places(data: dict[str, Any]) -> list[tuple[Any, Path]]:
     return found
 
 
-def extract(data: dict[str, Any]) -> tuple[Translations, list[tuple[Path, str]]]:
+def extract(
+    data: dict[str, Any],
+) -> tuple[Translations, list[tuple[Path, str, Path | None]]]:
     """Take the tables of languages out of the raw TOML ``data`` (changed in place: each
     becomes its default language's text) and say what is wrong with them, as (path, message).
 
@@ -298,16 +310,17 @@ def _versions(data: dict[str, Any], reader: _Reader) -> dict[str, int]:
     found: dict[str, int] = {}
     for language, version in table.items():
         if language not in reader.languages:
-            reader.problems.append(
+            _problem(
+                reader,
                 (
                     (*path, language),
                     f"'{language}' is not one of the project's languages"
                     f" ({', '.join(reader.languages)})",
-                )
+                ),
             )
         elif type(version) is not int or version < 1:
-            reader.problems.append(
-                ((*path, language), f"must be a whole number from 1, like {language} = 1")
+            _problem(
+                reader, ((*path, language), f"must be a whole number from 1, like {language} = 1")
             )
         else:
             found[language] = version
@@ -316,18 +329,17 @@ def _versions(data: dict[str, Any], reader: _Reader) -> dict[str, int]:
     else:
         del consent["version"]
         if reader.default not in table:
-            reader.problems.append(
-                (path, f"has no version for {language_name(reader.default)}; add it")
-            )
+            _problem(reader, (path, f"has no version for {language_name(reader.default)}; add it"))
     if not reader.fallback:
         for language in reader.languages:
             if language not in table:
-                reader.problems.append(
+                _problem(
+                    reader,
                     (
                         path,
                         f"has no version for {language_name(language)}; add {language} = 1,"
                         ' or let it be the default\'s with missing_translations = "default"',
-                    )
+                    ),
                 )
     return found
 
