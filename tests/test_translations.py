@@ -395,3 +395,22 @@ def test_the_real_command_round_trips_through_xlsx(tmp_path: Path, polish: Path)
     settings = load_settings(config)
     assert settings.localized("pl").consent.text.startswith("= PL Before we start")
     assert everystage("check-config", "--config", str(config)).stdout.count("pl 100%") == 1
+
+
+def test_buttons_and_the_answered_mark_read_in_the_persons_language(tmp_path: Path) -> None:
+    from bot.keyboards import answered_text, prompt_keyboard, prompt_text
+    from bot.texts import Texts
+    from conversations.engine import Prompt, Record
+
+    settings = load_settings(write(tmp_path, CONFIG))
+    texts = Texts.load("pl")
+    where = settings.localized("pl").checkins[0].questions[0]
+    prompt = Prompt(question=where, step=0, number=1, total=2)
+    keyboard = prompt_keyboard(texts, prompt)
+    assert keyboard is not None
+    assert [row[0].text for row in keyboard.inline_keyboard][:2] == ["Godziny", "Personel"]
+    assert "Co trzeba zmienić?" in prompt_text(texts, prompt)
+    record = Record("where", "choice", where.pressed(1).value)  # type: ignore[union-attr]
+    assert record.value == "Staff"
+    assert answered_text(texts, "Co trzeba zmienić?", record, where).endswith("Personel")
+    assert answered_text(texts, "What needs to change?", record).endswith("Staff")
