@@ -159,6 +159,31 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="postgresql://USER@HOST:PORT/DB or sqlite:///FILE (no password in it)",
     )
+    translations = sub.add_parser(
+        "translations",
+        help="files for translators: the project's texts as a sheet, the bot's as PO",
+        description="export/import: check-ins, consent, stage messages and decisions, one row"
+        " per text, one column per language of [project] languages; import writes the"
+        " translators' work into the config (keeping its comments) and checks it."
+        " bot-export/bot-import: the bot's own texts for one language as gettext PO.",
+    )
+    actions = translations.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sheet_out = with_config(
+        actions.add_parser("export", help="write every text, one column per language")
+    )
+    sheet_out.add_argument(
+        "--format", choices=("csv", "xlsx"), default="csv", help="csv (default) or xlsx"
+    )
+    sheet_out.add_argument(
+        "--output", metavar="FILE", default="-", help="file to write, or - for stdout (csv)"
+    )
+    sheet_in = with_config(
+        actions.add_parser("import", help="write a translated sheet's texts into the config")
+    )
+    sheet_in.add_argument("sheet", metavar="FILE", help="the sheet: .csv or .xlsx")
+    sheet_in.add_argument(
+        "--format", choices=("csv", "xlsx"), help="csv or xlsx (default: from the file name)"
+    )
     demo = sub.add_parser(
         "demo", help="try the bot in a web chat page: local sandbox, no token, no network"
     )
@@ -171,14 +196,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--db", metavar="PATH", help="database file (default: a temporary one, deleted on exit)"
     )
-    _add_bot_translation_commands(_translations_parser(sub))
+    _add_bot_translation_commands(actions)
     return parser
-
-
-def _translations_parser(sub: Any) -> Any:
-    """The ``translations`` command group: its actions are added to what this returns."""
-    group = sub.add_parser("translations", help="files for translators (gettext PO)")
-    return group.add_subparsers(dest="translations_command", required=True, metavar="ACTION")
 
 
 # --- translations bot-export / bot-import: the bot's own texts (bot/locales/*.toml) ----------
@@ -218,7 +237,7 @@ def _bot_translations(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"everystage: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    if args.translations_command == "bot-export":
+    if args.action == "bot-export":
         data = locale_files.export_po(locale)
         target = args.output or f"{locale}.po"
         if target == "-":
@@ -268,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     if args.command == "demo":
         return _demo(args)
-    if args.command == "translations" and args.translations_command in BOT_TRANSLATION_COMMANDS:
+    if args.command == "translations" and args.action in BOT_TRANSLATION_COMMANDS:
         return _bot_translations(args)  # needs no config
     try:
         settings = load_settings(args.config)
@@ -296,6 +315,8 @@ def _command(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "export":
         return _to_stdout(lambda: _export_command(settings, args))
+    if args.command == "translations":
+        return _to_stdout(lambda: _translations(settings, args))
     if args.command == "digest":
         return _to_stdout(lambda: _digest_command(settings, args.week, args.format, args.output))
     if args.command == "migrate-db":
@@ -303,6 +324,35 @@ def _command(settings: Settings, args: argparse.Namespace) -> int:
 
         return asyncio.run(migrate(settings, args.to))
     return run(settings, Path(args.config or os.environ[CONFIG_ENV]), webhook=args.webhook)
+
+
+def _translations(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import translation_sheet
+
+    if args.action == "export":
+        if args.format == "xlsx" and args.output == "-":
+            print("everystage: xlsx needs --output FILE", file=sys.stderr)
+            return EXIT_ERROR
+        out = sys.stdout if args.output == "-" else Path(args.output)
+        count = translation_sheet.export(settings, args.format, out)  # type: ignore[arg-type]
+        if args.output != "-":
+            print(f"{count} rows written to {args.output}", file=sys.stderr)
+        return EXIT_OK
+    try:
+        count, files = translation_sheet.import_sheet(settings, Path(args.sheet), args.format)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found; nothing was changed.", file=sys.stderr)
+        return EXIT_CONFIG
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"everystage: cannot read {args.sheet}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if not count:
+        print(f"{args.sheet}: nothing to change", file=sys.stderr)
+    else:
+        print(f"{count} text(s) written to {', '.join(files)}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _install_problems() -> list[str]:
@@ -352,16 +402,24 @@ def _demo(args: argparse.Namespace) -> int:
 def summary(settings: Settings, path: str | None) -> str:
     """A one-screen overview of a valid configuration."""
     project = settings.project
+    versions = settings.translations.versions
+    version = (
+        "versions " + ", ".join(f"{code} {number}" for code, number in versions.items())
+        if versions
+        else f"version {settings.consent.version}"
+    )
     lines = [
         f"{path or '(config)'}: OK",
         f"Project: {project.name} (time zone {project.timezone})",
         "Stages: "
         + " → ".join(f"[{s}]" if s == project.stage else s for s in project.stages)
         + "   ([current])",
-        f"Consent: version {settings.consent.version}; answers kept "
-        f"{settings.storage.retention_days} days",
+        f"Consent: {version}; answers kept {settings.storage.retention_days} days",
         f"Check-ins: {len(settings.checkins)}",
     ]
+    translations = settings.translations
+    if len(translations.languages) > 1:
+        lines.insert(-1, f"Languages: {translations.summary()}")
     for checkin in settings.checkins:
         kinds: dict[str, int] = {}
         for question in checkin.questions:

@@ -15,6 +15,7 @@ from bot.language import native_name
 from bot.renderers import Press, renderer_for
 from bot.texts import Texts
 from conversations.engine import Choose, Done, Prompt, Record, Skip, Toggle
+from conversations.questions import QuestionKind
 
 CHOOSE, TOGGLE, DONE, SKIP = "c", "t", "d", "s"
 _ACTIONS: dict[type, str] = {Choose: CHOOSE, Toggle: TOGGLE, Done: DONE, Skip: SKIP}
@@ -61,14 +62,17 @@ def _button(label: str, event: Press | Skip) -> InlineKeyboardButton:
     )
 
 
-def answered_text(texts: Texts, question_text: str, record: Record) -> str:
-    """The question message after it was answered: the question and what was chosen."""
+def answered_text(
+    texts: Texts, question_text: str, record: Record, question: QuestionKind | None = None
+) -> str:
+    """The question message after it was answered: the question and what was chosen (an
+    option as the ``question`` labels it, in the person's language, when it is given)."""
     if record.skipped:
         mark = texts("checkin.skipped")
     elif record.file_ref is not None:
         mark = texts("checkin.voice_received")
     else:
-        mark = renderer_for(record.kind).mark(texts, record.value)
+        mark = renderer_for(record.kind).mark(texts, record.value, question)
     return f"{question_text}\n\n{mark}"
 
 

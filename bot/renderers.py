@@ -45,21 +45,29 @@ class Renderer:
         """An answer as the person reads it; in full ("5 (Really good)") with its question."""
         return answer_text(value) if question is None else question.describe(value)
 
-    def mark(self, texts: Texts, value: Answer) -> str:
-        """What the question's message says once answered (not skipped, not a voice note)."""
+    def mark(self, texts: Texts, value: Answer, question: QuestionKind | None = None) -> str:
+        """What the question's message says once answered (not skipped, not a voice note);
+        with its ``question``, in the language the question is in."""
         return texts("checkin.chosen", answer=self.words(texts, value))
 
 
-class OneOf(Renderer):
+class _Labelled(Renderer):
+    """Options the coordinator wrote: an answer reads as its label in the question's language."""
+
+    def mark(self, texts: Texts, value: Answer, question: QuestionKind | None = None) -> str:
+        return texts("checkin.chosen", answer=self.words(texts, value, question))
+
+
+class OneOf(_Labelled):
     """One big button per option."""
 
     def buttons(self, texts: Texts, prompt: Prompt) -> list[Row]:
         question = prompt.question
         assert isinstance(question, ChoiceQuestion)
-        return [[(option, Choose(prompt.step, i))] for i, option in enumerate(question.options)]
+        return [[(label, Choose(prompt.step, i))] for i, label in enumerate(question.labels)]
 
 
-class Ticks(Renderer):
+class Ticks(_Labelled):
     """One button per option that ticks it, then Done."""
 
     keys: ClassVar[tuple[str, ...]] = ("checkin.done", "checkin.chosen")
@@ -68,8 +76,8 @@ class Ticks(Renderer):
         question = prompt.question
         assert isinstance(question, MultiQuestion)
         rows: list[Row] = [
-            [(("☑ " if i in prompt.selected else "☐ ") + option, Toggle(prompt.step, i))]
-            for i, option in enumerate(question.options)
+            [(("☑ " if i in prompt.selected else "☐ ") + label, Toggle(prompt.step, i))]
+            for i, label in enumerate(question.labels)
         ]
         rows.append([(texts("checkin.done"), Done(prompt.step))])
         return rows
@@ -124,7 +132,7 @@ class Typed(Renderer):
 
     keys: ClassVar[tuple[str, ...]] = ("checkin.text_received",)
 
-    def mark(self, texts: Texts, value: Answer) -> str:
+    def mark(self, texts: Texts, value: Answer, question: QuestionKind | None = None) -> str:
         return texts("checkin.text_received")
 
 
@@ -137,7 +145,7 @@ class Count(Renderer):
         assert isinstance(question, NumberQuestion)
         return texts("checkin.number_range", min=question.min, max=question.max)
 
-    def mark(self, texts: Texts, value: Answer) -> str:
+    def mark(self, texts: Texts, value: Answer, question: QuestionKind | None = None) -> str:
         return texts("checkin.chosen", answer=value)
 
 

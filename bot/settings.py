@@ -15,7 +15,7 @@ import os
 import re
 import tomllib
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     TypeAdapter,
     ValidationError,
@@ -42,11 +43,13 @@ from pydantic_settings import (
 
 from bot.texts import available, period_words
 from bot.toml_lines import key_lines, line_of, syntax_advice
+from bot.translations import Translations, extract, in_language, localize
 from conversations.checks import Problem, check_checkins, check_decisions, check_stages
 from conversations.decisions import DecisionSpec
 from conversations.kinds import KINDS, QUESTION_KINDS, Question
 from conversations.model import CheckIn
 from conversations.schedule import QuietHours, Schedule, parse_clock
+from storage.participants import ConsentVersions
 
 ENV_PREFIX = "EVERYSTAGE_"
 CONFIG_ENV = "EVERYSTAGE_CONFIG"
@@ -82,6 +85,9 @@ class ProjectSettings(_Section):
     # The languages people may choose (the bot's own words and, where the config gives them,
     # the check-ins); empty: only ``locale``, which is also the default for everyone.
     languages: list[str] = Field(default_factory=list)
+    # A participant-facing text the config does not give in one of ``languages``: "error" (a
+    # check-config problem at its line), or "default": it reads in ``locale``.
+    missing_translations: Literal["error", "default"] = "error"
     # What each stage means for participants, sent to everyone when the project enters it.
     stage_messages: dict[str, str] = Field(default_factory=dict)
 
@@ -363,7 +369,11 @@ class StorageSettings(_Section):
 
 
 class ConsentSettings(_Section):
-    """The consent text people agree to; bump ``version`` when it changes."""
+    """The consent text people agree to; bump ``version`` when it changes.
+
+    In the file ``version`` may be a table, one per language (``{ en = 3, pl = 1 }``): here it
+    is the default language's, and :meth:`Settings.consent_version_for` gives each one's.
+    """
 
     version: int = Field(default=1, ge=1)
     text: str = Field(min_length=1, max_length=3500)
@@ -550,6 +560,12 @@ class Settings(BaseSettings):
     checkins: list[CheckIn] = Field(min_length=1)
     decisions: list[DecisionSpec] = Field(default_factory=list)
 
+    # The texts in every language (bot/translations.py), the language this copy is in, and the
+    # copies made in other languages.
+    _translations: Translations | None = PrivateAttr(default=None)
+    _language: str | None = PrivateAttr(default=None)
+    _copies: _Copies = PrivateAttr(default_factory=lambda: _Copies(None))
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -561,6 +577,66 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file's values arrive as init arguments; the environment wins over them.
         return (env_settings, init_settings)
+
+    @property
+    def translations(self) -> Translations:
+        """Every participant-facing text, in each language the config gives it in."""
+        if self._translations is not None:
+            return self._translations
+        project = self.project
+        return Translations(default=project.locale, languages=tuple(project.offered))
+
+    @property
+    def language(self) -> str:
+        """The language this copy's participant-facing texts are in (see :meth:`localized`)."""
+        return self._language or self.project.locale
+
+    def localized(self, language: str) -> Settings:
+        """These settings with every participant-facing text in ``language``: check-ins'
+        titles, intros, closings, questions and their options' labels, the consent text and
+        its version, stage messages, decisions, support resources.
+
+        A text the config does not give in ``language`` reads in the default language (which
+        check-config only allows with ``missing_translations = "default"``), and so does every
+        text for a language that is not one of ``project.languages``. Ids, options' values (what
+        answers store) and everything else are the same in every copy. Made once per language.
+        """
+        if self._language is not None and self._copies.base is not None:  # a copy in a language
+            return self._copies.base.localized(language)
+        if self._copies.base is not self:
+            self._copies = _Copies(self)  # not the copies of the settings this was copied from
+        translations = self.translations
+        if language == translations.default or language not in translations.languages:
+            return self
+        found = self._copies.made.get(language)
+        if found is None:
+            found = localize(self, translations, language)
+            found._language = language
+            found._copies = _Copies(self)
+            self._copies.made[language] = found
+        return found
+
+    @property
+    def consent_versions(self) -> ConsentVersions:
+        """Each language's current consent version, for choosing who has agreed to it."""
+        base = self._copies.base if self._language and self._copies.base is not None else self
+        translations = base.translations
+        return ConsentVersions(
+            base.consent.version,
+            {
+                language: version
+                for language, version in translations.versions.items()
+                if language in translations.languages and language != translations.default
+            },
+        )
+
+    def consent_version_for(self, language: str) -> int:
+        """The consent version people reading ``language`` agree to (consent.version as an
+        int, or its entry for that language)."""
+        base = self._copies.base if self._language and self._copies.base is not None else self
+        if language not in base.translations.languages:
+            language = base.translations.default
+        return base.translations.version(language, base.consent.version)
 
     def decision(self, decision_id: str) -> DecisionSpec | None:
         """The ``[[decisions]]`` entry with this id, if any."""
@@ -586,8 +662,25 @@ class Settings(BaseSettings):
         project's) and ``{retention_days}`` filled in."""
         days = self.storage.retention_days
         return self.consent.text.replace(
-            "{retention}", period_words(days, language or self.project.locale)
+            "{retention}", period_words(days, language or self.language)
         ).replace("{retention_days}", str(days))
+
+
+class _Copies:
+    """A configuration's copies in other languages (``Settings.localized``), made once each.
+
+    Held by the settings they were made from (``base``); a copy of the settings (model_copy)
+    holds the same object and so makes its own. Never part of what settings compare equal on.
+    """
+
+    def __init__(self, base: Settings | None) -> None:
+        self.base = base
+        self.made: dict[str, Settings] = {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Copies)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1360,6 +1453,18 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
                 checkins.append(checkin)
     data["checkins"] = checkins
 
+    # Texts given per language: the default language's stays for the model to check.
+    translations, found = extract(data)
+    for where, message, at in found:
+        report(where, message, at)
+    texts = {at: given for at, given in translations.texts.items() if not _env_name(at)}
+    translations = replace(
+        translations,
+        texts=texts,  # a text set from the environment is in one language
+        checkin_files=tuple((str(source.file), local) for source, local in located.checkin_origin),
+        config_file=str(path),
+    )
+
     project = data.get("project", {})
     stages = DEFAULT_STAGES
     if isinstance(project, dict):
@@ -1397,6 +1502,11 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     for where, message in _strict_problems(data, reported, lambda at: _env_name(at, 1)):
         report(where, message)
 
+    if settings is not None:
+        for where, message in _translation_problems(data, translations):
+            report(where, message)
+        settings._translations = translations
+
     guard = data.get("safeguarding", {})
     if settings is not None:
         guard = settings.safeguarding.model_dump()
@@ -1418,6 +1528,27 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(_dedupe(problems))
     assert settings is not None
     return _resolve_paths(settings, path.parent.absolute())
+
+
+def _translation_problems(
+    data: dict[str, Any], translations: Translations
+) -> list[tuple[Where, str]]:
+    """Each language's texts checked as the model checks the default's (lengths, empty texts),
+    each problem at the language's own entry: ``text.pl``."""
+    found: list[tuple[Where, str]] = []
+    for language in translations.languages[1:]:
+        given = translations.given(language)
+        if not given:
+            continue
+        try:
+            Settings(**in_language(data, translations, language))
+        except (ValidationError, SettingsError) as exc:
+            errors = exc.errors() if isinstance(exc, ValidationError) else []
+            for where, message in _validation_problems(errors, data):
+                text = next((at for at in given if where[: len(at)] == at), None)
+                if text is not None:
+                    found.append(((*text, language, *where[len(text) :]), message))
+    return found
 
 
 def _two_roles(settings: Settings | None, data: dict[str, Any]) -> list[tuple[Where, str]]:

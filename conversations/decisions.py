@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -109,6 +110,10 @@ class DecisionSpec(BaseModel):
     method: Method = Method.PLURALITY
     who: str = EVERYONE
     closes_after: str = "3d"
+
+    translatable: ClassVar[tuple[str, ...]] = ("question", "options")
+    """Its keys a participant reads, which the config may give per language (options are
+    counted by their place, so a vote is the same in every language)."""
 
     @field_validator("options")
     @classmethod

@@ -14,9 +14,9 @@ from __future__ import annotations
 import functools
 import operator
 import re
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from conversations.questions import (
     NO,
@@ -60,12 +60,41 @@ Option = Annotated[str, Field(min_length=1, max_length=60)]
 
 
 class _WithOptions(ButtonQuestion):
-    """Buttons with texts the coordinator writes."""
+    """Buttons with texts the coordinator writes.
+
+    ``options`` are in the project's default language, and are what an answer stores (the
+    options' ids, the same in every language); in another language the buttons say ``labels``.
+    """
 
     options: list[Option] = Field(min_length=1)
+    _labels: tuple[str, ...] | None = PrivateAttr(default=None)
+
+    translatable: ClassVar[tuple[str, ...]] = ("text", "options")
+
+    @property
+    def labels(self) -> list[str]:
+        """What the buttons say: the options in the language this question is in."""
+        return list(self._labels) if self._labels is not None else list(self.options)
 
     def button_values(self) -> list[str]:
         return list(self.options)
+
+    def button_labels(self) -> list[str]:
+        return self.labels
+
+    def translated(self, texts: dict[str, Any]) -> Self:
+        texts = dict(texts)
+        labels = texts.pop("options", None)
+        copy = self.model_copy(update=texts)
+        if labels is not None:
+            copy._labels = tuple(labels)
+        return copy
+
+    def describe(self, value: Answer) -> str:
+        said = dict(zip(self.options, self.labels, strict=True))
+        if isinstance(value, list):
+            return answer_text([said.get(v, v) for v in value])
+        return said.get(value, answer_text(value)) if isinstance(value, str) else answer_text(value)
 
     @classmethod
     def raw_answers(cls, data: dict[str, Any]) -> list[Any] | None:
@@ -120,6 +149,7 @@ class ScaleQuestion(ButtonQuestion):
     max_label: str = ""
 
     MAX_SPAN: ClassVar[int] = 10  # at most 11 points, so the buttons fit on a phone
+    translatable: ClassVar[tuple[str, ...]] = ("text", "min_label", "max_label")
     aggregate: ClassVar[Aggregate] = Aggregate.MEAN
     cell: ClassVar[Cell] = Cell.NUMBER
     example: ClassVar[dict[str, Any]] = {"min": 1, "max": 5}
@@ -207,6 +237,7 @@ class ReflectionQuestion(QuestionKind):
     allow_voice: bool = True
 
     quotable: ClassVar[bool] = True
+    translatable: ClassVar[tuple[str, ...]] = ("text", "follow_up")
 
     @property
     def takes_voice(self) -> bool:
@@ -230,6 +261,7 @@ class NumberQuestion(QuestionKind):
     cell: ClassVar[Cell] = Cell.NUMBER
     example: ClassVar[dict[str, Any]] = {"min": 0, "max": 7}
     example_answer: ClassVar[str] = "3"
+    translatable: ClassVar[tuple[str, ...]] = ("text", "unit")
     check_keys: ClassVar[tuple[tuple[str, str], ...]] = (("min (", "max"),)
 
     @model_validator(mode="after")

@@ -9,6 +9,8 @@ models cannot see because an earlier field was already invalid.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from conversations.kinds import (
@@ -55,6 +57,9 @@ class CheckIn(Content):
     minutes: int = Field(default=5, ge=1, le=240, description="rough time it takes")
     schedule: list[Schedule] = Field(default_factory=list)
     questions: list[Question] = Field(min_length=1)
+
+    translatable: ClassVar[tuple[str, ...]] = ("title", "intro", "closing")
+    """Its keys a participant reads, which the config may give per language."""
 
     def question(self, question_id: str) -> Question:
         """The question with this id (KeyError if there is none)."""

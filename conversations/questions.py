@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -162,12 +162,25 @@ class QuestionKind(Content):
     """Something a person might type that answers it, if it is answered in words (tests)."""
     check_keys: ClassVar[tuple[tuple[str, str], ...]] = ()
     """(words in one of its model's own error messages, the key check-config points at)."""
+    translatable: ClassVar[tuple[str, ...]] = ("text",)
+    """Its keys a participant reads, which the config may give per language (bot/translations)."""
 
     # What the person sees and may answer with.
 
     def button_values(self) -> list[str] | list[int] | None:
         """The values its buttons stand for, in order; None when answered in words."""
         return None
+
+    def button_labels(self) -> list[str] | None:
+        """What its buttons say, in the language it is in; None when answered in words.
+
+        The values (:meth:`button_values`) are what is stored, the same in every language."""
+        values = self.button_values()
+        return None if values is None else [str(value) for value in values]
+
+    def translated(self, texts: dict[str, Any]) -> Self:
+        """A copy with these ``translatable`` keys in another language (already checked)."""
+        return self.model_copy(update=texts)
 
     @property
     def takes_voice(self) -> bool:
@@ -225,11 +238,13 @@ class ButtonQuestion(QuestionKind):
         raise NotImplementedError
 
     def match(self, typed: str) -> int | None:
-        """The button a typed answer names exactly (case aside), if any."""
+        """The button a typed answer names exactly (case aside), if any: what it says, or the
+        value it stands for (an option in the project's default language)."""
         wanted = typed.strip().casefold()
-        for index, value in enumerate(self.button_values()):
-            if str(value).casefold() == wanted:
-                return index
+        for names in (self.button_labels() or [], self.button_values()):
+            for index, value in enumerate(names):
+                if str(value).casefold() == wanted:
+                    return index
         return None
 
     def typed(self, text: str) -> Outcome:

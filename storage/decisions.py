@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from conversations.decisions import EVERYONE, Method, Proposal, count
-from storage import outbox
+from storage import outbox, participants
 from storage.db import Database, Transaction, utc_text
 
 KEY_PREFIX = "decision:"
@@ -84,27 +84,32 @@ _SELECT = (
 )
 
 
-def _who(audience: str, consent_version: int) -> tuple[str, tuple[Any, ...]]:
+def _who(
+    audience: str, consent_version: int | participants.ConsentVersions
+) -> tuple[str, tuple[Any, ...]]:
     """SQL selecting the ids of the people a decision asks, and its parameters."""
+    consented, versions = participants.consent_versions(consent_version).current()
     base = (
-        "SELECT p.id FROM participants p WHERE p.status = 'active' AND p.consent_version = ?"
+        f"SELECT p.id FROM participants p WHERE p.status = 'active' AND {consented}"
         " AND p.unreachable_since IS NULL"
     )
     if audience == EVERYONE:
-        return base, (consent_version,)
+        return base, versions
     kind, _, name = audience.partition(":")
     if kind == "cohort":
-        return f"{base} AND p.cohort = ?", (consent_version, name)
+        return f"{base} AND p.cohort = ?", (*versions, name)
     if kind == "checkin":
         return (
             f"{base} AND EXISTS (SELECT 1 FROM answers a WHERE a.participant_id = p.id"
             " AND a.checkin_id = ? AND a.value IS NOT NULL)",
-            (consent_version, name),
+            (*versions, name),
         )
     raise ValueError(f"unknown audience {audience!r}")
 
 
-async def audience_size(db: Database, audience: str, consent_version: int) -> int:
+async def audience_size(
+    db: Database, audience: str, consent_version: int | participants.ConsentVersions
+) -> int:
     """How many people a decision for ``audience`` would ask now."""
     sql, params = _who(audience, consent_version)
     async with db.read() as tx:
@@ -130,7 +135,7 @@ async def put(
     *,
     stage: str,
     author: str,
-    consent_version: int,
+    consent_version: int | participants.ConsentVersions,
     now: datetime,
     closes_at: datetime,
     ballot: Callable[[int, str | None], tuple[str, list[list[tuple[str, str]]]]],

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,32 @@ _PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to mis
 # A question whose delivery is not confirmed this long after it became due is sent again by
 # the recovery job (the handler that made it due normally confirms it within a second).
 PROMPT_GRACE = timedelta(seconds=45)
+
+
+@dataclass(frozen=True)
+class ConsentVersions:
+    """The consent version that counts for each language: a project may change its Polish
+    consent text (and version) without asking English readers again. People whose language
+    has no entry, or none recorded, agreed to ``default``."""
+
+    default: int
+    by_language: Mapping[str, int] = field(default_factory=dict)
+
+    def current(self, alias: str = "p") -> tuple[str, tuple[Any, ...]]:
+        """SQL true when participant ``alias`` agreed to their language's current version."""
+        if not self.by_language:
+            return f"{alias}.consent_version = ?", (self.default,)
+        cases = " ".join("WHEN ? THEN ?" for _ in self.by_language)
+        params = [value for pair in self.by_language.items() for value in pair]
+        return (
+            f"{alias}.consent_version = CASE COALESCE({alias}.language, '') {cases} ELSE ? END",
+            (*params, self.default),
+        )
+
+
+def consent_versions(value: int | ConsentVersions) -> ConsentVersions:
+    """``value`` as :class:`ConsentVersions` (an int: one version for everyone)."""
+    return value if isinstance(value, ConsentVersions) else ConsentVersions(value)
 
 
 @dataclass(frozen=True)

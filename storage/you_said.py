@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage import outbox
+from storage import outbox, participants
 from storage.db import Database, Transaction, utc_text
 
 KEY_PREFIX = "update:"
@@ -67,7 +67,9 @@ def _condition(link: Link) -> tuple[str, tuple[str, ...]]:
     raise ValueError("an update links to a check-in, a question or a theme in a stage")
 
 
-async def _audience(tx: Transaction, link: Link, consent_version: int) -> Audience:
+async def _audience(
+    tx: Transaction, link: Link, consent_version: int | participants.ConsentVersions
+) -> Audience:
     if link.decision_id is not None:
         took_part = (
             "SELECT 1 FROM decision_voters v WHERE v.participant_id = p.id AND v.decision_id = ?"
@@ -79,16 +81,19 @@ async def _audience(tx: Transaction, link: Link, consent_version: int) -> Audien
             "SELECT 1 FROM answers a WHERE a.participant_id = p.id"
             f" AND a.value IS NOT NULL AND {where}"
         )
+    consented, versions = participants.consent_versions(consent_version).current()
     found = await tx.all(
-        "SELECT p.id, (p.status = 'active' AND p.consent_version = ?"
+        f"SELECT p.id, (p.status = 'active' AND {consented}"
         " AND p.unreachable_since IS NULL) AS ok FROM participants p"
         f" WHERE EXISTS ({took_part}) ORDER BY p.id",
-        (consent_version, *params),
+        (*versions, *params),
     )
     return Audience([r["id"] for r in found], [r["id"] for r in found if r["ok"]])
 
 
-async def audience(db: Database, link: Link, consent_version: int) -> Audience:
+async def audience(
+    db: Database, link: Link, consent_version: int | participants.ConsentVersions
+) -> Audience:
     """The contributors to what ``link`` points at, and who of them would receive it."""
     async with db.read() as tx:
         return await _audience(tx, link, consent_version)
@@ -101,7 +106,7 @@ async def publish(
     link: Link,
     text: str,
     message: outbox.Text,
-    consent_version: int,
+    consent_version: int | participants.ConsentVersions,
     now: datetime,
 ) -> Published:
     """Store the update and queue ``message`` for its recipients, in one transaction."""

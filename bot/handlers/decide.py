@@ -206,7 +206,7 @@ async def _overview(update: Update, context: BotContext) -> None:
 async def _preview(update: Update, context: BotContext, proposal: Proposal) -> None:
     texts = context.texts
     people = await decisions.audience_size(
-        context.db, proposal.who, context.settings.consent.version
+        context.db, proposal.who, context.settings.consent_versions
     )
     if people == 0:
         await context.bot.send_message(chat_id_of(update), texts("decide.nobody"))
@@ -271,7 +271,7 @@ async def on_draft_button(update: Update, context: BotContext) -> None:
     token = secrets.token_hex(4)
     context.bot_data.setdefault(DRAFTED_KEY, {})[token] = Drafted(proposal, chat_id_of(update))
     people = await decisions.audience_size(
-        context.db, proposal.who, context.settings.consent.version
+        context.db, proposal.who, context.settings.consent_versions
     )
     closes = _when(context, context.services.clock.now() + proposal.open_for)
     text = texts("decide.drafted", preview=ballots.preview(texts, proposal, people, closes))
@@ -377,7 +377,7 @@ async def _put(
             proposal,
             stage=services.stage.name,
             author=actor_of(update),
-            consent_version=context.settings.consent.version,
+            consent_version=context.settings.consent_versions,
             now=now,
             closes_at=closes_at,
             ballot=ballot,

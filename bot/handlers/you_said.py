@@ -283,7 +283,7 @@ async def _on_done(update: Update, query: Any, context: BotContext, draft: Draft
 async def _preview_text(context: BotContext, draft: Draft, key: str) -> str:
     """The message and, below it, who it goes to (in the words of ``key``)."""
     assert draft.link is not None
-    found = await you_said.audience(context.db, draft.link, context.settings.consent.version)
+    found = await you_said.audience(context.db, draft.link, context.settings.consent_versions)
     note = context.texts(key, people=len(found.recipients), about=draft.about)
     body = _message(context.texts, draft)
     return f"{body[: MESSAGE_LIMIT - len(note) - 2]}\n\n{note}"
@@ -389,7 +389,7 @@ async def _send(update: Update, context: BotContext, draft: Draft, query: Any) -
         link=draft.link,
         text="\n\n".join(draft.parts),
         message=lambda language: _message(context.services.texts_in(language), draft),
-        consent_version=context.settings.consent.version,
+        consent_version=context.settings.consent_versions,
         now=now,
     )
     await audit.record(
