@@ -22,6 +22,7 @@ from bot.settings import (
     TOKEN_ENV,
     WEBHOOK_SECRET_ENV,
     ConfigError,
+    ConfigProblem,
     Settings,
     load_settings,
 )
@@ -289,21 +290,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     if args.command == "translations" and args.action in BOT_TRANSLATION_COMMANDS:
         return _bot_translations(args)  # needs no config
+    warnings: list[ConfigProblem] = []
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(
+            args.config, warnings=warnings if args.command == "check-config" else None
+        )
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found.", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        return _command(settings, args)
+        return _command(settings, args, warnings)
     except HalfCopied as exc:  # see storage/transfer.py
         print(f"everystage: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
 
-def _command(settings: Settings, args: argparse.Namespace) -> int:
+def _command(
+    settings: Settings, args: argparse.Namespace, warnings: Sequence[ConfigProblem] = ()
+) -> int:
     if args.command == "involvement":
         return _to_stdout(lambda: _involvement(settings, args.since, args.until, args.output))
     if args.command == "payments":
@@ -312,6 +318,15 @@ def _command(settings: Settings, args: argparse.Namespace) -> int:
         return _invite(settings, args.cohort, args.bot_username, args.qr)
     if args.command == "check-config":
         print(summary(settings, args.config))
+        if warnings:  # the config works: these are only advice, and the exit status stays 0
+            from bot.readability import TARGET  # late: scoring is check-config's alone
+
+            print(
+                f"{len(warnings)} warning(s): texts people read (Flesch reading ease; aim for"
+                f" {TARGET} or more):"
+            )
+            for warning in warnings:
+                print(warning)
         return EXIT_OK
     if args.command == "export":
         return _to_stdout(lambda: _export_command(settings, args))

@@ -1343,8 +1343,14 @@ def _env_name(path: tuple[str | int, ...], shortest: int = 2) -> str | None:
     return None
 
 
-def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
-    """Read, merge and validate the configuration; raise ConfigError listing every problem."""
+def load_settings(
+    config: str | os.PathLike[str] | None = None, *, warnings: list[ConfigProblem] | None = None
+) -> Settings:
+    """Read, merge and validate the configuration; raise ConfigError listing every problem.
+
+    Given a ``warnings`` list, adds to it what a valid configuration could do better (for
+    check-config): its participants' texts that read hard.
+    """
     raw_path = config or os.environ.get(CONFIG_ENV)
     if not raw_path:
         raise ConfigError(
@@ -1527,6 +1533,8 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     if problems:
         raise ConfigError(_dedupe(problems))
     assert settings is not None
+    if warnings is not None:
+        warnings.extend(_hard_to_read(data, located))
     return _resolve_paths(settings, path.parent.absolute())
 
 
@@ -1548,6 +1556,23 @@ def _translation_problems(
                 text = next((at for at in given if where[: len(at)] == at), None)
                 if text is not None:
                     found.append(((*text, language, *where[len(text) :]), message))
+    return found
+
+
+def _hard_to_read(data: dict[str, Any], located: _Located) -> list[ConfigProblem]:
+    """The config's own participant texts scoring below WARN_BELOW (bot/readability.py)."""
+    from bot import readability  # late: only check-config scores texts
+
+    checkins = data.get("checkins")
+    found = []
+    for where, text in readability.participant_config_texts(data):
+        score = readability.score(text)
+        if score is None or score >= readability.WARN_BELOW:
+            continue
+        file, line = located.where(where)
+        key = _key_text(where, checkins if isinstance(checkins, list) else [])
+        message = f"reads hard (Flesch {score:.0f}): shorter sentences help"
+        found.append(ConfigProblem(str(file), line, key, message))
     return found
 
 

@@ -167,3 +167,22 @@ def short_question(text: str, limit: int = 60) -> str:
         return sentences[0]
     cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:.")
     return f"{cut or text[: limit - 1]}…"
+
+
+# About a phone screen of text (bot/readability.py checks every message against it).
+SCREEN = 500
+
+
+def screens(text: str, limit: int = SCREEN) -> list[str]:
+    """A long message as parts of at most ``limit`` characters, cut only between paragraphs
+    (a blank line), each part as many whole paragraphs as fit. A paragraph longer than
+    ``limit`` is a part of its own: it is never cut mid-sentence."""
+    parts: list[str] = []
+    for paragraph in (p.strip("\n") for p in re.split(r"\n[ \t]*\n", text.strip())):
+        if not paragraph.strip():
+            continue
+        if parts and len(parts[-1]) + 2 + len(paragraph) <= limit:
+            parts[-1] += "\n\n" + paragraph
+        else:
+            parts.append(paragraph)
+    return parts

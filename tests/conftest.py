@@ -272,6 +272,14 @@ async def join(user: SandboxUser) -> None:
     await user.expect("How has your week been?")
 
 
+async def privacy_notice(user: SandboxUser) -> tuple[str, list[Any]]:
+    """/privacy's notice as one text (it comes a phone screen at a time), and its messages."""
+    messages = [await user.expect("How we use your information")]
+    while "Your rights" not in (messages[-1].text or ""):
+        messages.append(await user.expect(""))
+    return "\n\n".join(m.text or "" for m in messages), messages
+
+
 async def tap(user: SandboxUser, label: str) -> None:
     """Press a button and wait for the bot to react on screen, as a person would."""
     await user.press(label)

@@ -14,6 +14,7 @@ import pytest
 from bot.cli import main
 from bot.settings import load_settings
 from conversations.model import QUESTION_KINDS
+from tests.conftest import everystage
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -542,3 +543,74 @@ def test_the_summary_describes_safeguarding(capsys: pytest.CaptureFixture[str]) 
         "Safeguarding: 32 phrases in 5 groups; 4 support resources; "
         "people's words never shown in alerts"
     ) in capsys.readouterr().out.splitlines()
+
+
+# ---------------------------------------------------------------------------------------------
+# Warnings: a config that works, with texts that read hard (bot/readability.py).
+
+HARD = (
+    "Participation necessitates acknowledgement of organisational information-processing"
+    " responsibilities, notwithstanding confidentiality considerations."
+)
+WARNING = "reads hard (Flesch {}): shorter sentences help"
+
+
+async def test_check_config_warns_about_texts_that_read_hard(tmp_path: Path) -> None:
+    """The real command, on a config and a prompts file it includes: each hard text on its line,
+    a warning only (exit 0)."""
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "extra.toml").write_text(
+        '[[checkins]]\nid = "extra"\ntitle = "Extra"\n\n'
+        '  [[checkins.questions]]\n  id = "why"\n  kind = "text"\n'
+        f'  text = "{HARD}"\n',
+        encoding="utf-8",
+    )
+    text = edited(
+        ('design = "We are deciding', f'design = "{HARD} We are deciding'),
+        ("# [prompts]\n# include", "[prompts]\ninclude"),
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    code, out, err = await everystage("check-config", "--config", str(path))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"{path}: OK"
+    assert "2 warning(s): texts people read (Flesch reading ease; aim for 70 or more):" in lines
+    design_line = text.splitlines().index(
+        next(line for line in text.splitlines() if line.startswith("design = "))
+    )
+    design = next(line for line in lines if "stage_messages.design" in line)
+    assert re.fullmatch(
+        rf"{re.escape(str(path))}:{design_line + 1}: project\.stage_messages\.design: "
+        + WARNING.format(r"-?\d+").replace("(", r"\(").replace(")", r"\)"),
+        design,
+    ), design
+    extra = str(tmp_path / "prompts" / "extra.toml")
+    question = next(line for line in lines if line.startswith(extra))
+    assert re.fullmatch(
+        rf'{re.escape(extra)}:8: check-in "extra", question "why", text: reads hard \(Flesch'
+        r" -?\d+\): shorter sentences help",
+        question,
+    ), question
+
+
+def test_the_example_config_has_no_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--config", str(EXAMPLE)]) == 0
+    assert "warning" not in capsys.readouterr().out
+
+
+def test_a_text_of_six_words_is_not_judged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        edited(
+            (
+                'closing = "Thanks. 👍"',
+                'closing = "Organisational confidentiality acknowledgement appreciated."',
+            )
+        ),
+        encoding="utf-8",
+    )
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "warning" not in capsys.readouterr().out

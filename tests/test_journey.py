@@ -10,7 +10,15 @@ from bot.clock import FakeClock
 from bot.sandbox import SandboxClient
 from bot.sandbox.errors import bad_request
 from bot.settings import Settings
-from tests.conftest import join, raw_database_bytes, reaches_disk, rows, running, tap
+from tests.conftest import (
+    join,
+    privacy_notice,
+    raw_database_bytes,
+    reaches_disk,
+    rows,
+    running,
+    tap,
+)
 
 VOICE = b"OggS\x00fake-voice-note-bytes-for-the-test"
 
@@ -314,8 +322,8 @@ async def test_help_privacy_and_the_command_list(
 ) -> None:
     user = await client.user(4011)
     await user.send("/privacy")
-    privacy = await user.expect("How we use your information")
-    assert "We keep your answers for 2 years" in privacy.text and "/delete" in privacy.text
+    privacy, _ = await privacy_notice(user)
+    assert "We keep your answers for 2 years" in privacy and "/delete" in privacy
     [commands] = [
         r
         for r in sandbox.requests

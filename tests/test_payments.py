@@ -21,7 +21,16 @@ from bot.sandbox import Sandbox, SandboxClient, SandboxUser
 from bot.settings import Settings
 from storage import participants, payments
 from storage.db import Database
-from tests.conftest import EXAMPLE, everystage, join, rows, running, settle, tap
+from tests.conftest import (
+    EXAMPLE,
+    everystage,
+    join,
+    privacy_notice,
+    rows,
+    running,
+    settle,
+    tap,
+)
 
 COORDINATOR = 7950
 TEAM_CHAT = -100795
@@ -101,7 +110,7 @@ async def choose(user: SandboxUser, label: str) -> None:
     """In /settings, choose how they want their time recognised."""
     await user.send("/settings")
     summary = await user.expect("Your settings")
-    assert "• Payment: not chosen yet" in summary.text
+    assert "• Pay for your time: not chosen yet" in summary.text
     assert ["What everyone said", "Payment"] in [[b.text for b in row] for row in summary.buttons]
     assert all(len(row) <= 2 for row in summary.buttons)  # small phones: two to a row
     await tap(user, "Payment")
@@ -136,14 +145,14 @@ async def test_a_person_asks_to_check_benefits_and_the_team_sees_it_when_paying(
         note = await ada.expect("can sometimes change the benefits you get")
         assert "talk it through with you" in note.text
         shown = {m.message_id: m for m in await ada.messages()}
-        assert any("• Payment: check my benefits first" in m.text for m in shown.values())
+        assert any("• Pay for your time: check my benefits first" in m.text for m in shown.values())
         assert rows(settings, "SELECT recognition FROM participants ORDER BY chat_id") == [
             ("benefits_check",),
             (None,),
         ]
         # Ben: a voucher, and no note about benefits.
         await choose(ben, "A voucher")
-        await ben.expect("• Payment: a voucher")
+        await ben.expect("• Pay for your time: a voucher")
         await settle(sandbox, app)
         assert not [m for m in await ben.messages() if "benefits" in (m.text or "")]
 
@@ -230,11 +239,11 @@ async def test_privacy_says_payment_records_are_kept(
     async with running(make_settings(recognition__retention_years="7")):
         user = await client.user(7960)
         await user.send("/privacy")
-        notice = await user.expect("How we use your information")
-        assert "what we paid you and when" in notice.text
-        assert "keep records of payments for 7 years" in notice.text
-        assert "only under your code name, not linked to you" in notice.text
-        assert len(notice.text) < 2000
+        notice, _ = await privacy_notice(user)
+        assert "what we paid you and when" in notice
+        assert "keep records of payments for 7 years" in notice
+        assert "only under your code name, not linked to you" in notice
+        assert len(notice) < 2000
 
 
 async def test_nobody_without_payments_is_told_about_them_on_delete(

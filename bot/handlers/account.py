@@ -22,7 +22,7 @@ from bot.keyboards import delete_keyboard
 from bot.renderers import renderer_for
 from bot.services import BotContext
 from bot.settings import Settings
-from bot.texts import Texts, money, period_words, short_question, years_words
+from bot.texts import Texts, money, period_words, screens, short_question, years_words
 from conversations.engine import FOLLOW_UP_SUFFIX
 from conversations.model import CheckIn, Question
 from storage import alerts, involvement, participants, payments
@@ -367,10 +367,10 @@ async def help_command(update: Update, context: BotContext) -> None:
 
 
 async def privacy(update: Update, context: BotContext) -> None:
-    """/privacy: the privacy notice (what is kept, why, who sees it, how long, rights, contact)."""
-    await context.bot.send_message(
-        chat_id_of(update), privacy_notice(context.texts, context.settings)[:4096]
-    )
+    """/privacy: the privacy notice (what is kept, why, who sees it, how long, rights, contact),
+    a phone screen at a time: one message for each part that fits on one."""
+    for part in screens(privacy_notice(context.texts, context.settings)):
+        await context.bot.send_message(chat_id_of(update), part[:4096])
 
 
 def privacy_notice(texts: Texts, settings: Settings) -> str:
