@@ -293,7 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings: list[ConfigProblem] = []
     try:
         settings = load_settings(
-            args.config, warnings=warnings if args.command == "check-config" else None
+            args.config,
+            warnings=warnings if args.command == "check-config" else None,
+            untranslated_ok=args.command == "translations",
         )
     except ConfigError as exc:
         for problem in exc.problems:

@@ -1344,12 +1344,16 @@ def _env_name(path: tuple[str | int, ...], shortest: int = 2) -> str | None:
 
 
 def load_settings(
-    config: str | os.PathLike[str] | None = None, *, warnings: list[ConfigProblem] | None = None
+    config: str | os.PathLike[str] | None = None,
+    *,
+    warnings: list[ConfigProblem] | None = None,
+    untranslated_ok: bool = False,
 ) -> Settings:
     """Read, merge and validate the configuration; raise ConfigError listing every problem.
 
     Given a ``warnings`` list, adds to it what a valid configuration could do better (for
-    check-config): its participants' texts that read hard.
+    check-config): its participants' texts that read hard. ``untranslated_ok``: texts missing
+    in a language are not a problem (for ``everystage translations``, which fills them in).
     """
     raw_path = config or os.environ.get(CONFIG_ENV)
     if not raw_path:
@@ -1460,7 +1464,7 @@ def load_settings(
     data["checkins"] = checkins
 
     # Texts given per language: the default language's stays for the model to check.
-    translations, found = extract(data)
+    translations, found = extract(data, untranslated_ok=untranslated_ok)
     for where, message, at in found:
         report(where, message, at)
     texts = {at: given for at, given in translations.texts.items() if not _env_name(at)}

@@ -277,7 +277,8 @@ def write(settings: Settings, found: Changes) -> list[str]:
             _set(document, local, texts, translations)
         Path(file).write_text(tomlkit.dumps(document), encoding="utf-8")
     try:
-        load_settings(translations.config_file)
+        # Half a sheet is progress: what is still untranslated is check-config's to report.
+        load_settings(translations.config_file, untranslated_ok=True)
     except ConfigError:
         for file, text in before.items():
             Path(file).write_text(text, encoding="utf-8")

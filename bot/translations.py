@@ -271,12 +271,14 @@ def _places(data: dict[str, Any]) -> list[tuple[Any, Path]]:
 
 
 def extract(
-    data: dict[str, Any],
+    data: dict[str, Any], *, untranslated_ok: bool = False
 ) -> tuple[Translations, list[tuple[Path, str, Path | None]]]:
     """Take the tables of languages out of the raw TOML ``data`` (changed in place: each
     becomes its default language's text) and say what is wrong with them, as (path, message).
 
     Run on the whole configuration, check-ins from included files already added.
+    ``untranslated_ok``: a missing translation is no problem (the translators' sheet is how
+    the missing ones get written), whatever ``missing_translations`` says.
     """
     project = data.get("project")
     project = project if isinstance(project, dict) else {}
@@ -285,7 +287,9 @@ def extract(
     chosen = project.get("languages")
     others = [x for x in chosen if isinstance(x, str)] if isinstance(chosen, list) else []
     languages = tuple(dict.fromkeys([default, *others]))
-    reader = _Reader(default, languages, project.get("missing_translations") == DEFAULT)
+    reader = _Reader(
+        default, languages, untranslated_ok or project.get("missing_translations") == DEFAULT
+    )
     for parent, path in _places(data):
         reader.take(parent, path)
     versions = _versions(data, reader)

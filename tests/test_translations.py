@@ -414,3 +414,55 @@ def test_buttons_and_the_answered_mark_read_in_the_persons_language(tmp_path: Pa
     assert record.value == "Staff"
     assert answered_text(texts, "Co trzeba zmienić?", record, where).endswith("Personel")
     assert answered_text(texts, "What needs to change?", record).endswith("Staff")
+
+
+def test_the_sheet_works_while_translations_are_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A coordinator adds a language and exports at once, without missing_translations; a
+    half-done sheet imports, and check-config then lists what is left, at its line."""
+    text = """
+[project]
+name = "Riverside"
+stages = ["design"]
+current_stage = "design"
+locale = "en"
+languages = ["en", "pl"]
+
+[consent]
+version = 1
+text = "We keep your answers. Is that OK with you?"
+
+[[checkins]]
+id = "weekly"
+title = "Weekly check-in"
+
+  [[checkins.questions]]
+  id = "week"
+  kind = "scale"
+  text = "How has your week been?"
+  min = 1
+  max = 5
+  min_label = "Very hard"
+  max_label = "Really good"
+
+[safeguarding]
+phrases = {}
+"""
+    config = write(tmp_path, text)
+    assert problems(config)  # untranslated: not ready to run
+    sheet = tmp_path / "texts.csv"
+    assert main(["translations", "export", "--config", str(config), "--output", str(sheet)]) == 0
+    table = read_sheet(sheet)
+    polish = table[0].index("pl")
+    week = next(row for row in table if row[0] == "checkins.weekly.questions.week.text")
+    week[polish] = "Jak minął Ci tydzień?"
+    with sheet.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(table)
+    assert main(["translations", "import", "--config", str(config), str(sheet)]) == 0
+    assert 'text = { en = "How has your week been?", pl = "Jak minął Ci tydzień?" }' in (
+        config.read_text(encoding="utf-8")
+    )
+    left = problems(config)
+    assert not any('question "week", text:' in problem for problem in left)
+    assert any('question "week", min_label:' in problem for problem in left)
