@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -31,7 +32,32 @@ from storage.db import Database
 from tests import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "config.example.toml"
+# The example as it ships: English, Polish, Romanian and Arabic (tests/test_languages.py, the
+# demo's and check-config's tests use it as it is).
+SHIPPED_EXAMPLE = ROOT / "config.example.toml"
+_OTHER_LANGUAGE = re.compile(
+    r'(?ms)^[ ]*[\w-]+\.(?!en )[a-z-]+ = (?:""".*?"""|"(?:[^"\\\n]|\\.)*"|\[[^\n]*\])\n'
+)
+
+
+def english_only(text: str) -> str:
+    """The example's TOML with its English texts only, in the same layout: ``text.en = ...``
+    becomes ``text = ...``, the other languages' lines and ``languages`` go."""
+    text = re.sub(r"(?m)^languages = .*\n", "", text)
+    return re.sub(r"(?m)^([ ]*[\w-]+)\.en = ", r"\1 = ", _OTHER_LANGUAGE.sub("", text))
+
+
+def _english_example() -> Path:
+    """The example in English alone, for the many tests that edit its English lines or that
+    are about something other than languages; beside the shipped one, so relative paths hold."""
+    path = ROOT / ".config.example.en.toml"
+    text = english_only(SHIPPED_EXAMPLE.read_text(encoding="utf-8"))
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+EXAMPLE = _english_example()
 
 
 @dataclass

@@ -9,9 +9,11 @@ import pytest
 
 from bot.cli import main
 from bot.settings import ConfigError, load_settings
+from tests.conftest import EXAMPLE as ENGLISH_EXAMPLE
+from tests.conftest import SHIPPED_EXAMPLE
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "config.example.toml"
+EXAMPLE = ENGLISH_EXAMPLE  # the example in English alone (tests/conftest.py)
 
 
 def broken_copy(tmp_path: Path, *edits: tuple[str, str]) -> Path:
@@ -30,9 +32,11 @@ def line_with(path: Path, fragment: str, nth: int = 1) -> int:
 
 
 def test_example_config_passes_with_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check-config", "--config", str(EXAMPLE)]) == 0
+    assert main(["check-config", "--config", str(SHIPPED_EXAMPLE)]) == 0
     out = capsys.readouterr().out
     assert "OK" in out and "design" in out and "evaluation" in out
+    assert "Languages: en (default), pl 100%, ro 100%, ar 100%" in out
+    assert "reads hard" not in out + capsys.readouterr().err
     assert "weekly: 6 questions" in out and "design-reflection: 1 questions" in out
     assert "4 support resources" in out and "coordinators' chat not set" in out
     assert len(out.splitlines()) < 25  # one screen

@@ -26,9 +26,10 @@ from hypothesis import strategies as st
 from bot.cli import main
 from bot.settings import ConfigError, Settings, load_settings
 from bot.texts import available
+from tests.conftest import EXAMPLE as ENGLISH_EXAMPLE
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "config.example.toml"
+EXAMPLE = ENGLISH_EXAMPLE  # the example in English alone (tests/conftest.py)
 BASE: dict[str, Any] = tomllib.loads(EXAMPLE.read_text())
 EXAMPLES = int(os.environ.get("CONFIG_FUZZ_EXAMPLES", "300"))
 

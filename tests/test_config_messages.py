@@ -14,10 +14,11 @@ import pytest
 from bot.cli import main
 from bot.settings import load_settings
 from conversations.model import QUESTION_KINDS
+from tests.conftest import EXAMPLE as ENGLISH_EXAMPLE
 from tests.conftest import everystage
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "config.example.toml"
+EXAMPLE = ENGLISH_EXAMPLE  # the example in English alone (tests/conftest.py)
 RESOURCES = re.compile(r"\n *\[\[safeguarding\.resources\]\]\n( +\S.*\n)+")
 
 

@@ -20,16 +20,19 @@ import pytest
 
 from bot import texts as texts_module
 from bot.clock import FakeClock
+from bot.digest import content, markdown
 from bot.language import native_name, suggest
 from bot.sandbox import Sandbox, SandboxClient, SandboxUser
 from bot.services import services_of
 from bot.settings import Settings
+from bot.texts import Texts
 from storage import export
-from tests.conftest import rows, running, settle
+from tests.conftest import SHIPPED_EXAMPLE, rows, running, settle, tap
 
 MARK = "[xx] "
 COORDINATOR = 9300
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+WEEK_OF_NOON = "2026-W49"
 
 
 def _quoted(value: str) -> str:
@@ -157,3 +160,133 @@ def test_a_telegram_language_code_suggests_an_offered_language() -> None:
     assert suggest("de", offered) is None and suggest(None, offered) is None
     assert native_name("pl") == "Polski" and native_name("ar") == "العربية"
     assert native_name("ro") == "Română" and native_name("en") == "English"
+
+
+# --- The shipped languages, end to end -------------------------------------------------------
+# The example project offers English, Polish, Romanian and Arabic (machine drafts, see README).
+# What each person should read is taken from the config's own translations and the locale
+# files, so the test checks the bot sends each person their language's words, whatever they are.
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0]
+
+
+async def weekly_in(user: SandboxUser, local: Settings, words: Texts, *, said: str) -> None:
+    """Answer the example's weekly check-in in the language of ``local`` and ``words``: 4,
+    the first two services, yes, the first change, and ``said`` in words."""
+    weekly = local.checkin("weekly")
+    assert weekly is not None
+    asked = {question.id: question for question in weekly.questions}
+    used, change = asked["used"], asked["change"]
+    await user.press("4")
+    await user.expect(first_line(used.text))
+    await tap(user, f"☐ {used.labels[0]}")  # type: ignore[attr-defined]
+    await tap(user, f"☐ {used.labels[1]}")  # type: ignore[attr-defined]
+    await user.press(words("checkin.done"))
+    await user.expect(first_line(asked["listened"].text))
+    await user.press(words("checkin.yes"))
+    await user.expect(first_line(change.text))
+    await user.press(change.labels[0])  # type: ignore[attr-defined]
+    await user.expect(first_line(asked["anything-else"].text))
+    await user.send(said)
+    await user.expect(first_line(weekly.closing))
+
+
+async def test_polish_and_arabic_speakers_take_part_beside_english_speakers(
+    client: SandboxClient, sandbox: Sandbox, make_settings: Any
+) -> None:
+    settings: Settings = make_settings(
+        SHIPPED_EXAMPLE,
+        coordinators__user_ids=f"[{COORDINATOR}]",
+        nudges__quiet_hours="null",
+        digest__min_group_size="1",
+    )
+    assert settings.project.offered == ["en", "pl", "ro", "ar"]
+    polish, arabic = settings.localized("pl"), settings.localized("ar")
+    pl, ar, en = Texts.load("pl"), Texts.load("ar"), Texts.load("en")
+    english_weekly = settings.checkin("weekly")
+    polish_weekly, arabic_weekly = polish.checkin("weekly"), arabic.checkin("weekly")
+    assert english_weekly and polish_weekly and arabic_weekly
+    week_en = english_weekly.questions[0].text
+    week_pl, week_ar = polish_weekly.questions[0].text, arabic_weekly.questions[0].text
+    assert len({week_en, week_pl, week_ar}) == 3  # really translated
+
+    async with running(settings, clock=FakeClock(NOON)) as app:
+        jo = await client.user(COORDINATOR, first_name="Jo")
+        # Ola's phone is in Polish: the consent is in Polish, and so is her check-in.
+        ola = await client.user(9311, first_name="Ola", language_code="pl-PL")
+        await ola.send("/start")
+        consent = await ola.expect(first_line(polish.consent_text()))
+        assert pl("consent.yes") in consent.button_texts()
+        await ola.press(pl("consent.yes"), consent.message_id)
+        await ola.expect(first_line(week_pl))
+        await weekly_in(ola, polish, pl, said="Więcej godzin otwarcia w weekend")
+
+        # Amir's phone is in English; he reads the consent in Arabic (one tap on its name)
+        # and agrees there: his check-in is in Arabic, right to left.
+        amir = await client.user(9312, first_name="Amir", language_code="en")
+        await amir.send("/start")
+        english = await amir.expect(first_line(settings.consent_text()))
+        await amir.press(f"🌐 {native_name('ar')}", english.message_id)
+        again = await amir.expect(first_line(arabic.consent_text()))
+        await amir.press(ar("consent.yes"), again.message_id)
+        await amir.expect(first_line(week_ar))
+        await weekly_in(amir, arabic, ar, said="أريد مكانًا آمنًا للنوم")
+
+        # Eve takes part in English.
+        eve = await client.user(9313, first_name="Eve", language_code="en")
+        await eve.send("/start")
+        await eve.expect(first_line(settings.consent_text()))
+        await eve.press(en("consent.yes"))
+        await eve.expect(week_en)
+        await weekly_in(eve, settings, en, said="More staff on Fridays")
+
+        # Half-way through the week Ola moves to English and Amir to Polish: the pulse that
+        # goes to everyone reaches each of them in the language they chose last.
+        for person, words, new, new_words in (
+            (ola, pl, "en", en),
+            (amir, ar, "pl", pl),
+        ):
+            await person.send("/language")
+            menu = await person.expect(words("language.choose"))
+            await person.press(native_name(new), menu.message_id)
+            await person.expect(first_line(new_words("language.set", language=native_name(new))))
+        await jo.send("/stage")
+        await jo.expect("The project is in the design stage")
+        await jo.press("→ delivery")
+        confirm = await jo.expect("Move the project to the delivery stage")
+        await jo.press("Yes, move to delivery", confirm.message_id)
+        pulse_en = settings.checkin("pulse")
+        pulse_pl = polish.checkin("pulse")
+        assert pulse_en and pulse_pl
+        news_pl = polish.project.stage_messages["delivery"]
+        await amir.expect(first_line(news_pl), timeout=10)
+        await ola.expect(first_line(settings.project.stage_messages["delivery"]), timeout=10)
+        await jo.send("/ask pulse")
+        await jo.expect("Sending the Quick pulse to 3 people now.")
+        await amir.expect(pulse_pl.title, timeout=10)
+        await ola.expect(pulse_en.title, timeout=10)
+        await settle(sandbox, app)
+        amir_said = bot_texts(amir, await amir.messages())
+        assert not any(week_en in text or pulse_en.title in text for text in amir_said)
+
+        db = services_of(app).db
+        digest = markdown.render(await content.compute(db, settings, WEEK_OF_NOON))
+        out = io.StringIO()
+        await export.write_csv(db, out, labels=export.labels_of(settings.checkins, "en"))
+
+    # One digest: everyone's answers counted together under the project's own words.
+    week = next(q for q in english_weekly.questions if q.id == "change")
+    assert f"{week.options[0]}: 3" in digest or f"{week.options[0]} | 3" in digest, digest
+    # One export: each answer once, with the option ids every language shares, and the
+    # language it was given in.
+    table = list(csv.DictReader(io.StringIO(out.getvalue())))
+    change = sorted((r["answer"], r["language"]) for r in table if r["question_id"] == "change")
+    assert change == [(week.options[0], language) for language in ("ar", "en", "pl")]
+    words = {r["language"]: r["answer"] for r in table if r["question_id"] == "anything-else"}
+    assert words == {
+        "pl": "Więcej godzin otwarcia w weekend",
+        "ar": "أريد مكانًا آمنًا للنوم",
+        "en": "More staff on Fridays",
+    }

@@ -416,6 +416,6 @@ async def test_a_429_storm_and_lost_answers_deliver_each_nudge_once_and_record_i
 
 
 def test_config_example_shows_every_schedule_kind() -> None:
-    text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
+    text = EXAMPLE.read_text()
     for kind in ("weekly", "after_joining", "stage_entry", "random_daily"):
         assert f'kind = "{kind}"' in text

@@ -20,9 +20,10 @@ import bot.texts
 from bot.cli import main
 from bot.settings import ConfigError, load_settings
 from bot.translation_sheet import read_sheet
+from tests.conftest import EXAMPLE as ENGLISH_EXAMPLE
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "config.example.toml"
+EXAMPLE = ENGLISH_EXAMPLE  # the example in English alone (tests/conftest.py)
 
 CONFIG = """\
 [project]

@@ -30,11 +30,15 @@ def new_user_id(sandbox: Sandbox) -> int:
     return max([FIRST_USER_ID - 1, *sandbox.world.users]) + 1
 
 
-def create(sandbox: Sandbox, first_name: str | None = None) -> dict[str, Any]:
-    """A new simulated participant with a private chat (nothing is sent yet)."""
+def create(
+    sandbox: Sandbox, first_name: str | None = None, language_code: str | None = None
+) -> dict[str, Any]:
+    """A new simulated participant with a private chat (nothing is sent yet), their phone set
+    to ``language_code`` if given (Telegram tells the bot, which suggests it at /start)."""
     user_id = new_user_id(sandbox)
     name = first_name or NAMES[(user_id - FIRST_USER_ID) % len(NAMES)]
-    return sandbox.world.ensure_user(user_id, name).to_control()
+    extra = {"language_code": language_code} if language_code else {}
+    return sandbox.world.ensure_user(user_id, name, **extra).to_control()
 
 
 async def describe(sandbox: Sandbox, services: Services) -> list[dict[str, Any]]:

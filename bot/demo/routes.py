@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import Everystage
+from bot.language import native_name
 from bot.sandbox import Sandbox
 from bot.sandbox.errors import ControlError
 from bot.services import services_of
@@ -81,7 +82,15 @@ class _DemoApi:
         settings = self.settings
         project = settings.project
         return {
-            "project": {"name": project.name, "stage": project.stage, "stages": project.stages},
+            "project": {
+                "name": project.name,
+                "stage": project.stage,
+                "stages": project.stages,
+                # What a new person's phone may be set to: the languages people may choose.
+                "languages": [
+                    {"code": code, "name": native_name(code)} for code in project.offered
+                ],
+            },
             "checkins": [
                 {"id": c.id, "title": c.title, "stages": c.stages} for c in settings.checkins
             ],
@@ -113,7 +122,10 @@ class _DemoApi:
                 raise ControlError(f"no check-in belongs to stage {stage!r}")
             checkin_id = checkin_id or for_stage.id
         name = body.get("first_name")
-        user = people.create(self.sandbox, str(name) if name else None)
+        language = body.get("language_code") or None
+        if language is not None and language not in settings.project.offered:
+            raise ControlError(f"the project does not offer the language {language!r}")
+        user = people.create(self.sandbox, str(name) if name else None, language)
         if checkin_id is not None:
             default = settings.checkin_for_stage(settings.project.stage)
             await people.start_at(

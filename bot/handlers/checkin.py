@@ -164,17 +164,25 @@ def _load(settings: Settings, session: Session) -> tuple[CheckIn, State] | None:
 async def _send_prompt(
     chat_id: int, context: BotContext, session_id: str, prompt: Prompt, header: str = ""
 ) -> Message | None:
-    return await deliver_prompt(context.services, context.bot, chat_id, session_id, prompt, header)
+    return await deliver_prompt(
+        context.services, context.bot, chat_id, session_id, prompt, context.texts, header
+    )
 
 
 async def deliver_prompt(
-    services: Services, bot: Any, chat_id: int, session_id: str, prompt: Prompt, header: str = ""
+    services: Services,
+    bot: Any,
+    chat_id: int,
+    session_id: str,
+    prompt: Prompt,
+    texts: Texts,
+    header: str = "",
 ) -> Message | None:
-    """Send a question, retrying Telegram's transient failures; record that it arrived.
+    """Send a question, its buttons and progress in ``texts`` (the person's language),
+    retrying Telegram's transient failures; record that it arrived.
 
     If it cannot be sent now, the recovery job (:func:`resend_undelivered`) tries again.
     """
-    texts = services.texts
     message = await delivery.send_message(
         bot,
         chat_id,
@@ -217,7 +225,8 @@ async def resend_undelivered(app: Any, everything: bool = False) -> int:
             ):
                 return  # the person moved on, or it arrived meanwhile
             assert current.step is not None
-            loaded = _load(services.settings, current)
+            _, language = await participants.language_at(services.db, chat_id)
+            loaded = _load(services.settings_in(language), current)
             # Claim it first, so an overlapping run does not send it as well. A check-in the
             # configuration no longer has waits for the person's next message (which starts
             # the current one) instead of coming back every few seconds.
@@ -228,7 +237,8 @@ async def resend_undelivered(app: Any, everything: bool = False) -> int:
             if loaded is None:
                 return
             prompt = engine.current_prompt(*loaded)
-            if await deliver_prompt(services, app.bot, chat_id, current.session_id, prompt):
+            texts = services.texts_in(language)
+            if await deliver_prompt(services, app.bot, chat_id, current.session_id, prompt, texts):
                 sent += 1
 
     await asyncio.gather(*(resend(chat_id, session) for chat_id, session in waiting))

@@ -419,7 +419,8 @@ async function refreshPeople(selectId) {
     option.value = String(p.chat_id);
     const where = p.checkin_in_progress ? `, in ${p.checkin_in_progress}` : "";
     const consent = p.consented ? "agreed" : (p.status === "stopped" ? "stopped" : "not agreed yet");
-    option.textContent = `${p.first_name} · ${consent}${where}`;
+    const phone = p.language_code ? ` · ${p.language_code}` : "";
+    option.textContent = `${p.first_name}${phone} · ${consent}${where}`;
     return option;
   }));
   if (current) select.value = String(current);
@@ -429,7 +430,9 @@ async function addPerson(preset) {
   const button = preset ? $("preset-start") : $("add-person");
   button.disabled = true;
   try {
-    const person = await api("POST", "/demo/participants", preset || {});
+    const language = $("phone-language").value;
+    const body = { ...(preset || {}), ...(language ? { language_code: language } : {}) };
+    const person = await api("POST", "/demo/participants", body);
     await refreshPeople(person.id);
     selectTab(true);
     await openChat(person.id);
@@ -457,6 +460,18 @@ function fillPresets(data) {
     return option;
   }));
   if (chosen && options.some(([value]) => value === chosen)) select.value = chosen;
+  // A new person's phone language: the bot suggests it at /start when the project offers it.
+  const phone = $("phone-language");
+  const before = phone.value;
+  phone.replaceChildren(...data.project.languages.map(({ code, name }) => {
+    const option = document.createElement("option");
+    option.value = code;
+    option.textContent = name;
+    option.lang = code;
+    return option;
+  }));
+  $("phone-row").hidden = data.project.languages.length < 2;
+  if (before && data.project.languages.some(({ code }) => code === before)) phone.value = before;
 }
 
 function baseName(path) {
