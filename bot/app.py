@@ -52,8 +52,8 @@ from bot.settings import Settings
 from bot.telegram_bot import build_bot
 from bot.texts import Texts
 from bot.webhook import WebhookServer
+from storage import handovers, participants
 from storage import inbox as inbox_store
-from storage import participants
 from storage import payments as payment_store
 from storage.db import Database
 
@@ -206,6 +206,7 @@ async def apply_retention(app: Everystage) -> int:
     )
     if paid:
         log.info("retention: deleted %d payment records older than %d years", paid, years)
+    await handovers.expire(services.db, services.clock.now())
     # Handled updates are remembered (without content) only while Telegram may repeat them.
     await inbox_store.prune(services.db, services.clock.now() - INBOX_MEMORY)
     return erased

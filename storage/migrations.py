@@ -497,4 +497,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE answers ADD COLUMN language TEXT;
         """,
     ),
+    Migration(
+        20,
+        "peer researchers' drafts waiting for a coordinator, stored (not in one process's memory)",
+        """
+        CREATE TABLE handovers (
+            token        TEXT PRIMARY KEY,  -- random, carried by the coordinators' buttons
+            kind         TEXT NOT NULL CHECK (kind IN ('update', 'decision')),
+            draft        TEXT NOT NULL,  -- JSON: the team's own text, never a participant's
+            author_chat  INTEGER NOT NULL,  -- the peer researcher's: told what became of it
+            created_at   TEXT NOT NULL
+        );
+        """,
+    ),
 )

@@ -426,4 +426,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE answers ADD COLUMN language text;
         """,
     ),
+    Migration(
+        20,
+        "peer researchers' drafts waiting for a coordinator, stored (not in one process's memory)",
+        """
+        CREATE TABLE handovers (
+            token        text PRIMARY KEY,  -- random, carried by the coordinators' buttons
+            kind         text NOT NULL CHECK (kind IN ('update', 'decision')),
+            draft        text NOT NULL,  -- JSON: the team's own text, never a participant's
+            author_chat  bigint NOT NULL,  -- the peer researcher's: told what became of it
+            created_at   text NOT NULL
+        );
+        """,
+    ),
 )

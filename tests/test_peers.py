@@ -286,7 +286,9 @@ async def test_a_peer_researchers_draft_update_is_sent_by_a_coordinator(
         refused = await peer.press("Send it", forged.message_id)
         await settle(sandbox, app)
         assert (await client.callback_answer(refused))["text"] == REFUSED
-
+    # The draft waits in the database, not in the process: after a restart (or on another
+    # worker) the coordinator's press still sends it.
+    async with running(team, clock=FakeClock(NOON)) as app:
         await group.press(COORDINATOR, "Send", drafted.message_id)
         await group.expect("Sent to 1 of 1 contributors.")
         await peer.expect("A coordinator sent your update: it reached 1 of 1 contributors.")
@@ -421,7 +423,7 @@ async def test_a_peer_researchers_decision_is_put_to_people_by_a_coordinator(
         refused = await peer.press("Put", forged.message_id)
         await settle(sandbox, app)
         assert (await client.callback_answer(refused))["text"] == REFUSED
-
+    async with running(team, clock=FakeClock(NOON)) as app:  # restarted: the draft is kept
         await group.press(COORDINATOR, "Put it to them", drafted.message_id)
         await group.expect("Decision #1 is on its way to 1 people")
         await peer.expect("Your decision is on its way to 1 people (#1).")

@@ -20,9 +20,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -39,18 +38,18 @@ from bot.services import BotContext, services_of
 from conversations.decisions import (
     MAX_QUESTION,
     OPTION_LINE,
+    Method,
     Proposal,
     ProposalError,
     parse_proposal,
     result,
 )
-from storage import audit, decisions, participants, suggestions
+from storage import audit, decisions, handovers, participants, suggestions
 from storage.you_said import Link
 
 log = logging.getLogger(__name__)
 
 PUT, CANCEL, CLOSE, DID = "put", "x", "close", "did"
-DRAFTED_KEY = "decide-drafted"  # bot_data: peer researchers' decisions, by a random id
 SUGGESTION_NUMBER = re.compile(r"#(\d+)")
 
 
@@ -247,6 +246,29 @@ class Drafted:
     author_chat: int
 
 
+def _stored(proposal: Proposal) -> dict[str, Any]:
+    """A drafted decision as kept for the coordinators (storage.handovers)."""
+    return {
+        "question": proposal.question,
+        "options": proposal.options,
+        "method": proposal.method.value,
+        "who": proposal.who,
+        "open_for": proposal.open_for.total_seconds(),
+        "key": proposal.key,
+    }
+
+
+def _restored(kept: dict[str, Any]) -> Proposal:
+    return Proposal(
+        question=kept["question"],
+        options=list(kept["options"]),
+        method=Method(kept["method"]),
+        who=kept["who"],
+        open_for=timedelta(seconds=kept["open_for"]),
+        key=kept["key"],
+    )
+
+
 @team_only(Button.DRAFT_DECISION)
 async def on_draft_button(update: Update, context: BotContext) -> None:
     """``decd:<put|x>``: a peer researcher hands their decision to the coordinators."""
@@ -267,9 +289,10 @@ async def on_draft_button(update: Update, context: BotContext) -> None:
     if not chats:
         await _edit(query, texts("decide.no_coordinators"))
         return
-    # In memory, like drafts: a restart drops it, and its buttons then say so.
-    token = secrets.token_hex(4)
-    context.bot_data.setdefault(DRAFTED_KEY, {})[token] = Drafted(proposal, chat_id_of(update))
+    # Stored: it outlives a restart, and whichever worker gets the coordinator's press has it.
+    token = await handovers.hand_over(
+        context.db, "decision", _stored(proposal), chat_id_of(update), context.services.clock.now()
+    )
     people = await decisions.audience_size(
         context.db, proposal.who, context.settings.consent_versions
     )
@@ -298,7 +321,8 @@ async def on_team_button(update: Update, context: BotContext) -> None:
         assert context.chat_data is not None
         drafted: Drafted | None = None
         if len(args) > 1:  # a peer researcher's, waiting for a coordinator
-            drafted = context.bot_data.get(DRAFTED_KEY, {}).pop(args[1], None)
+            kept = await handovers.take(context.db, "decision", args[1])  # a second press: None
+            drafted = Drafted(_restored(kept.draft), kept.author_chat) if kept else None
             proposal = drafted.proposal if drafted else None
         else:
             proposal = context.chat_data.pop(_draft_key(update), None)  # a double tap: none

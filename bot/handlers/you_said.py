@@ -15,16 +15,15 @@ one, to each coordinator) with its preview and a **Send** button only coordinato
 (``updp``), and the peer researcher is told it went there, and again when it is sent.
 
 Drafts live in ``chat_data`` keyed by the author's user id, so two coordinators in the
-coordinators' chat never mix their drafts; a peer researcher's draft waiting for a coordinator
-lives in ``bot_data``. Both are in memory: nothing here is stored until Send, and a restart
-forgets an unsent draft.
+coordinators' chat never mix their drafts; they are in memory, and a restart forgets one not
+finished. A peer researcher's finished draft waiting for a coordinator is stored
+(:mod:`storage.handovers`), so it survives a restart and any worker can send it.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -44,7 +43,7 @@ from bot.handlers.common import chat_id_of
 from bot.services import BotContext
 from bot.texts import Texts
 from conversations.model import CheckIn
-from storage import audit, you_said
+from storage import audit, handovers, you_said
 from storage.you_said import Link
 
 log = logging.getLogger(__name__)
@@ -54,9 +53,6 @@ MESSAGE_LIMIT = 4096
 _LABEL = 40  # characters of a question shown on its button
 
 WRITING, THEME, READY = "writing", "theme", "ready"
-# bot_data: peer researchers' drafts waiting for a coordinator, by a random id (so a button
-# left from before a restart can never send a newer draft).
-DRAFTED_KEY = "update-drafted"
 
 
 @dataclass
@@ -75,6 +71,17 @@ class Drafted:
 
     draft: Draft
     author_chat: int  # the peer researcher's private chat: told when it is sent or dropped
+
+
+def _stored(draft: Draft) -> dict[str, Any]:
+    """A finished draft as kept for the coordinators (storage.handovers)."""
+    return {"parts": draft.parts, "about": draft.about, "link": asdict(draft.link or Link())}
+
+
+def _restored(kept: dict[str, Any]) -> Draft:
+    return Draft(
+        parts=list(kept["parts"]), step=READY, link=Link(**kept["link"]), about=kept["about"]
+    )
 
 
 def register(app: Any) -> None:
@@ -309,8 +316,9 @@ async def _preview(update: Update, context: BotContext, draft: Draft, query: Any
 async def _hand_over(update: Update, context: BotContext, draft: Draft, query: Any) -> None:
     """A peer researcher's finished draft: to the coordinators, who send it (or not)."""
     texts, services = context.texts, context.services
-    number = secrets.token_hex(4)
-    context.bot_data.setdefault(DRAFTED_KEY, {})[number] = Drafted(draft, chat_id_of(update))
+    number = await handovers.hand_over(
+        context.db, "update", _stored(draft), chat_id_of(update), services.clock.now()
+    )
     preview = await _preview_text(context, draft, "update.drafted_note")
     text = f"{texts('update.drafted')}\n\n{preview}"[:MESSAGE_LIMIT]
     keyboard = InlineKeyboardMarkup(
@@ -341,7 +349,7 @@ async def _hand_over(update: Update, context: BotContext, draft: Draft, query: A
         detail=f"draft {number}",
     )
     if not shown:
-        context.bot_data[DRAFTED_KEY].pop(number, None)
+        await handovers.take(context.db, "update", number)
     await _edit(query, texts("update.handed_over" if shown else "update.no_coordinators"))
 
 
@@ -353,10 +361,11 @@ async def on_drafted(update: Update, context: BotContext) -> None:
     texts = context.texts
     parsed = parse(query.data)
     args = parsed.args if parsed else ()
-    waiting: dict[str, Drafted] = context.bot_data.get(DRAFTED_KEY, {})
     drafted = None
     if len(args) == 2 and args[1] in ("s", "x"):
-        drafted = waiting.pop(args[0], None)  # first: a second press finds nothing
+        # Taken first, in one statement: a second press (or worker) finds nothing.
+        kept = await handovers.take(context.db, "update", args[0])
+        drafted = Drafted(_restored(kept.draft), kept.author_chat) if kept else None
     if drafted is None:
         await query.answer(texts("update.drafted_gone"))
         return
