@@ -71,8 +71,7 @@ class Services:
             return self.texts, settings  # no longer offered (a reload): the default
         found = self._by_language.get(language)
         if found is None:
-            localized = getattr(settings, "localized", None)
-            found = (Texts.load(language), localized(language) if localized else settings)
+            found = (Texts.load(language), settings.localized(language))
             self._by_language[language] = found
         return found
 
