@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,10 @@ import pytest
 from bot import texts as texts_module
 from bot.clock import FakeClock
 from bot.digest import content, markdown
+from bot.handlers import checkin
 from bot.language import native_name, suggest
 from bot.sandbox import Sandbox, SandboxClient, SandboxUser
+from bot.sandbox.errors import ApiError
 from bot.services import services_of
 from bot.settings import Settings
 from bot.texts import Texts
@@ -290,3 +292,35 @@ async def test_polish_and_arabic_speakers_take_part_beside_english_speakers(
         "ar": "أريد مكانًا آمنًا للنوم",
         "en": "More staff on Fridays",
     }
+
+
+async def test_a_question_sent_again_after_an_outage_is_in_the_persons_language(
+    client: SandboxClient, sandbox: Sandbox, make_settings: Any
+) -> None:
+    settings: Settings = make_settings(SHIPPED_EXAMPLE, nudges__quiet_hours="null")
+    polish, pl = settings.localized("pl"), Texts.load("pl")
+    weekly = polish.checkin("weekly")
+    assert weekly is not None
+    clock = FakeClock(NOON)
+    outage = {"on": False}
+
+    async def down(method: str, params: Any) -> None:
+        if outage["on"] and method == "sendMessage":
+            raise ApiError(502, "Bad Gateway")
+
+    sandbox.hooks.append(down)
+    async with running(settings, clock=clock) as app:
+        ola = await client.user(9321, first_name="Ola", language_code="pl")
+        await ola.send("/start")
+        consent = await ola.expect(first_line(polish.consent_text()))
+        await ola.press(pl("consent.yes"), consent.message_id)
+        await ola.expect(first_line(weekly.questions[0].text))
+        outage["on"] = True
+        await ola.press("4")
+        await settle(sandbox, app, timeout=20)  # stored; its next question could not go out
+        outage["on"] = False
+        clock.advance(timedelta(minutes=1))
+        assert await checkin.resend_undelivered(app) == 1
+        again = await ola.expect(first_line(weekly.questions[2].text))
+    assert pl("checkin.done") in again.button_texts()
+    assert pl("checkin.progress", number=2, total=5).split()[0] in again.text
