@@ -594,36 +594,27 @@ async def big_enough(locator: Any) -> None:
 async def test_the_demo_speaks_each_language_the_project_offers(tmp_path: Path) -> None:
     """With the example as it ships, a person whose phone is in Polish, Romanian or Arabic is
     welcomed in it; Arabic reads right to left beside the English of the page."""
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     config = tmp_path / "config.toml"
     shutil.copy(SHIPPED_EXAMPLE, config)
-    async with (
-        demo_running(config, port=0, db=tmp_path / "demo.db") as demo,
-        async_playwright() as pw,
-    ):
+    async with demo_running(config, port=0, db=tmp_path / "demo.db") as demo, chromium() as browser:
         settings = demo.settings
         assert settings.project.offered == ["en", "pl", "ro", "ar"]
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 400, "height": 860})
-            await page.goto(f"{demo.url}/")
-            await expect(page.locator("body[data-ready=true]")).to_have_count(1)
-            log = page.get_by_role("log", name="Messages with the bot")
-            for code in settings.project.offered:
-                await page.get_by_label("phone language").select_option(code)
-                await page.get_by_role("button", name="Add participant").click()
-                await expect(page.locator("#who option:checked")).to_contain_text(f" · {code}")
-                await page.get_by_role("button", name="Start", exact=True).click()
-                consent = settings.localized(code).consent_text().strip().splitlines()[0]
-                message = log.get_by_text(consent).last
-                await expect(message).to_be_visible()
-                direction = await message.evaluate("e => getComputedStyle(e).direction")
-                assert direction == ("rtl" if code == "ar" else "ltr"), code
-                agree = Texts.load(code)("consent.yes")
-                await expect(log.get_by_role("button", name=agree, exact=True)).to_be_visible()
-        finally:
-            await browser.close()
+        page = await open_page(browser, demo, {"width": 400, "height": 860})
+        log = page.get_by_role("log", name="Messages with the bot")
+        for code in settings.project.offered:
+            await page.get_by_label("phone language").select_option(code)
+            await page.get_by_role("button", name="Add participant").click()
+            await expect(page.locator("#who option:checked")).to_contain_text(f" · {code}")
+            await page.get_by_role("button", name="Start", exact=True).click()
+            consent = settings.localized(code).consent_text().strip().splitlines()[0]
+            message = log.get_by_text(consent).last
+            await expect(message).to_be_visible()
+            direction = await message.evaluate("e => getComputedStyle(e).direction")
+            assert direction == ("rtl" if code == "ar" else "ltr"), code
+            agree = Texts.load(code)("consent.yes")
+            await expect(log.get_by_role("button", name=agree, exact=True)).to_be_visible()
 
 
 @browser_test
