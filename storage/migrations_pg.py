@@ -439,4 +439,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        21,
+        "voice notes waiting to be heard by a coordinator (/listen)",
+        """
+        -- Every voice note answer, until a coordinator has listened to it. sent_to/sent_at: the
+        -- coordinator it was last handed to (others skip it for a while, so two coordinators
+        -- do not listen to the same note); outcome: what they made of it.
+        CREATE TABLE listens (
+            answer_id       bigint PRIMARY KEY REFERENCES answers(id) ON DELETE CASCADE,
+            participant_id  text NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            queued_at       text NOT NULL,
+            sent_to         text,
+            sent_at         text,
+            heard_by        text,
+            heard_at        text,
+            outcome         text CHECK (outcome IN ('fine', 'follow_up', 'typed'))
+        );
+        CREATE INDEX listens_waiting ON listens (heard_at, queued_at);
+        -- Words of a voice note, and who wrote them: 'coordinator' (typed while listening).
+        ALTER TABLE answers ADD COLUMN transcript text;
+        ALTER TABLE answers ADD COLUMN transcript_by text CHECK (transcript_by IN ('coordinator'));
+        INSERT INTO listens (answer_id, participant_id, queued_at)
+            SELECT id, participant_id, answered_at FROM answers WHERE file_path IS NOT NULL;
+        """,
+    ),
 )
