@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from storage import inbox, listens, payments
+from storage import inbox, listens, payments, transcripts
 from storage.db import Database, Transaction, utc_text
 
 _PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
@@ -385,6 +385,7 @@ async def save_step(
     step: int | None = None,
     occurrence_id: int | None = None,
     closing: str | None = None,
+    transcribe: bool = False,
 ) -> bool:
     """Store answers and move the session on, in one transaction.
 
@@ -395,6 +396,7 @@ async def save_step(
     ``occurrence_id`` attaches a nudge the person is now answering. ``closing`` (when the
     check-in ends) is queued as a reply (outbox key ``closing:<session>``), so the thank-you
     survives a crash too. The update being handled is marked handled in the same transaction.
+    A voice note joins the listen queue, and the transcriber's queue when ``transcribe``.
     """
     stamp = utc_text(now)
     async with db.transaction() as tx:
@@ -450,6 +452,10 @@ async def save_step(
             )
             if answer.file_path is not None:  # a voice note: a coordinator listens to it
                 await listens.queue_in(tx, current.session_id, answer.question_id, stamp)
+                if transcribe:
+                    await transcripts.queue_in(
+                        tx, current.session_id, answer.question_id, stamp
+                    )
         if new_state is None:
             late = 0
             if current.occurrence_id is not None:
