@@ -439,4 +439,46 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        21,
+        "voice notes: their words (transcripts), the transcription queue, the listen queue",
+        """
+        -- Every voice note answer waits here until a coordinator has listened to it, or the
+        -- machine's transcript of it has been screened (then its row goes). sent_to/sent_at:
+        -- the coordinator it was last handed to (others skip it for a while, so two
+        -- coordinators do not listen to the same note); outcome: what they made of it.
+        CREATE TABLE listens (
+            answer_id       bigint PRIMARY KEY REFERENCES answers(id) ON DELETE CASCADE,
+            participant_id  text NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            queued_at       text NOT NULL,
+            sent_to         text,
+            sent_at         text,
+            heard_by        text,
+            heard_at        text,
+            outcome         text CHECK (outcome IN ('fine', 'follow_up', 'typed'))
+        );
+        CREATE INDEX listens_waiting ON listens (heard_at, queued_at);
+        -- Voice notes waiting for the transcriber (offline, one at a time). claimed_until: a
+        -- worker is on it until then (a killed worker's claim runs out); attempts: tries so
+        -- far (a note that fails too often stays with the listen queue alone).
+        CREATE TABLE transcriptions (
+            answer_id       bigint PRIMARY KEY REFERENCES answers(id) ON DELETE CASCADE,
+            participant_id  text NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+            queued_at       text NOT NULL,
+            attempts        integer NOT NULL DEFAULT 0,
+            claimed_until   text
+        );
+        CREATE INDEX transcriptions_queue ON transcriptions (queued_at);
+        -- A voice note's words, and whose they are: 'machine' (transcribed, not yet checked),
+        -- 'person' (they said it is right, or typed the fix), 'coordinator' (typed while
+        -- listening). fix_message_id: the message asking the person for their fix, so their
+        -- reply to it finds its answer.
+        ALTER TABLE answers ADD COLUMN transcript text;
+        ALTER TABLE answers ADD COLUMN transcript_by text
+            CHECK (transcript_by IN ('machine', 'person', 'coordinator'));
+        ALTER TABLE answers ADD COLUMN fix_message_id bigint;
+        INSERT INTO listens (answer_id, participant_id, queued_at)
+            SELECT id, participant_id, answered_at FROM answers WHERE file_path IS NOT NULL;
+        """,
+    ),
 )

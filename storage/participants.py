@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from storage import inbox, payments
+from storage import inbox, listens, payments, transcripts
 from storage.db import Database, Transaction, utc_text
 
 _PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
@@ -385,6 +385,7 @@ async def save_step(
     step: int | None = None,
     occurrence_id: int | None = None,
     closing: str | None = None,
+    transcribe: bool = False,
 ) -> bool:
     """Store answers and move the session on, in one transaction.
 
@@ -395,6 +396,7 @@ async def save_step(
     ``occurrence_id`` attaches a nudge the person is now answering. ``closing`` (when the
     check-in ends) is queued as a reply (outbox key ``closing:<session>``), so the thank-you
     survives a crash too. The update being handled is marked handled in the same transaction.
+    A voice note joins the listen queue, and the transcriber's queue when ``transcribe``.
     """
     stamp = utc_text(now)
     async with db.transaction() as tx:
@@ -448,6 +450,12 @@ async def save_step(
                     current.participant_id,
                 ),
             )
+            if answer.file_path is not None:  # a voice note: a coordinator listens to it
+                await listens.queue_in(tx, current.session_id, answer.question_id, stamp)
+                if transcribe:
+                    await transcripts.queue_in(
+                        tx, current.session_id, answer.question_id, stamp
+                    )
         if new_state is None:
             late = 0
             if current.occurrence_id is not None:
@@ -569,6 +577,7 @@ PERSONAL_TABLES = {
     "decision_voters": "decisions_you_were_asked",
     "votes": "your_votes",
     "payments": "payments_to_you",
+    "listens": "voice_notes_we_listened_to",
 }
 # Left out: the internal participant id (it means nothing to the person), and which
 # coordinator took an alert (that is the staff member's name, not something about the person).
@@ -590,7 +599,7 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
         person = await tx.one("SELECT * FROM participants WHERE id = ?", by_participant)
         answers = await tx.all(
             "SELECT session_id, checkin_id, question_id, kind, value, file_path, voice_seconds,"
-            " stage, answered_at FROM answers WHERE participant_id = ? ORDER BY id",
+            " transcript, stage, answered_at FROM answers WHERE participant_id = ? ORDER BY id",
             by_participant,
         )
         completions = await tx.all(
@@ -635,6 +644,12 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             by_participant,
         )
         paid = await payments.of_person_in(tx, participant_id)
+        listened = await tx.all(
+            "SELECT a.checkin_id, a.question_id, l.queued_at, l.heard_at, l.outcome"
+            " FROM listens l JOIN answers a ON a.id = l.answer_id WHERE l.participant_id = ?"
+            " ORDER BY l.queued_at",
+            by_participant,
+        )
     assert person is not None
     you = _visible(person)
     you.pop("id")
@@ -651,6 +666,7 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
                 "skipped": row["value"] is None,
                 "voice_note": row["file_path"],
                 "voice_seconds": row["voice_seconds"],
+                "voice_note_words": row["transcript"],  # written down by a coordinator
                 "answered_at": row["answered_at"],
             }
             for row in answers
@@ -669,6 +685,7 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             {**dict(row), "options": json.loads(row["options"])} for row in asked
         ],
         "your_votes": [dict(row) for row in votes],
+        "voice_notes_we_listened_to": [dict(row) for row in listened],
         "payments_to_you": [
             {
                 "number": p.id,

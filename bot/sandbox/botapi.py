@@ -77,6 +77,7 @@ class BotApi:
             "sendChatAction": self.send_chat_action,
             "sendDocument": self.send_document,
             "sendPhoto": self.send_photo,
+            "sendVoice": self.send_voice,
             "getFile": self.get_file,
         }
 
@@ -360,6 +361,22 @@ class BotApi:
         document["mime_type"] = record.mime_type or "application/octet-stream"
         document["file_size"] = record.reported_size
         return self._send_media(p, chat, {"document": document}, caption, entities)
+
+    async def send_voice(self, p: Params) -> dict[str, Any]:
+        """sendVoice: an OGG voice note, uploaded or by file_id, with its duration if given."""
+        chat = self._chat(p)
+        caption, entities = self._text(
+            p, "caption", "caption_entities", MAX_CAPTION, errors.CAPTION_TOO_LONG
+        )
+        record = await self._input_file(p.get_file("voice"), "voice")
+        voice: dict[str, Any] = {
+            "file_id": record.file_id,
+            "file_unique_id": record.file_unique_id,
+            "duration": p.get_int("duration") or 0,
+            "mime_type": record.mime_type or "audio/ogg",
+            "file_size": record.reported_size,
+        }
+        return self._send_media(p, chat, {"voice": voice}, caption, entities)
 
     async def send_photo(self, p: Params) -> dict[str, Any]:
         """sendPhoto: an upload or file_id, answered with the PhotoSize list Telegram gives."""
