@@ -40,6 +40,7 @@ from bot.handlers import (
     preferences,
     safeguarding,
     suggest,
+    voice_words,
     weekly_digest,
     you_said,
 )
@@ -52,7 +53,7 @@ from bot.settings import Settings
 from bot.telegram_bot import build_bot
 from bot.texts import Texts
 from bot.webhook import WebhookServer
-from storage import handovers, participants
+from storage import handovers, participants, transcripts
 from storage import inbox as inbox_store
 from storage import payments as payment_store
 from storage.db import Database
@@ -117,6 +118,7 @@ FEATURES = (
     preferences,  # /settings
     language_choice,  # /language and the language buttons
     got_it,  # Yes / Partly / No under an update, and replies saying what we missed
+    voice_words,  # "Here's what I heard" under a voice note: right / fix it / audio only
     suggest,  # /suggest, the team's Adopt / Not now / Reply, and their replies
     decide,  # /decide, the votes, the results
     nudge,  # the buttons on a nudge
@@ -175,10 +177,36 @@ async def _post_init(app: Everystage) -> None:
             job_kwargs=once,
         )
     await register_commands(app)
+    await _start_transcriber(app)
+
+
+async def _start_transcriber(app: Everystage) -> None:
+    """Voice notes into words, in worker processes (``[voice]``)."""
+    from bot.voice.transcriber import Transcriber  # late: its engines load only when on
+
+    services = services_of(app)
+    settings = services.settings
+    if not settings.voice.transcribe:
+        return
+    if not settings.storage.is_postgres:
+        # The only process on this database: a claim a killed run left need not run out.
+        await transcripts.release_all(services.db)
+    services.transcriber = Transcriber(
+        settings.voice,
+        services.db,
+        settings.storage.files_path,
+        services.clock.now,
+        lambda job, words: voice_words.on_words(app, job, words),
+        default_language=settings.project.locale,
+    )
+    services.transcriber.start()
 
 
 async def _post_shutdown(app: Everystage) -> None:
     services = services_of(app)
+    if services.transcriber is not None:
+        await services.transcriber.stop()
+        services.transcriber = None
     processor = app.update_processor
     if isinstance(processor, PerChatUpdateProcessor):
         await processor.stop_draining()  # chats a sweep took over, finished first

@@ -44,6 +44,7 @@ class Button(Enum):
     GOT_IT = ("got", Role.PARTICIPANT, "")  # got:<update id>:<yes|partly|no>
     VOTE = ("vote", Role.PARTICIPANT, "")  # vote:<decision>:<option>:<1 choose|0 take back>
     LANGUAGE = ("lang", Role.PARTICIPANT, "")  # lang:<language|->[:<invite code>]
+    HEARD_WORDS = ("vw", Role.PARTICIPANT, "")  # vw:<answer id>:<ok|fix|audio>
     UPDATE = ("upd", Role.PEER_RESEARCHER, "update")  # upd:<action>[:<index>[:<n>]]
     SUGGESTION = ("sug", Role.PEER_RESEARCHER, "suggestion")  # sug:<id>:<adopt|later|reply|...>
     DRAFT_DECISION = ("decd", Role.PEER_RESEARCHER, "decision-draft")  # decd:<put|x>

@@ -37,6 +37,9 @@ class Services:
     # How updates arrive while serving: Telegram's webhook (several workers may share a
     # PostgreSQL database: bot/leader.py) or long polling (this process alone).
     webhook: bool = False
+    # The voice-note transcriber (bot/voice/transcriber.py) while serving; None when
+    # ``[voice] transcribe`` is off or before start-up.
+    transcriber: Any = field(default=None, repr=False)
     # Each offered language's texts and content, loaded once (emptied when settings change).
     _by_language: dict[str, tuple[Texts, Settings]] = field(default_factory=dict, repr=False)
 

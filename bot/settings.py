@@ -531,6 +531,40 @@ class RecognitionSettings(_Section):
         return code
 
 
+class VoiceSettings(_Section):
+    """Voice notes made into words on this machine (nothing is sent anywhere to do it).
+
+    ``engine``: "pocketsphinx" runs out of the box but understands only English and mishears
+    often; "faster-whisper" (``pip install 'everystage[whisper]'`` and ``everystage voice
+    fetch-model``) is far better and speaks many languages. Until a person confirms the words,
+    their voice note also waits for a coordinator to listen to it (``/listen``).
+    """
+
+    transcribe: bool = True
+    engine: Literal["pocketsphinx", "faster-whisper"] = "pocketsphinx"
+    # faster-whisper's model folder; relative paths are relative to the config file.
+    model_path: Path | None = None
+    # Worker processes transcribing at once; each holds a model in memory (see bench/voice.py).
+    workers: int = Field(default=1, ge=1, le=8)
+    # The transcriber's queue is bounded: beyond this many notes waiting, new ones go to the
+    # coordinators' listen queue only.
+    max_waiting: int = Field(default=500, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _whisper_needs_a_model(self) -> VoiceSettings:
+        if self.transcribe and self.engine == "faster-whisper" and self.model_path is None:
+            raise ValueError(
+                "engine 'faster-whisper' needs model_path: the folder 'everystage voice"
+                " fetch-model' wrote"
+            )
+        return self
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        """The languages the engine understands (None: any)."""
+        return frozenset({"en"}) if self.engine == "pocketsphinx" else None
+
+
 class LoggingSettings(_Section):
     """Log level for the bot's own messages."""
 
@@ -557,6 +591,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     recognition: RecognitionSettings = Field(default_factory=RecognitionSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
     checkins: list[CheckIn] = Field(min_length=1)
     decisions: list[DecisionSpec] = Field(default_factory=list)
 
@@ -1664,9 +1699,14 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         updates["path"] = base / storage.path
     if storage.files_dir is not None and not storage.files_dir.is_absolute():
         updates["files_dir"] = base / storage.files_dir
-    if not updates:
+    voice = settings.voice
+    if voice.model_path is not None and not voice.model_path.is_absolute():
+        voice = voice.model_copy(update={"model_path": base / voice.model_path})
+    if not updates and voice is settings.voice:
         return settings
-    return settings.model_copy(update={"storage": storage.model_copy(update=updates)})
+    return settings.model_copy(
+        update={"storage": storage.model_copy(update=updates), "voice": voice}
+    )
 
 
 __all__ = ["ConfigError", "ConfigProblem", "Problem", "Settings", "load_settings"]

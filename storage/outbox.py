@@ -442,8 +442,8 @@ async def reply(db: Database, participant_id: str, key: str) -> DueMessage | Non
     """A queued reply (see :func:`storage.participants.save_step`) ready to send now."""
     async with db.read() as tx:
         row = await tx.one(
-            "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, b.kind, b.message_key"
-            " FROM outbox b"
+            "SELECT b.id, b.participant_id, p.chat_id, b.next_at, b.text, b.kind, b.message_key,"
+            " b.buttons, p.language FROM outbox b"
             " JOIN participants p ON p.id = b.participant_id WHERE b.participant_id = ?"
             " AND b.message_key = ? AND b.status = 'pending'"
             f" AND NOT EXISTS ({_IN_FLIGHT.format(table='outbox', alias='b')})",
@@ -460,6 +460,8 @@ async def reply(db: Database, participant_id: str, key: str) -> DueMessage | Non
         text=row["text"],
         kind=row["kind"],
         key=row["message_key"],
+        buttons=row["buttons"],
+        language=row["language"],
     )
 
 
@@ -617,16 +619,18 @@ async def queue_in(
     text: Text,
     now: datetime,
     buttons: Text | None = None,
+    kind: str = "news",
 ) -> int:
     """:func:`queue_outbox` inside a caller's transaction (with the change the message is
     about); how many were new. ``buttons``: JSON rows of [label, callback data]. Either may
-    be made per language: each is then made once per language among the people."""
+    be made per language: each is then made once per language among the people. ``kind``
+    'reply': something the person is waiting for, not held back by quiet hours."""
     people = list(participant_ids)
     if not people:
         return 0
     stamp = utc_text(now)
     if isinstance(text, str) and (buttons is None or isinstance(buttons, str)):
-        params = [(pid, key, text, stamp, buttons) for pid in people]
+        params = [(pid, key, text, stamp, buttons, kind) for pid in people]
     else:
         languages = await _languages(tx, people)
         made: dict[str | None, tuple[str, str | None]] = {}
@@ -636,12 +640,12 @@ async def queue_in(
                 buttons if buttons is None or isinstance(buttons, str) else buttons(language),
             )
         params = [
-            (pid, key, *made[languages[pid]][:1], stamp, made[languages[pid]][1])
+            (pid, key, *made[languages[pid]][:1], stamp, made[languages[pid]][1], kind)
             for pid in people
             if pid in languages
         ]
     return await tx.executemany(
-        "INSERT INTO outbox (participant_id, message_key, text, next_at, buttons)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (participant_id, message_key) DO NOTHING",
+        "INSERT INTO outbox (participant_id, message_key, text, next_at, buttons, kind)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (participant_id, message_key) DO NOTHING",
         params,
     )

@@ -161,6 +161,14 @@ async def by_chat(db: Database, chat_id: int) -> Participant | None:
         )
 
 
+async def by_id(db: Database, participant_id: str) -> Participant | None:
+    """The participant with this id, if they are still here."""
+    async with db.read() as tx:
+        return _participant(
+            await tx.one("SELECT * FROM participants WHERE id = ?", (participant_id,))
+        )
+
+
 async def with_session(db: Database, chat_id: int) -> tuple[Participant | None, Session | None]:
     """The participant at this chat and their open check-in, in one query (the hot path)."""
     async with db.read() as tx:
@@ -453,9 +461,7 @@ async def save_step(
             if answer.file_path is not None:  # a voice note: a coordinator listens to it
                 await listens.queue_in(tx, current.session_id, answer.question_id, stamp)
                 if transcribe:
-                    await transcripts.queue_in(
-                        tx, current.session_id, answer.question_id, stamp
-                    )
+                    await transcripts.queue_in(tx, current.session_id, answer.question_id, stamp)
         if new_state is None:
             late = 0
             if current.occurrence_id is not None:

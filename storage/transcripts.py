@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from storage import inbox
 from storage.db import Database, Transaction, utc_text
 
 LEASE = timedelta(minutes=10)
@@ -110,6 +111,23 @@ async def failed(db: Database, answer_id: int, now: datetime) -> bool:
         )
 
 
+async def release(db: Database, answer_id: int) -> None:
+    """Give a note back to the queue untried (the bot is stopping while on it)."""
+    await db.write(
+        "UPDATE transcriptions SET claimed_until = NULL, attempts = attempts - 1"
+        " WHERE answer_id = ? AND claimed_until IS NOT NULL",
+        (answer_id,),
+    )
+
+
+async def release_all(db: Database) -> int:
+    """Give back every claimed note: at start-up, when this is the only process (SQLite), a
+    claim left by a run that was killed need not run out first."""
+    return await db.write(
+        "UPDATE transcriptions SET claimed_until = NULL WHERE claimed_until IS NOT NULL"
+    )
+
+
 async def heard(tx: Transaction, answer_id: int, words: str | None) -> Words | None:
     """Keep the machine's ``words`` for a voice note and take it off the transcriber's queue.
 
@@ -182,11 +200,13 @@ async def fix(db: Database, participant_id: str, message_id: int, words: str) ->
         return await of(tx, row["id"])
 
 
-async def audio_only(db: Database, answer_id: int, participant_id: str) -> bool:
+async def audio_only(db: Database, answer_id: int, participant_id: str, now: datetime) -> bool:
     """Keep the voice note as audio only: its words are forgotten, everywhere they were kept
-    (the answer, and the "Here's what I heard" message waiting in the outbox). The note stays
-    in the listen queue. False if it is not theirs or is gone."""
+    (the answer, the "Here's what I heard" message in the outbox, and the press's own update,
+    which carries that message: marked handled, so its payload goes, in this transaction).
+    The note stays in the listen queue. False if it is not theirs or is gone."""
     async with db.transaction() as tx:
+        await inbox.complete_in(tx, now)
         mine = await tx.execute(
             "UPDATE answers SET transcript = NULL, transcript_by = NULL, fix_message_id = NULL"
             " WHERE id = ? AND participant_id = ? AND file_path IS NOT NULL",

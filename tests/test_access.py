@@ -77,7 +77,7 @@ PARTICIPANT_COMMANDS = {
 }
 PEER_RESEARCHER_COMMANDS = {"stats", "digest", "share", "update", "decide"}
 COORDINATOR_COMMANDS = {"stage", "ask", "reload", "alerts", "paid"}
-PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got", "vote", "lang"}
+PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got", "vote", "lang", "vw"}
 PEER_RESEARCHER_BUTTONS = {"upd", "sug", "decd"}
 COORDINATOR_BUTTONS = {"stage", "alert", "updp", "dec"}
 CHATS = ("private", "team", "other")
@@ -327,6 +327,7 @@ def button_data(consent_version: int) -> dict[str, Data]:
         "set": Data("set:f:fortnightly", "set:close:-"),
         "quote": Data("quote:yes", "quote:no"),
         "got": Data("got:1:no", "got:999999:yes"),
+        "vw": Data("vw:1:ok", "vw:999999:audio"),
         "stage": Data("stage:yes:1", "stage:no:-"),
         "upd": Data("upd:s", "upd:x"),
         "alert": Data("alert:1:take", "alert:999:take"),

@@ -39,7 +39,7 @@ from bot.texts import Texts
 from conversations import engine
 from conversations.engine import Choose, Done, Event, Prompt, Skip, State, Text, Toggle, Voice
 from conversations.model import CheckIn
-from storage import outbox, participants
+from storage import outbox, participants, transcripts
 from storage.participants import NewAnswer, Participant, Session, SessionPlan
 
 log = logging.getLogger(__name__)
@@ -424,6 +424,10 @@ async def _apply(
         NewAnswer(r.question_id, r.kind, r.value, r.file_ref, r.seconds) for r in moved.records
     ]
     closing = (checkin.closing.strip() or texts("checkin.finished")) if moved.finished else None
+    transcriber = context.services.transcriber
+    transcribe = transcriber is not None and any(a.file_path for a in answers)
+    if transcribe:  # the transcriber's queue is bounded; beyond it, coordinators listen
+        transcribe = await transcripts.waiting(db) < transcriber.settings.max_waiting
     stored = await participants.save_step(
         db,
         session,
@@ -433,10 +437,13 @@ async def _apply(
         context.services.clock.now(),
         step=moved.state.step if moved.state else None,
         closing=closing,
+        transcribe=transcribe,
     )
     if not stored:
         await _stale(update, context, await participants.session(db, session.participant_id))
         return False
+    if transcribe:
+        transcriber.wake()
     if query:
         await query.answer()
 

@@ -28,10 +28,11 @@ from telegram import (
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CommandHandler, MessageHandler, filters
 
+from bot import delivery
 from bot.callbacks import Button, parse
 from bot.handlers.auditing import team_only
 from bot.handlers.common import chat_id_of
-from bot.services import BotContext
+from bot.services import BotContext, services_of
 from bot.settings import Settings
 from bot.texts import Texts
 from conversations import engine
@@ -40,7 +41,9 @@ from conversations.safeguarding import Matcher, compile_phrases
 from storage import alerts, participants
 from storage.alerts import Alert
 from storage.db import parse_utc
-from storage.participants import Session
+from storage.participants import Participant, Session
+
+Where = tuple[str | None, str | None]  # a check-in and a question in it
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +73,58 @@ def register(app: Any) -> None:
 
 def matcher(context: BotContext) -> Matcher:
     """The compiled phrases, rebuilt when the configuration (and so the phrases) changes."""
-    phrases = context.settings.safeguarding.phrases
-    cached = context.bot_data.get(_MATCHER_KEY)
+    return _matcher(context.bot_data, context.settings)
+
+
+def _matcher(bot_data: dict[Any, Any], settings: Settings) -> Matcher:
+    phrases = settings.safeguarding.phrases
+    cached = bot_data.get(_MATCHER_KEY)
     if cached is None or cached[0] is not phrases:
         cached = (phrases, compile_phrases(phrases))
-        context.bot_data[_MATCHER_KEY] = cached
+        bot_data[_MATCHER_KEY] = cached
     return cached[1]
+
+
+async def screen_spoken(app: Any, person: Participant, words: str, where: Where) -> bool:
+    """Screen the words heard in a person's voice note as a typed message is screened: on a
+    match, support for them and an alert for the team (their words in it only when
+    ``share_text_in_alerts``), once per conversation. True if the words matched.
+
+    Runs outside any update (the transcriber hands the words over), so a failure is logged
+    and never passed on.
+    """
+    services = services_of(app)
+    settings = services.settings_in(person.language)
+    category = _matcher(app.bot_data, settings).match(words)
+    if category is None:
+        return False
+    try:
+        now = services.clock.now()
+        db = services.db
+        session = await participants.session(db, person.id)
+        if not await alerts.offer_support(
+            db, person.id, session.session_id if session else None, now, OFFER_EVERY_HOURS
+        ):
+            return True  # already offered in this conversation
+        alert = await alerts.create(
+            db,
+            person.id,
+            category,
+            now,
+            checkin_id=where[0],
+            question_id=where[1],
+            shared_text=words if settings.safeguarding.share_text_in_alerts else None,
+        )
+        log.info("safeguarding: support offered after a voice note, alert %d raised", alert.id)
+        texts = services.texts_in(person.language)
+        reply = resources_text(texts, settings, "support.reached_out")
+        reply += "\n\n" + texts("support.team_told")
+        if not await delivery.send_message(app.bot, person.chat_id, reply):
+            log.warning("safeguarding: could not send support for alert %d", alert.id)
+        await post_alert(app, alert)
+    except Exception as exc:
+        log.error("safeguarding: a voice note's match failed: %s", type(exc).__name__, exc_info=exc)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,8 +324,14 @@ def _take_keyboard(texts: Texts, alert: Alert) -> InlineKeyboardMarkup | None:
 
 
 async def _post_alert(context: BotContext, alert: Alert, now: datetime) -> None:
+    await post_alert(context.application, alert)
+
+
+async def post_alert(app: Any, alert: Alert) -> None:
     """Post the alert to the coordinators' chat; a failure is logged, never passed on."""
-    chat_id = context.settings.coordinators.chat_id
+    services = services_of(app)
+    settings, texts = services.settings, services.texts_in(None)  # the team's language
+    chat_id = settings.coordinators.chat_id
     if chat_id is None:
         log.warning(
             "safeguarding: alert %d stored, but there is no coordinators' chat to post it to"
@@ -285,10 +340,10 @@ async def _post_alert(context: BotContext, alert: Alert, now: datetime) -> None:
         )
         return
     try:
-        sent = await context.bot.send_message(
+        sent = await app.bot.send_message(
             chat_id,
-            alert_text(context.texts, context.settings, alert),
-            reply_markup=_take_keyboard(context.texts, alert),
+            alert_text(texts, settings, alert),
+            reply_markup=_take_keyboard(texts, alert),
         )
     except TelegramError as exc:
         log.warning(
@@ -297,7 +352,7 @@ async def _post_alert(context: BotContext, alert: Alert, now: datetime) -> None:
             exc.message,
         )
         return
-    await alerts.set_message(context.db, alert.id, sent.message_id)
+    await alerts.set_message(services.db, alert.id, sent.message_id)
 
 
 def _age(texts: Texts, now: datetime, raised_at: str) -> str:
