@@ -216,3 +216,18 @@ async def test_listen_is_for_coordinators_in_a_private_chat(
     sent = [r for r in await client.requests() if r["method"] == "sendVoice"]
     assert [str(r["params"]["chat_id"]) for r in sent] == [str(ALEX)]
     assert rows(team, "SELECT sent_to, heard_at FROM listens") == [(str(ALEX), None)]
+
+
+async def test_the_digest_counts_voice_notes_waiting_without_their_content(
+    client: SandboxClient, team: Settings
+) -> None:
+    async with running(team, clock=FakeClock(START)):
+        alex = await client.user(ALEX, first_name="Alex")
+        robin = await client.user(5107, first_name="Robin")
+        pseudonym = await speak(robin, team, b"OggS-digest")
+        await alex.send("/digest")
+        summary = await alex.expect("📊 Weekly digest")
+        assert "Voice notes waiting to be heard: 1 (the oldest came Tue 10 Nov 10:00)" in (
+            summary.text
+        )
+        assert pseudonym not in summary.text and "Robin" not in summary.text
