@@ -22,9 +22,9 @@ they are, and a command or button is allowed when that role is at least its mini
   draft's own) and ``sug`` (triaging suggestions).
 - **Coordinator** (``coordinators.user_ids`` in their private chat, or anyone in the
   coordinators' chat, ``coordinators.chat_id``): all of the above, and /stage, /ask, /reload,
-  /alerts, and the buttons ``stage``, ``alert`` and ``updp`` (sending a peer researcher's
-  draft). The coordinators' chat must hold coordinators only: peer researchers use their
-  private chat.
+  /alerts, /listen (which plays voice notes in a private chat only), and the buttons
+  ``stage``, ``alert``, ``listen`` and ``updp`` (sending a peer researcher's draft). The
+  coordinators' chat must hold coordinators only: peer researchers use their private chat.
 
 Below its minimum, in a private chat or the coordinators' chat: the polite refusal
 (``admin.refused``, as a message or a toast). In any other group nobody has a team role, so a
@@ -105,6 +105,7 @@ COMMANDS: dict[str, Entry] = {
     "ask": Entry(Role.COORDINATOR, "ask"),
     "reload": Entry(Role.COORDINATOR, "reload"),
     "alerts": Entry(Role.COORDINATOR, "alerts"),
+    "listen": Entry(Role.COORDINATOR, "listen"),  # voice notes nobody has heard yet
     "decide": Entry(Role.PEER_RESEARCHER, "decide"),  # a peer researcher's goes to coordinators
     "paid": Entry(Role.COORDINATOR, "paid"),
 }

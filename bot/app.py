@@ -34,6 +34,7 @@ from bot.handlers import (
     got_it,
     guard,
     heard,
+    listen,
     nudge,
     other,
     payments,
@@ -110,6 +111,7 @@ FEATURES = (
     you_said,  # /update; a coordinator's draft text in group -2, before anything else
     safeguarding,  # screens every private message in group -1; /support, /alerts
     coordinators,  # /stats, /stage, /ask, /reload (also in the coordinators' chat)
+    listen,  # /listen: voice notes nobody has heard; the words a coordinator types, group -3
     payments,  # /paid: a payment made for someone's time, by code name
     heard,  # /share: what everyone said, to the people who answered
     weekly_digest,  # /digest, the quote-consent buttons, the weekly job

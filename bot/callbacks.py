@@ -52,6 +52,7 @@ class Button(Enum):
     ALERT = ("alert", Role.COORDINATOR, "alert-take")  # alert:<id>:<take|list>
     DRAFTED = ("updp", Role.COORDINATOR, "update-drafted")  # updp:<draft>:<s|x>
     DECISION = ("dec", Role.COORDINATOR, "decision")  # dec:<put|x|close|did>[:<number>]
+    LISTEN = ("listen", Role.COORDINATOR, "listen-heard")  # listen:<answer>:<fine|follow|type>|next
 
     def __init__(self, prefix: str, role: Role, audit: str) -> None:
         self.prefix = prefix

@@ -51,6 +51,7 @@ COORDINATOR_COMMANDS = (
     "update",
     "decide",
     "alerts",
+    "listen",
     "digest",
     "paid",
     "reload",

@@ -36,6 +36,7 @@ TEAM_SECTIONS = frozenset(
         "coord",
         "coordinator_commands",
         "digest",
+        "listen",  # /listen: coordinators hearing voice notes
         "payments",  # /paid
         "peer_commands",
         "update",  # writing "you said, we did" updates; participants see only its header

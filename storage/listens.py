@@ -32,6 +32,8 @@ class Note:
     file_path: str
     queued_at: str
     voice_seconds: float | None
+    transcript: str | None  # words already kept (the machine's, the person's, a coordinator's)
+    heard_by: str | None  # who listened to it, once someone has
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Waiting:
 
 _NOTE = (
     "SELECT l.answer_id, l.participant_id, p.pseudonym, a.checkin_id, a.question_id,"
-    " a.file_path, l.queued_at, a.voice_seconds FROM listens l"
+    " a.file_path, l.queued_at, a.voice_seconds, a.transcript, l.heard_by FROM listens l"
     " JOIN answers a ON a.id = l.answer_id JOIN participants p ON p.id = l.participant_id"
 )
 
@@ -128,10 +130,15 @@ async def write_down(
     return bool(kept)
 
 
-async def waiting(db: Database) -> Waiting:
-    """How many voice notes are waiting to be heard, and since when the oldest."""
+async def waiting(db: Database, until: datetime | None = None) -> Waiting:
+    """How many voice notes are waiting to be heard, and since when the oldest: now, or as
+    things stood at ``until`` (the end of a digest's week: came before it, not heard by then).
+    """
+    upper = utc_text(until) if until is not None else "9999"
     async with db.read() as tx:
         row = await tx.one(
-            "SELECT count(*) AS n, min(queued_at) AS oldest FROM listens WHERE heard_at IS NULL"
+            "SELECT count(*) AS n, min(queued_at) AS oldest FROM listens"
+            " WHERE queued_at < ? AND (heard_at IS NULL OR heard_at >= ?)",
+            (upper, upper),
         )
     return Waiting(int(row["n"]) if row else 0, row["oldest"] if row else None)

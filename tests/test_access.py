@@ -76,10 +76,10 @@ PARTICIPANT_COMMANDS = {
     "language",
 }
 PEER_RESEARCHER_COMMANDS = {"stats", "digest", "share", "update", "decide"}
-COORDINATOR_COMMANDS = {"stage", "ask", "reload", "alerts", "paid"}
+COORDINATOR_COMMANDS = {"stage", "ask", "reload", "alerts", "paid", "listen"}
 PARTICIPANT_BUTTONS = {"consent", "a", "delete", "n", "set", "quote", "got", "vote", "lang", "vw"}
 PEER_RESEARCHER_BUTTONS = {"upd", "sug", "decd"}
-COORDINATOR_BUTTONS = {"stage", "alert", "updp", "dec"}
+COORDINATOR_BUTTONS = {"stage", "alert", "updp", "dec", "listen"}
 CHATS = ("private", "team", "other")
 PEOPLE = {
     "participant": PARTICIPANT,
@@ -145,6 +145,7 @@ def policy(kind: Kind, name: str, chat: str, person: str) -> Expected:
         "dec": "decision",
         "decd": "decision-draft",
         "updp": "update-drafted",
+        "listen": "listen-heard",
     }
     action = name if command else audits.get(name, least.action)
     role = ROLE_IN[person, chat]
@@ -337,6 +338,7 @@ def button_data(consent_version: int) -> dict[str, Data]:
         "dec": Data("dec:close:1", "dec:did:999999"),
         "updp": Data("updp:1:s", "updp:999999:x"),
         "decd": Data("decd:put", "decd:x"),
+        "listen": Data("listen:1:follow", "listen:999999:fine"),
     }
 
 

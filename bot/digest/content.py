@@ -13,7 +13,8 @@ Every figure is as it stood at the end of the digest's week (see ``storage.figur
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.digest import power, weeks
 from bot.digest.power import PowerMeter
@@ -21,9 +22,9 @@ from bot.digest.redact import redact
 from bot.settings import Settings
 from conversations.kinds import kind_of
 from conversations.questions import YES, Aggregate, QuestionKind
-from storage import figures
+from storage import figures, listens
 from storage import power as power_rows
-from storage.db import Database
+from storage.db import Database, parse_utc
 
 MAX_QUOTES = 8
 MAX_QUOTE_CHARS = 300
@@ -182,6 +183,16 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class VoiceWaiting:
+    """Voice notes nobody had heard by the end of the week (``/listen``): how many, and when
+    the oldest came. Work waiting for the team, not a count of people or of what they said,
+    so it is not hidden under the small-number rule; never any content."""
+
+    count: int = 0
+    oldest: datetime | None = None  # in the project's time zone
+
+
+@dataclass(frozen=True)
 class Quote:
     """Redacted words from someone who said they may be quoted; no name, no code name."""
 
@@ -209,6 +220,7 @@ class Digest:
     alerts: Alerts
     quotes: list[Quote] = field(default_factory=list)
     power: PowerMeter | None = None  # the tokenism meter (bot/digest/power.py)
+    voice: VoiceWaiting = field(default_factory=VoiceWaiting)
 
     @property
     def fewer(self) -> str:
@@ -234,7 +246,9 @@ async def compute(db: Database, settings: Settings, week: str) -> Digest:
         zone,
         settings.digest.min_group_size,
     )
-    return replace(digest, power=meter)
+    waiting = await listens.waiting(db, until=end)
+    oldest = parse_utc(waiting.oldest).astimezone(ZoneInfo(zone)) if waiting.oldest else None
+    return replace(digest, power=meter, voice=VoiceWaiting(waiting.count, oldest))
 
 
 def build(raw: figures.RawWeek, settings: Settings, week: str, reached: list[str]) -> Digest:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from bot.digest.content import Digest, QuestionFigures
+from bot.digest.content import Digest, QuestionFigures, VoiceWaiting
 from conversations.questions import Aggregate
 
 
@@ -67,3 +67,10 @@ def mean_name(q: QuestionFigures) -> str:
 def period(d: Digest) -> str:
     """'Mon 23 Nov – Sun 29 Nov 2026'."""
     return f"{d.first_day:%a %-d %b} – {d.last_day:%a %-d %b %Y}"
+
+
+def voice_waiting(v: VoiceWaiting) -> str:
+    """'3 (the oldest came Mon 30 Nov 14:02)', or '0'."""
+    if not v.count or v.oldest is None:
+        return "0"
+    return f"{v.count:,} (the oldest came {v.oldest:%a %-d %b %H:%M})"

@@ -214,7 +214,9 @@ def render(d: Digest, with_charts: bool = True) -> str:
         *_power(d, with_charts),
         "<section><h2>Safeguarding</h2>",
         f"<p>Alerts raised: <b>{_n(d, d.alerts.raised)}</b>; taken: "
-        f"<b>{_n(d, d.alerts.taken)}</b>.</p></section>",
+        f"<b>{_n(d, d.alerts.taken)}</b>.</p>",
+        f"<p>Voice notes waiting to be heard at the end of the week: "
+        f"<b>{escape(fmt.voice_waiting(d.voice))}</b>.</p></section>",
     ]
     if d.quotes:
         out.append("<section><h2>In their words</h2>")

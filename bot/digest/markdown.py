@@ -79,6 +79,7 @@ def render(d: Digest) -> str:
         "",
         "## Safeguarding",
         f"- Alerts raised: {fmt.count(d, d.alerts.raised)}; taken: {fmt.count(d, d.alerts.taken)}",
+        f"- Voice notes waiting to be heard at the end of the week: {fmt.voice_waiting(d.voice)}",
     ]
     if d.quotes:
         lines += ["", "## In their words"]
@@ -109,6 +110,8 @@ def summary(d: Digest) -> str:
         f"Safeguarding alerts: {fmt.count(d, d.alerts.raised)} raised,"
         f" {fmt.count(d, d.alerts.taken)} taken"
     )
+    if d.voice.count:
+        lines.append(f"Voice notes waiting to be heard: {fmt.voice_waiting(d.voice)} (/listen)")
     return "\n".join(lines)
 
 

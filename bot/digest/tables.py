@@ -69,6 +69,10 @@ def rows(d: Digest) -> list[dict[str, str]]:
         add(section, item, detail, value, share)
     add("safeguarding", "alerts", "raised", d.alerts.raised)
     add("safeguarding", "alerts", "taken", d.alerts.taken)
+    add("safeguarding", "voice notes", "waiting to be heard", d.voice.count)
+    if d.voice.oldest is not None:  # when the oldest came, in the project's time zone
+        oldest = d.voice.oldest.strftime("%Y-%m-%d %H:%M")
+        out.append({**out[-1], "detail": "oldest waiting came", "value": oldest})
     return out
 
 

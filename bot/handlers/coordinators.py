@@ -22,11 +22,12 @@ from bot.commands import register_commands
 from bot.digest import power, weeks
 from bot.handlers.auditing import actor_of, team_only
 from bot.handlers.common import chat_id_of
+from bot.handlers.safeguarding import age_text
 from bot.services import BotContext, Services
 from bot.settings import ConfigError, load_settings
 from bot.texts import Texts
 from conversations.model import CheckIn
-from storage import audit, figures, outbox, stats, you_said
+from storage import audit, figures, listens, outbox, stats, you_said
 from storage import power as power_rows
 from storage.outbox import NewOccurrence
 
@@ -54,7 +55,8 @@ def _percent(part: int, whole: int) -> str:
 
 @team_only("stats")
 async def stats_command(update: Update, context: BotContext) -> None:
-    """/stats: who takes part, answers this week, response rates per check-in and stage."""
+    """/stats: who takes part, answers this week, response rates per check-in and stage,
+    voice notes waiting to be heard."""
     services, texts = context.services, context.texts
     zone = ZoneInfo(context.settings.project.timezone)
     figures = await stats.compute(context.db, week_start(services.clock.now(), zone))
@@ -114,6 +116,10 @@ async def stats_command(update: Update, context: BotContext) -> None:
                 reasons=total.reasons,
             )
         )
+    waiting = await listens.waiting(context.db)
+    if waiting.count and waiting.oldest is not None:  # voice notes nobody has heard (/listen)
+        age = age_text(texts, services.clock.now(), waiting.oldest)
+        lines.append(texts("coord.stats_voice", count=waiting.count, age=age))
     meter = await power_now(context)
     if meter.anything:
         lines.append(texts("coord.stats_power"))

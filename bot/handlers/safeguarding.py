@@ -323,6 +323,33 @@ def _take_keyboard(texts: Texts, alert: Alert) -> InlineKeyboardMarkup | None:
     )
 
 
+async def raise_alert(
+    context: BotContext,
+    participant_id: str,
+    category: str,
+    now: datetime,
+    *,
+    checkin_id: str | None,
+    question_id: str | None,
+    words: str | None,
+) -> Alert:
+    """Store an alert about a participant and post it to the coordinators' chat, as a typed
+    answer's does: for what the team heard in a voice note (bot/handlers/listen.py). Their
+    ``words`` go with it only when the project sets ``share_text_in_alerts``."""
+    alert = await alerts.create(
+        context.db,
+        participant_id,
+        category,
+        now,
+        checkin_id=checkin_id,
+        question_id=question_id,
+        shared_text=words if context.settings.safeguarding.share_text_in_alerts else None,
+    )
+    log.info("safeguarding: alert %d raised", alert.id)
+    await _post_alert(context, alert, now)
+    return alert
+
+
 async def _post_alert(context: BotContext, alert: Alert, now: datetime) -> None:
     await post_alert(context.application, alert)
 
@@ -355,7 +382,8 @@ async def post_alert(app: Any, alert: Alert) -> None:
     await alerts.set_message(services.db, alert.id, sent.message_id)
 
 
-def _age(texts: Texts, now: datetime, raised_at: str) -> str:
+def age_text(texts: Texts, now: datetime, raised_at: str) -> str:
+    """How long ago a stored time was, as alerts say it: "12 min", "3 h", "2 days"."""
     minutes = max(0, int((now - parse_utc(raised_at)).total_seconds() // 60))
     if minutes < 120:
         return texts("alerts.age_minutes", n=minutes)
@@ -378,7 +406,7 @@ async def _open_list(context: BotContext) -> tuple[str, InlineKeyboardMarkup | N
                 "alerts.list_item",
                 pseudonym=alert.pseudonym,
                 where=_where_text(texts, settings, alert),
-                age=_age(texts, now, alert.raised_at),
+                age=age_text(texts, now, alert.raised_at),
                 category=alert.category,
             )
         )
