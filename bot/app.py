@@ -228,6 +228,9 @@ async def apply_retention(app: Everystage) -> int:
     erased = await participants.erase_older_than(services.db, cutoff, storage.files_path)
     if erased:
         log.info("retention: erased %d answers older than %d days", erased, storage.retention_days)
+    # A voice note's words were also in its "Here's what I heard" message: gone with it.
+    if await transcripts.forget_orphans(services.db):
+        await services.db.scrub(["outbox"])
     await digest_files.prune(app, cutoff)
     years = services.settings.recognition.retention_years
     today = services.clock.now().astimezone(ZoneInfo(services.settings.project.timezone)).date()

@@ -7,6 +7,11 @@ Each row carries the check-in's title and the question's text from the current c
 as UTF-8, and times are ISO 8601 text in UTC; XLSX is written in openpyxl's streaming
 (write-only) mode, with times as date cells (UTC) and each answer typed as its question kind
 says (``Cell``: a scale's number as a number, a multi's choices as one text).
+
+A voice note's words are in ``transcript``, and ``words_from`` says where a free-text answer's
+words came from (:func:`words_from`). A machine's transcript the person has not checked is
+exported too, labelled ``transcribed``: the analyst decides whether to use unchecked words, and
+leaving them out would leave no words at all for every note nobody has checked or listened to.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from conversations.kinds import kind_of
+from conversations.kinds import KINDS, kind_of
 from conversations.questions import Cell
 from storage.db import Database, parse_utc, utc_text
 
@@ -37,6 +42,8 @@ COLUMNS = (
     "answer",
     "skipped",
     "voice_note",
+    "transcript",  # a voice note's words (answers.transcript)
+    "words_from",  # where a free-text answer's words came from: see words_from()
     "stage",
     "answered_at",
     "language",  # the language the answer was given in (questions keep one id across them)
@@ -44,12 +51,31 @@ COLUMNS = (
 # A spreadsheet's date cell carries no time zone, so its header says which one.
 XLSX_HEADER = tuple("answered_at (UTC)" if c == "answered_at" else c for c in COLUMNS)
 XLSX_DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
-XLSX_WIDTHS = {"B": 16, "C": 24, "D": 16, "E": 48, "G": 32, "K": 20}
+XLSX_WIDTHS = {"B": 16, "C": 24, "D": 16, "E": 48, "G": 32, "J": 32, "K": 18, "M": 20}
 BATCH = 2000
 BOM = "\ufeff"
 FOLLOW_UP_SUFFIX = ".follow_up"  # a reflection's follow-up is stored as "<question>.follow_up"
 
 Advance = Callable[[int], None]
+
+# ``words_from``: whose words an answer's are (README, "Export").
+TYPED = "typed"  # a free-text answer typed in the chat
+TRANSCRIBED = "transcribed"  # a voice note transcribed here, not checked by anyone
+CONFIRMED = "confirmed"  # a voice note's words the person confirmed, or typed as its fix
+COORDINATOR_TYPED = "coordinator-typed"  # typed by a coordinator listening to the voice note
+AUDIO_ONLY = "audio only"  # a voice note without words (not transcribed, or kept as audio)
+_BY = {"machine": TRANSCRIBED, "person": CONFIRMED, "coordinator": COORDINATOR_TYPED}
+_FREE_TEXT = frozenset(name for name, kind in KINDS.items() if kind.quotable)
+
+
+def words_from(kind: str, skipped: bool, voice_note: str | None, transcript_by: str | None) -> str:
+    """Where an answer's words came from; empty for a skipped one and for a press of a button
+    or a number (no words of their own)."""
+    if voice_note:
+        return _BY.get(transcript_by or "", AUDIO_ONLY)
+    if skipped or kind not in _FREE_TEXT:
+        return ""
+    return TYPED
 
 
 @dataclass(frozen=True)
@@ -110,7 +136,7 @@ def _query(filters: Filters | None) -> tuple[str, tuple[str, ...]]:
     where, params = (filters or Filters()).where()
     return (
         "SELECT p.pseudonym, a.checkin_id, a.question_id, a.kind, a.value, a.file_path,"
-        " a.stage, a.answered_at, a.language FROM answers a"
+        " a.stage, a.answered_at, a.language, a.transcript, a.transcript_by FROM answers a"
         " JOIN participants p ON p.id = a.participant_id"
         f"{where} ORDER BY a.answered_at, a.id",
         params,
@@ -199,6 +225,8 @@ def _row(row: Any, labels: Labels = NO_LABELS) -> dict[str, Any]:
         "answer": None if row[5] else value,
         "skipped": row[4] is None,
         "voice_note": row[5],
+        "transcript": row[9] if row[5] else None,
+        "words_from": words_from(row[3], row[4] is None, row[5], row[10]),
         "stage": row[6],
         "answered_at": row[7],
         "language": row[8] or labels.language,
@@ -252,6 +280,8 @@ def _csv_in_thread(
                 "" if r[5] else _text(r[4]),
                 int(r[4] is None),
                 r[5] or "",
+                (r[9] or "") if r[5] else "",
+                words_from(r[3], r[4] is None, r[5], r[10]),
                 r[6],
                 r[7],
                 r[8] or labels.language,
@@ -340,6 +370,8 @@ async def write_xlsx(
                     _excel_value(row["answer"], row["kind"]),
                     int(row["skipped"]),
                     _excel_safe(row["voice_note"] or ""),
+                    _excel_safe(row["transcript"] or ""),
+                    row["words_from"],
                     _excel_safe(row["stage"]),
                     when,
                     _excel_safe(row["language"]),

@@ -266,16 +266,20 @@ async def gather(
         if row:
             raw.alerts_taken, raw.alerts_taken_people = row["n"], row["people"]
 
-        # Quotes: typed words (never voice notes) from people who say yes to quoting now.
+        # Quotes: the person's own words, from people who say yes to quoting now: typed, or
+        # a voice note's words they confirmed (or typed as its fix). Never a machine's
+        # unchecked transcript (it may put words in their mouth) nor a coordinator's (someone
+        # else's rendering, which the person never saw): those are not their words to quote.
         for row in await tx.all(
-            "SELECT a.checkin_id, a.question_id, a.value FROM answers a"
-            " JOIN quote_consent q ON q.participant_id = a.participant_id"
+            "SELECT a.checkin_id, a.question_id, a.value, a.file_path, a.transcript"
+            " FROM answers a JOIN quote_consent q ON q.participant_id = a.participant_id"
             " WHERE q.may_quote = 1 AND a.answered_at >= ? AND a.answered_at < ?"
             f" AND a.{QUOTED} AND a.value IS NOT NULL"
-            " AND a.file_path IS NULL ORDER BY a.answered_at, a.id",
+            " AND (a.file_path IS NULL OR a.transcript_by = 'person')"
+            " ORDER BY a.answered_at, a.id",
             (s, e),
         ):
-            text = json.loads(row["value"])
+            text = row["transcript"] if row["file_path"] else json.loads(row["value"])
             if isinstance(text, str) and text.strip():
                 raw.quotes.append((row["checkin_id"], row["question_id"], text))
     return raw

@@ -584,6 +584,7 @@ PERSONAL_TABLES = {
     "votes": "your_votes",
     "payments": "payments_to_you",
     "listens": "voice_notes_we_listened_to",
+    "transcriptions": "voice_notes_waiting_to_be_written_down",
 }
 # Left out: the internal participant id (it means nothing to the person), and which
 # coordinator took an alert (that is the staff member's name, not something about the person).
@@ -605,7 +606,8 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
         person = await tx.one("SELECT * FROM participants WHERE id = ?", by_participant)
         answers = await tx.all(
             "SELECT session_id, checkin_id, question_id, kind, value, file_path, voice_seconds,"
-            " transcript, stage, answered_at FROM answers WHERE participant_id = ? ORDER BY id",
+            " transcript, transcript_by, stage, answered_at FROM answers"
+            " WHERE participant_id = ? ORDER BY id",
             by_participant,
         )
         completions = await tx.all(
@@ -656,6 +658,12 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
             " ORDER BY l.queued_at",
             by_participant,
         )
+        transcribing = await tx.all(
+            "SELECT a.checkin_id, a.question_id, t.queued_at, t.attempts"
+            " FROM transcriptions t JOIN answers a ON a.id = t.answer_id"
+            " WHERE t.participant_id = ? ORDER BY t.queued_at",
+            by_participant,
+        )
     assert person is not None
     you = _visible(person)
     you.pop("id")
@@ -672,7 +680,10 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
                 "skipped": row["value"] is None,
                 "voice_note": row["file_path"],
                 "voice_seconds": row["voice_seconds"],
-                "voice_note_words": row["transcript"],  # written down by a coordinator
+                # A voice note's words, and whose: 'person' (theirs: confirmed or typed),
+                # 'coordinator' (written down by one listening), 'machine' (not yet checked).
+                "transcript": row["transcript"],
+                "transcript_by": row["transcript_by"],
                 "answered_at": row["answered_at"],
             }
             for row in answers
@@ -692,6 +703,7 @@ async def everything_about(db: Database, participant_id: str) -> dict[str, Any]:
         ],
         "your_votes": [dict(row) for row in votes],
         "voice_notes_we_listened_to": [dict(row) for row in listened],
+        "voice_notes_waiting_to_be_written_down": [dict(row) for row in transcribing],
         "payments_to_you": [
             {
                 "number": p.id,

@@ -225,9 +225,14 @@ def heard_key(answer_id: int) -> str:
 
 async def forget_orphans(db: Database) -> int:
     """Forget the words in "Here's what I heard" messages whose voice note is gone (erased
-    by retention); /delete takes them with the person."""
+    by retention); /delete takes them with the person.
+
+    Only keys of one voice note (``heard:<answer id>``): "what we heard" shares a check-in's
+    week under ``heard:<check-in>:<week>`` (bot/handlers/heard.py), words of no voice note.
+    """
     return await db.write(
         "UPDATE outbox SET text = '' WHERE message_key LIKE 'heard:%' AND text <> ''"
+        " AND message_key NOT LIKE 'heard:%:%'"
         " AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.participant_id = outbox.participant_id"
         " AND outbox.message_key = 'heard:' || a.id)"
     )

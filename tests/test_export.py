@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import os
 import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,11 @@ import pytest
 from bot.cli import main
 from bot.digest.progress import progress
 from bot.settings import Settings, load_settings
-from storage import export
+from storage import export, participants
 from storage.db import Database
 from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import rows as db_rows
+from tests.spoken import Whose, give_words, voice_answer
 from tests.test_digest import Fixture
 
 BOM = b"\xef\xbb\xbf"
@@ -122,7 +125,6 @@ def test_rows_name_the_check_in_and_the_question(settings: Settings, tmp_path: P
     assert [r["answer"] for r in read_csv(out)] == ["kept"]
 
     assert main(["export", "--config", str(EXAMPLE), "--output", str(out), "--format", "json"]) == 0
-    import json
 
     first = json.loads(out.read_text(encoding="utf-8"))[0]
     assert (first["checkin_title"], first["question"]) == (
@@ -316,3 +318,99 @@ async def test_export_streams_in_batches(settings: Settings) -> None:
         assert await export.count(db, export.Filters(checkin_id="pulse")) == 0
     finally:
         await db.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Voice notes' words, and where each answer's words came from.
+
+# What happened to each voice note -> (its words, what words_from says).
+SPOKEN: dict[Whose, tuple[str, str]] = {
+    "person": ("The showers were warm all week", "confirmed"),
+    "fix": ("I slept at the night shelter twice", "confirmed"),
+    "coordinator": ("She asked for longer opening hours", "coordinator-typed"),
+    "machine": ("the kettle was broken again", "transcribed"),
+    "audio only": ("words they did not want kept", "audio only"),
+    "none": ("", "audio only"),
+}
+
+
+def seed_voices(settings: Settings) -> dict[str, str]:
+    """Six people answer "anything else" with a voice note, each one's words ending as
+    SPOKEN says, and one more types theirs; their Telegram ids, by what happened."""
+
+    async def run() -> dict[str, str]:
+        db = await Database.open(settings.storage)
+        when = datetime(2026, 3, 10, 12, tzinfo=UTC)
+        chats = {}
+        try:
+            for n, whose in enumerate(SPOKEN):
+                person, _ = await participants.consent(db, 771000 + n, 1, when)
+                answer = await voice_answer(db, person, when, f"voice-{n}.ogg")
+                await give_words(db, answer, person.id, SPOKEN[whose][0], whose, when)
+                chats[whose] = person.pseudonym
+            typist, _ = await participants.consent(db, 771099, 1, when)
+            f = Fixture(db)
+            f.sessions = 50
+            await f.session(typist.id, "weekly", "2026-03-10 13:00", {"anything-else": "Typed"})
+            await f.session(typist.id, "weekly", "2026-03-10 13:05", {"week": 3})
+            chats["typed"] = typist.pseudonym
+        finally:
+            await db.close()
+        return chats
+
+    return asyncio.run(run())
+
+
+def test_voice_notes_words_and_where_every_answers_words_came_from(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    pseudonyms = seed_voices(settings)
+    out = tmp_path / "answers.csv"
+    base = ["export", "--config", str(EXAMPLE)]
+    assert main([*base, "--output", str(out)]) == 0
+    csv_rows = read_csv(out)
+    by = {r["pseudonym"]: r for r in csv_rows if r["question_id"] == "anything-else"}
+    for whose, (words, label) in SPOKEN.items():
+        row = by[pseudonyms[whose]]
+        assert (row["transcript"], row["words_from"]) == (
+            words if label != "audio only" else "",
+            label,
+        ), whose
+        assert row["answer"] == "" and row["voice_note"].startswith("voice-")
+    typed = by[pseudonyms["typed"]]
+    assert (typed["answer"], typed["transcript"], typed["words_from"]) == ("Typed", "", "typed")
+    [scale] = [r for r in csv_rows if r["question_id"] == "week"]
+    assert scale["words_from"] == ""  # a button: no words of its own
+    # The misheard words the person replaced, and the words they chose not to keep, are gone.
+    raw = out.read_text(encoding="utf-8-sig")
+    assert "misheard" not in raw and "did not want kept" not in raw
+    # Still pseudonymised: no Telegram id, no internal id.
+    assert "77100" not in raw
+    [(internal,)] = db_rows(settings, "SELECT id FROM participants WHERE chat_id = 771099")
+    assert internal not in raw
+
+    json_out = tmp_path / "answers.json"
+    assert main([*base, "--format", "json", "--output", str(json_out)]) == 0
+    spoken = {
+        r["pseudonym"]: r
+        for r in json.loads(json_out.read_text(encoding="utf-8"))
+        if r["question_id"] == "anything-else"
+    }
+    assert spoken[pseudonyms["fix"]]["transcript"] == "I slept at the night shelter twice"
+    assert spoken[pseudonyms["fix"]]["words_from"] == "confirmed"
+    assert spoken[pseudonyms["none"]]["transcript"] is None
+    assert spoken[pseudonyms["typed"]]["words_from"] == "typed"
+
+    xlsx = tmp_path / "answers.xlsx"
+    assert main([*base, "--format", "xlsx", "--output", str(xlsx)]) == 0
+    sheet = load_workbook(xlsx)["answers"]
+    header = [cell.value for cell in sheet[1]]
+    assert header == list(export.XLSX_HEADER)
+    cells = [dict(zip(header, (c.value for c in row), strict=True)) for row in sheet.iter_rows(2)]
+    machine = next(c for c in cells if c["pseudonym"] == pseudonyms["machine"])
+    assert (machine["transcript"], machine["words_from"]) == (
+        "the kettle was broken again",
+        "transcribed",
+    )

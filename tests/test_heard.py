@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from bot.sandbox import SandboxClient, SandboxUser
+from bot.services import services_of
 from bot.settings import Settings
 from tests.conftest import EXAMPLE, join, running
+from tests.spoken import Whose, give_words, voice_answer_ids
 
 COORDINATOR = 7700
 TITLE = "📣 What we heard: Weekly check-in"
@@ -125,3 +127,74 @@ async def test_share_waits_while_fewer_than_the_minimum_answered(
         await coordinator.expect("Not yet: fewer than 3 people answered the Weekly check-in")
         for person in people:
             assert await heard_by(person) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Voice notes: their words are quoted once they are the person's own.
+
+SPOKEN_QUOTES: dict[Whose, str] = {
+    "person": "The kitchen was lovely, ask Mrs Patel or call me on 07700 900123",
+    "fix": "I finally slept somewhere warm",
+    "machine": "the computer heard only this",
+    "coordinator": "a coordinator wrote this down",
+    "audio only": "words kept as audio only",
+}
+
+
+async def answer_weekly_by_voice(person: SandboxUser, voice: bytes) -> None:
+    """The weekly check-in with a voice note for "anything else", and leave to quote them."""
+    await person.press("4")
+    await person.expect("Which parts")
+    await person.press(RATHER_NOT)
+    await person.expect("Did staff listen")
+    await person.press("Yes")
+    await person.expect("change one thing")
+    await person.press(RATHER_NOT)
+    await person.expect("Anything else")
+    await person.send_voice(voice, duration=9)
+    await person.expect("Thank you")
+    await person.expect("May we quote your words")
+    await person.press("Yes, you can")
+    await person.expect("We may quote your words")
+
+
+async def test_a_voice_notes_words_are_quoted_once_the_person_confirmed_them(
+    client: SandboxClient, team_settings: Settings
+) -> None:
+    async with running(team_settings) as app:
+        db, now = services_of(app).db, services_of(app).clock.now()
+        people = [await client.user(7801 + i) for i in range(len(SPOKEN_QUOTES) + 1)]
+        for person in people:
+            await join(person)
+        for n, (person, whose) in enumerate(zip(people, SPOKEN_QUOTES, strict=False)):
+            await answer_weekly_by_voice(person, b"OggS\x00voice-note-%d" % n)
+            [(answer_id, person_id)] = voice_answer_ids(team_settings, person.user_id)
+            await give_words(db, answer_id, person_id, SPOKEN_QUOTES[whose], whose, now)
+        await answer_weekly(people[-1], "4", "Yes", "More hot meals at the weekend")
+
+        coordinator = await client.user(COORDINATOR, first_name="Jo")
+        await coordinator.send("/digest")
+        await coordinator.expect("📊 Weekly digest")
+        html = b""
+        while not html:
+            message = await coordinator.wait_for_bot_message()
+            if message.document and message.document["file_name"].endswith(".html"):
+                html = await client.download(message.document["file_id"])
+        digest = html.decode()
+        await coordinator.send("/share weekly")
+        await coordinator.expect(f"to the {len(people)} people who answered it")
+        heard = (await people[0].expect(TITLE)).text
+
+    quoted = heard.split("In people's own words:\n")[1]
+    # The person's confirmed words and their typed fix, redacted as typed words are; and the
+    # typed answer.
+    assert "“The kitchen was lovely, ask Mrs [name] or call me on [phone]”" in quoted
+    assert "“I finally slept somewhere warm”" in quoted
+    assert "“More hot meals at the weekend”" in quoted
+    assert "The kitchen was lovely, ask Mrs [name] or call me on [phone]" in digest
+    assert "I finally slept somewhere warm" in digest and "More hot meals" in digest
+    # Never as their words: what the computer alone heard, what a coordinator wrote down, the
+    # mishearing they fixed, words they chose not to keep.
+    for text in (heard, digest):
+        for never in ("computer heard", "coordinator wrote", "misheard", "audio only", "07700"):
+            assert never not in text, never

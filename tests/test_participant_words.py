@@ -19,10 +19,12 @@ from bot import outreach
 from bot.clock import FakeClock
 from bot.handlers.account import voice_parts
 from bot.sandbox import SandboxClient, SandboxUser
+from bot.services import services_of
 from bot.settings import ProjectSettings, Settings
 from bot.texts import period_words, place_of, short_question
 from storage.participants import PERSONAL_TABLES
 from tests.conftest import EXAMPLE, join, privacy_notice, rows, running, tap
+from tests.spoken import Whose, give_words, voice_answer_ids
 
 VOICE = b"OggS\x00twelve-seconds-of-a-voice-note"
 WORRYING = "Honestly some days I want to end it all"
@@ -510,3 +512,41 @@ def test_voice_notes_are_split_into_zips_that_each_fit_telegrams_upload_limit(
         assert first.namelist() == ["01-q1-2026-11-02.ogg", "03-q3-2026-11-02.ogg"]
         assert first.read("03-q3-2026-11-02.ogg") == (tmp_path / "b.ogg").read_bytes()
     assert voice_parts(tmp_path, [answers[3]]) == []  # no voice notes: no zip at all
+
+
+async def test_mydata_shows_a_voice_notes_words_and_whose_they_are(
+    client: SandboxClient, make_settings: Any
+) -> None:
+    settings = make_settings()
+    said: dict[Whose, tuple[str, str]] = {
+        "person": ("It was the cold, mostly", "— as you confirmed"),
+        "coordinator": ("The cold and no blankets", "— written down by a coordinator"),
+        "machine": ("it was the coal mostly", "— heard by the computer, not yet checked"),
+    }
+    async with running(settings) as app:
+        db, now = services_of(app).db, services_of(app).clock.now()
+        for n, (whose, (words, by)) in enumerate(said.items()):
+            user = await client.user(7090 + n)
+            await answer_the_weekly_check_in_with_a_voice_note(user)
+            [(answer_id, person_id)] = voice_answer_ids(settings, user.user_id)
+            await give_words(db, answer_id, person_id, words, whose, now)
+            await user.send("/mydata")
+            summary = (await user.expect("Here's what we keep about you")).text
+            assert f"• What made it hard?\n   voice note (12 s): “{words}” {by}" in summary
+            data_doc, _ = await documents(user, client, 2)
+            data = json.loads(await client.download(data_doc.document["file_id"]))
+            hard = data["answers"][1]
+            assert (hard["transcript"], hard["transcript_by"]) == (words, whose)
+
+        # Kept as audio only: the words are gone from the summary and the file alike.
+        user = await client.user(7099)
+        await answer_the_weekly_check_in_with_a_voice_note(user)
+        [(answer_id, person_id)] = voice_answer_ids(settings, user.user_id)
+        await give_words(db, answer_id, person_id, "not to be kept", "audio only", now)
+        await user.send("/mydata")
+        summary = (await user.expect("Here's what we keep about you")).text
+        assert "• What made it hard?\n   voice note (12 s)\n" in summary
+        data_doc, _ = await documents(user, client, 2)
+        raw = await client.download(data_doc.document["file_id"])
+        assert b"not to be kept" not in raw
+        assert json.loads(raw)["answers"][1]["transcript"] is None

@@ -20,16 +20,21 @@ from bot.clock import FakeClock
 from bot.digest import files as digest_files
 from bot.digest import weeks
 from bot.filemodes import restrict_umask, secure_files, tighten
+from bot.handlers import heard
 from bot.handlers import weekly_digest as delivery
 from bot.sandbox import SandboxClient
+from bot.services import services_of
 from bot.settings import Settings
+from storage import outbox, transcripts
 from storage.db import Database, parse_utc
-from tests.conftest import join, raw_database_bytes, rows, running, tap
+from tests.conftest import join, raw_database_bytes, reaches_disk, rows, running, tap
+from tests.spoken import give_words, voice_answer_ids
 
 COORDINATOR = 9001
 PHRASE = b"quokka-urn-5521 at the drop-in was cold"
 KEPT = b"otter-kettle-8812 kept me going"
 VOICE = b"OggS\x00Marmoset-voice-9931-only-in-this-note"
+SPOKEN = b"wombat-spoken-4417 the heaters were off all night"  # a voice note's words
 
 
 @pytest.fixture
@@ -78,13 +83,17 @@ async def answer_weekly(user: Any, hard: bytes | None, anything_else: bytes | No
 async def test_delete_leaves_no_trace_in_any_file_the_bot_wrote(
     client: SandboxClient, team_settings: Settings, tmp_path: Path
 ) -> None:
-    async with running(team_settings):
+    async with running(team_settings) as app:
         stays = await client.user(4201)
         await join(stays)
         await answer_weekly(stays, None, KEPT)
         leaves = await client.user(4202)
         await join(leaves)
         await answer_weekly(leaves, PHRASE, None)
+        # Their voice note's words, confirmed: kept with the answer, quoted in the digest.
+        [(answer_id, person_id)] = voice_answer_ids(team_settings, leaves.user_id)
+        db, now = services_of(app).db, services_of(app).clock.now()
+        await give_words(db, answer_id, person_id, SPOKEN.decode(), "person", now)
 
         [(answered_at,)] = rows(
             team_settings,
@@ -105,6 +114,8 @@ async def test_delete_leaves_no_trace_in_any_file_the_bot_wrote(
         assert str(folder / f"digest-{week}.html") in holding(before, PHRASE)
         assert str(folder / f"digest-{week}.md") in holding(before, PHRASE)
         assert holding(before, VOICE), "the voice note was not saved"
+        assert str(folder / f"digest-{week}.md") in holding(before, SPOKEN)
+        assert reaches_disk(team_settings, SPOKEN)
         assert b"Taking part: 2" in before[folder / f"digest-{week}.md"]
         # Someone (a sync tool, an editor) has the old digest open while the person leaves.
         held = os.open(folder / f"digest-{week}.html", os.O_RDONLY)
@@ -117,8 +128,9 @@ async def test_delete_leaves_no_trace_in_any_file_the_bot_wrote(
         after = every_file(tmp_path)  # as it is the moment they are told
         assert holding(after, PHRASE) == []
         assert holding(after, VOICE) == []
+        assert holding(after, SPOKEN) == []
         database = raw_database_bytes(team_settings)  # PostgreSQL: its data directory
-        assert PHRASE not in database and KEPT in database
+        assert PHRASE not in database and SPOKEN not in database and KEPT in database
         # The digests were made again, not just deleted: the other person is still in them.
         digest_md = after[folder / f"digest-{week}.md"]
         assert KEPT in digest_md and KEPT in after[folder / f"digest-{week}.html"]
@@ -135,6 +147,7 @@ async def test_delete_leaves_no_trace_in_any_file_the_bot_wrote(
     after_shutdown = every_file(tmp_path)
     assert holding(after_shutdown, PHRASE) == []
     assert holding(after_shutdown, VOICE) == []
+    assert holding(after_shutdown, SPOKEN) == []
     if not team_settings.storage.is_postgres:
         assert any(Path(p).suffix == ".db" for p in holding(after_shutdown, KEPT))
 
@@ -193,6 +206,58 @@ async def test_retention_prunes_old_digest_files_and_keeps_recent_ones(
         assert await digest_files.prune(app, end - timedelta(microseconds=1)) == 0
         assert await digest_files.prune(app, end) == 4
         assert (folder / "notes.txt").exists()
+
+
+async def test_retention_leaves_no_voice_note_or_its_words_in_any_file(
+    client: SandboxClient, make_settings: Any, tmp_path: Path
+) -> None:
+    settings = make_settings(storage__retention_days="30", digest__min_group_size="1")
+    clock = FakeClock(datetime(2026, 2, 2, 12, tzinfo=UTC))
+    async with running(settings, clock=clock) as app:
+        services = services_of(app)
+        user = await client.user(4401)
+        await join(user)
+        await answer_weekly(user, None, None)  # a voice note for "anything else"
+        [(answer_id, person_id)] = voice_answer_ids(settings, user.user_id)
+        # The transcriber got to it a day later (a backlog): the machine's words are kept with
+        # the answer and in the "Here's what I heard" message queued with them.
+        clock.advance(timedelta(days=1))
+        async with services.db.transaction() as tx:
+            assert await transcripts.heard(tx, answer_id, SPOKEN.decode()) is not None
+            await outbox.queue_in(
+                tx,
+                [person_id],
+                transcripts.heard_key(answer_id),
+                f"Here's what I heard: {SPOKEN.decode()}",
+                clock.now(),
+            )
+        # What everyone said in the week, waiting for them: not a voice note's message.
+        shared = "📣 What we heard: wallaby-summary-3390"
+        await outbox.queue_outbox(
+            services.db, [person_id], heard.key_of("weekly", "2026-W06"), shared, clock.now()
+        )
+        assert holding(every_file(tmp_path), VOICE), "the voice note was not saved"
+        assert reaches_disk(settings, SPOKEN)
+        assert rows(settings, "SELECT count(*) FROM listens") == [(1,)]
+
+        # 30 days after the answer, less than 30 after the message: the answer goes, and the
+        # words in the message with it.
+        clock.advance(timedelta(days=29, hours=12))
+        assert await apply_retention(app) == 5
+        found = every_file(tmp_path)
+        assert holding(found, VOICE) == []
+        assert holding(found, SPOKEN) == []
+        database = raw_database_bytes(settings)  # SQLite's file and WAL; PostgreSQL's files
+        assert SPOKEN not in database and VOICE not in database
+        assert rows(settings, "SELECT count(*) FROM answers") == [(0,)]
+        assert rows(settings, "SELECT count(*) FROM listens") == [(0,)]
+        assert rows(settings, "SELECT count(*) FROM transcriptions") == [(0,)]
+        assert rows(
+            settings,
+            "SELECT text FROM outbox WHERE message_key = ?",
+            (heard.key_of("weekly", "2026-W06"),),
+        ) == [(shared,)]
+    assert holding(every_file(tmp_path), SPOKEN) == []
 
 
 # ---------------------------------------------------------------------------------------------

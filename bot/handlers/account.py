@@ -122,15 +122,31 @@ def question_words(settings: Settings, checkin_id: str, question_id: str) -> str
 
 
 def answer_words(context: BotContext, answer: dict[str, Any]) -> str:
-    """An answer as the person gave it: "Yes", "5 (Really good)", "voice note (12 s)"."""
+    """An answer as the person gave it: "Yes", "5 (Really good)", "voice note (12 s)", or a
+    voice note with its words and whose they are ("— as you confirmed")."""
     texts = context.texts
     if answer["voice_note"]:
-        return voice_words(texts, answer.get("voice_seconds"))
+        voice = voice_words(texts, answer.get("voice_seconds"))
+        words, by = answer.get("transcript"), answer.get("transcript_by")
+        if not words or by not in WHOSE_WORDS:
+            return voice
+        return texts(WHOSE_WORDS[by], voice=voice, words=_clipped(" ".join(words.split())))
     checkin = context.settings.checkin(answer["checkin_id"])
     question = _find(checkin, answer["question_id"]) if checkin else None
     if question is not None and question.kind != answer["kind"]:
         question = None  # the config has since made it another kind of question
-    shown = renderer_for(answer["kind"]).words(texts, answer["answer"], question)
+    return _clipped(renderer_for(answer["kind"]).words(texts, answer["answer"], question))
+
+
+# Whose a voice note's words are (answers.transcript_by), as /mydata says it.
+WHOSE_WORDS = {
+    "person": "mydata.voice_words_person",
+    "coordinator": "mydata.voice_words_coordinator",
+    "machine": "mydata.voice_words_machine",
+}
+
+
+def _clipped(shown: str) -> str:
     return shown if len(shown) <= _SNIPPET else shown[: _SNIPPET - 1] + "…"
 
 
