@@ -198,7 +198,51 @@ def _parser() -> argparse.ArgumentParser:
         "--db", metavar="PATH", help="database file (default: a temporary one, deleted on exit)"
     )
     _add_bot_translation_commands(actions)
+    voice = sub.add_parser("voice", help="speech to text for voice notes")
+    voice_actions = voice.add_subparsers(dest="action", required=True, metavar="ACTION")
+    fetch = voice_actions.add_parser(
+        "fetch-model",
+        help="download a faster-whisper model once, for [voice] engine = 'faster-whisper'",
+        description="Needs 'pip install everystage[whisper]' and the internet, once; the bot"
+        " itself never downloads anything. Needs no config.",
+    )
+    fetch.add_argument(
+        "--size",
+        default="small",
+        help="tiny, base, small (default; good on a 2-core server), medium, large-v3, or a"
+        " Hugging Face model id",
+    )
+    fetch.add_argument(
+        "--to", metavar="DIR", help="folder to write (default: models/faster-whisper-<size>)"
+    )
     return parser
+
+
+def _fetch_model(args: argparse.Namespace) -> int:
+    """``everystage voice fetch-model``: the one time a model crosses the network."""
+    try:
+        from faster_whisper import download_model
+    except ImportError:
+        print(
+            "everystage: faster-whisper is not installed: pip install 'everystage[whisper]'",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    folder = Path(args.to or f"models/faster-whisper-{args.size}")
+    try:
+        saved = download_model(args.size, output_dir=str(folder))
+    except Exception as exc:  # no network, unknown size: say which and what to do
+        print(
+            f"everystage: could not fetch the {args.size!r} model: {type(exc).__name__}: {exc}."
+            " Fetch it on a machine with internet access and copy the folder here.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    print(
+        f'The model is in {saved}. In your config:\n\n[voice]\nengine = "faster-whisper"\n'
+        f'model_path = "{Path(saved).absolute()}"'
+    )
+    return EXIT_OK
 
 
 # --- translations bot-export / bot-import: the bot's own texts (bot/locales/*.toml) ----------
@@ -288,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     if args.command == "demo":
         return _demo(args)
+    if args.command == "voice":
+        return _fetch_model(args)  # needs no config
     if args.command == "translations" and args.action in BOT_TRANSLATION_COMMANDS:
         return _bot_translations(args)  # needs no config
     warnings: list[ConfigProblem] = []

@@ -24,6 +24,8 @@ from storage import inbox
 from storage.db import Database, Transaction, utc_text
 
 LEASE = timedelta(minutes=10)
+# A message whose words were forgotten is not sent (again): an empty text is no message.
+_NOT_SENT_NOW = "status = CASE WHEN status = 'sent' THEN status ELSE 'failed' END"
 MAX_ATTEMPTS = 3
 
 
@@ -231,7 +233,8 @@ async def forget_orphans(db: Database) -> int:
     week under ``heard:<check-in>:<week>`` (bot/handlers/heard.py), words of no voice note.
     """
     return await db.write(
-        "UPDATE outbox SET text = '' WHERE message_key LIKE 'heard:%' AND text <> ''"
+        f"UPDATE outbox SET text = '', {_NOT_SENT_NOW} WHERE message_key LIKE 'heard:%'"
+        " AND text <> ''"
         " AND message_key NOT LIKE 'heard:%:%'"
         " AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.participant_id = outbox.participant_id"
         " AND outbox.message_key = 'heard:' || a.id)"
@@ -247,6 +250,7 @@ async def _heard_by_person(tx: Transaction, participant_id: str, answer_id: int)
 async def _forget_message(tx: Transaction, participant_id: str, answer_id: int) -> None:
     # The words were kept in the queued message too; the answer is their one home now.
     await tx.execute(
-        "UPDATE outbox SET text = '' WHERE participant_id = ? AND message_key = ?",
+        f"UPDATE outbox SET text = '', {_NOT_SENT_NOW} WHERE participant_id = ?"
+        " AND message_key = ?",
         (participant_id, heard_key(answer_id)),
     )
