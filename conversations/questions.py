@@ -24,6 +24,8 @@ Identifier = Annotated[
         description="lower-case letters, digits, '-' and '_'",
     ),
 ]
+AudioPath = Annotated[str, Field(min_length=1, max_length=500)]
+"""A file of audio, like ``prompts/week.ogg``."""
 Answer = str | int | list[str]
 """A stored answer value: option text (choice), list of option texts (multi), an int (scale),
 "yes"/"no" (yesno) or free text (text, reflection)."""
@@ -149,6 +151,10 @@ class QuestionKind(Content):
     text: str = Field(min_length=1, max_length=1000)
     required: bool = False
     show_if: ShowIf | None = None
+    audio: AudioPath | dict[str, AudioPath] | None = None
+    """A recording of the question, sent with its text: one file, or one per language
+    (``audio.pl = ...``). A path as written, relative to the config file that holds it, until
+    the edge (bot/prompt_audio.py) checks the file and makes it absolute."""
 
     takes_buttons: ClassVar[bool] = False
     """Answered by pressing one of its buttons (and so something ``show_if`` can depend on)."""
@@ -181,6 +187,13 @@ class QuestionKind(Content):
     def translated(self, texts: dict[str, Any]) -> Self:
         """A copy with these ``translatable`` keys in another language (already checked)."""
         return self.model_copy(update=texts)
+
+    def audio_path(self, language: str, default: str) -> str | None:
+        """The recording a person reading ``language`` hears: theirs, else the default
+        language's (``default``), else none."""
+        if isinstance(self.audio, dict):
+            return self.audio.get(language) or self.audio.get(default)
+        return self.audio
 
     @property
     def takes_voice(self) -> bool:
