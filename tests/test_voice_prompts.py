@@ -15,6 +15,7 @@ from bot.cli import main
 from bot.demo import demo_running
 from bot.sandbox import Sandbox, SandboxClient
 from bot.sandbox.errors import bad_request
+from bot.sandbox.faults import Faults
 from bot.settings import ConfigError, Settings, load_settings
 from bot.texts import Texts
 from bot.voice.decode import RATE, decode, encode_ogg_opus
@@ -231,6 +232,25 @@ async def test_a_recording_that_cannot_be_sent_never_holds_the_question_up(
         await user.expect("Which parts of the service")
         assert voices(await user.messages()) == []
     assert [r["method"] for r in sandbox.requests].count("sendVoice") == 1
+
+
+async def test_a_recording_whose_answer_was_lost_is_not_sent_twice(
+    tmp_path: Path, client: SandboxClient, sandbox: Sandbox, make_settings: Any
+) -> None:
+    (tmp_path / "week.ogg").write_bytes(ogg())
+    settings: Settings = make_settings(config_with(tmp_path, '  audio = "week.ogg"\n'))
+    # Telegram delivers each voice note, then its answer is lost (a 502 on the way back).
+    sandbox.configure(faults=Faults(methods=["sendVoice"], after_error_rate=1.0))
+    async with running(settings):
+        user = await client.user(9521)
+        await join(user)
+        await user.send("not a number")  # a hint: the question again
+        await user.expect("How has your week been?")
+        await user.press("3")
+        await user.expect("Which parts of the service")
+        assert len(voices(await user.messages())) == 1  # it arrived once, and only once
+    (sent,) = [r for r in sandbox.requests if r["method"] == "sendVoice"]
+    assert sent.get("after_fault") == "error" and not sent["ok"]  # the bot never heard back
 
 
 # --- the demo ---------------------------------------------------------------------------------
