@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Identifier = Annotated[
     str,
@@ -24,8 +24,6 @@ Identifier = Annotated[
         description="lower-case letters, digits, '-' and '_'",
     ),
 ]
-AudioPath = Annotated[str, Field(min_length=1, max_length=500)]
-"""A file of audio, like ``prompts/week.ogg``."""
 Answer = str | int | list[str]
 """A stored answer value: option text (choice), list of option texts (multi), an int (scale),
 "yes"/"no" (yesno) or free text (text, reflection)."""
@@ -151,7 +149,7 @@ class QuestionKind(Content):
     text: str = Field(min_length=1, max_length=1000)
     required: bool = False
     show_if: ShowIf | None = None
-    audio: AudioPath | dict[str, AudioPath] | None = None
+    audio: str | dict[str, str] | None = None
     """A recording of the question, sent with its text: one file, or one per language
     (``audio.pl = ...``). A path as written, relative to the config file that holds it, until
     the edge (bot/prompt_audio.py) checks the file and makes it absolute."""
@@ -187,6 +185,14 @@ class QuestionKind(Content):
     def translated(self, texts: dict[str, Any]) -> Self:
         """A copy with these ``translatable`` keys in another language (already checked)."""
         return self.model_copy(update=texts)
+
+    @field_validator("audio")
+    @classmethod
+    def _audio_named(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        paths = value.values() if isinstance(value, dict) else [value]
+        if any(path == "" for path in paths):
+            raise ValueError('give a file, like audio = "prompts/week.ogg"')
+        return value
 
     def audio_path(self, language: str, default: str) -> str | None:
         """The recording a person reading ``language`` hears: theirs, else the default
