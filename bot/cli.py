@@ -369,10 +369,10 @@ def _command(
         if warnings:  # the config works: these are only advice, and the exit status stays 0
             from bot.readability import TARGET  # late: scoring is check-config's alone
 
-            print(
-                f"{len(warnings)} warning(s): texts people read (Flesch reading ease; aim for"
-                f" {TARGET} or more):"
-            )
+            about = f"texts people read (Flesch reading ease; aim for {TARGET} or more)"
+            if not all("reads hard" in warning.message for warning in warnings):
+                about += " and questions' audio"  # bot/voice/prompts.py
+            print(f"{len(warnings)} warning(s): {about}:")
             for warning in warnings:
                 print(warning)
         return EXIT_OK

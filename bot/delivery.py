@@ -122,10 +122,12 @@ async def with_retries(
     *,
     backoff: tuple[float, ...] = BACKOFF,
     max_uncertain: int = len(BACKOFF),
+    max_retry_after: float = MAX_RETRY_AFTER,
     what: str = "a message",
 ) -> T:
     """Run ``call`` until it succeeds, retrying NOT_SENT and (up to ``max_uncertain`` times)
-    UNCERTAIN failures after the backoff; anything else, or running out, re-raises."""
+    UNCERTAIN failures after the backoff; anything else, or running out, re-raises (so does
+    a 429 asking for a longer wait than ``max_retry_after`` seconds)."""
     uncertain = 0
     for attempt in range(len(backoff) + 1):
         try:
@@ -144,7 +146,7 @@ async def with_retries(
             wait = backoff[attempt]
             if isinstance(exc, RetryAfter):
                 wait = retry_after_seconds(exc)
-                if wait > MAX_RETRY_AFTER:
+                if wait > max_retry_after:
                     raise
             TROUBLE.note(type(exc).__name__, what)
             await asyncio.sleep(wait)

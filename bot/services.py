@@ -11,6 +11,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.clock import Clock
 from bot.language import LANGUAGE
+from bot.prompt_audio import AudioSender
 from bot.settings import Settings
 from bot.texts import Texts
 from conversations.schedule import StageNow
@@ -40,6 +41,8 @@ class Services:
     # The voice-note transcriber (bot/voice/transcriber.py) while serving; None when
     # ``[voice] transcribe`` is off or before start-up.
     transcriber: Any = field(default=None, repr=False)
+    # Questions' recordings: Telegram's file_id for each, and which went to whom.
+    audio: AudioSender = field(default_factory=AudioSender, repr=False)
     # Each offered language's texts and content, loaded once (emptied when settings change).
     _by_language: dict[str, tuple[Texts, Settings]] = field(default_factory=dict, repr=False)
 

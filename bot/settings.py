@@ -44,10 +44,12 @@ from pydantic_settings import (
 from bot.texts import available, period_words
 from bot.toml_lines import key_lines, line_of, syntax_advice
 from bot.translations import Translations, extract, in_language, localize
+from bot.voice import prompts as prompt_audio
 from conversations.checks import Problem, check_checkins, check_decisions, check_stages
 from conversations.decisions import DecisionSpec
 from conversations.kinds import KINDS, QUESTION_KINDS, Question
 from conversations.model import CheckIn
+from conversations.questions import QuestionKind
 from conversations.schedule import QuietHours, Schedule, parse_clock
 from storage.participants import ConsentVersions
 
@@ -600,6 +602,8 @@ class Settings(BaseSettings):
     _translations: Translations | None = PrivateAttr(default=None)
     _language: str | None = PrivateAttr(default=None)
     _copies: _Copies = PrivateAttr(default_factory=lambda: _Copies(None))
+    # The questions' recordings, read by load_settings (bot/voice/prompts.py), by absolute path.
+    _audio: dict[str, prompt_audio.PromptAudio] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -672,6 +676,12 @@ class Settings(BaseSettings):
         if language not in base.translations.languages:
             language = base.translations.default
         return base.translations.version(language, base.consent.version)
+
+    def audio_for(self, question: QuestionKind, language: str) -> prompt_audio.PromptAudio | None:
+        """The recording of ``question`` a person reading ``language`` hears (theirs, else the
+        default language's), as read when the config loaded; None if it has none."""
+        path = question.audio_path(language, self.project.locale)
+        return None if path is None else self._audio.get(path)
 
     def decision(self, decision_id: str) -> DecisionSpec | None:
         """The ``[[decisions]]`` entry with this id, if any."""
@@ -1521,6 +1531,15 @@ def load_settings(
         report(problem.path, problem.message)
     for problem in check_decisions(data.get("decisions"), checkins):
         report(problem.path, problem.message)
+    # Questions' audio files: each read, decoded and made absolute (the slow part of a load
+    # with recordings; every caller in the event loop loads in a thread).
+    audio = prompt_audio.load(
+        data,
+        lambda index: located.checkin_origin[index][0].file.parent,
+        translations.languages,
+    )
+    for where, message in audio.problems:
+        report(where, message)
 
     settings: Settings | None = None
     reported: set[Where] = set()
@@ -1551,6 +1570,7 @@ def load_settings(
         for where, message in _translation_problems(data, translations):
             report(where, message)
         settings._translations = translations
+        settings._audio = audio.files
 
     guard = data.get("safeguarding", {})
     if settings is not None:
@@ -1574,6 +1594,10 @@ def load_settings(
     assert settings is not None
     if warnings is not None:
         warnings.extend(_hard_to_read(data, located))
+        for where, message in audio.warnings:
+            file, line = located.where(where)
+            key = _key_text(where, data["checkins"])
+            warnings.append(ConfigProblem(str(file), line, key, message))
     return _resolve_paths(settings, path.parent.absolute())
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Identifier = Annotated[
     str,
@@ -149,6 +149,10 @@ class QuestionKind(Content):
     text: str = Field(min_length=1, max_length=1000)
     required: bool = False
     show_if: ShowIf | None = None
+    audio: str | dict[str, str] | None = None
+    """A recording of the question, sent with its text: one file, or one per language
+    (``audio.pl = ...``). A path as written, relative to the config file that holds it, until
+    the edge (bot/prompt_audio.py) checks the file and makes it absolute."""
 
     takes_buttons: ClassVar[bool] = False
     """Answered by pressing one of its buttons (and so something ``show_if`` can depend on)."""
@@ -181,6 +185,21 @@ class QuestionKind(Content):
     def translated(self, texts: dict[str, Any]) -> Self:
         """A copy with these ``translatable`` keys in another language (already checked)."""
         return self.model_copy(update=texts)
+
+    @field_validator("audio")
+    @classmethod
+    def _audio_named(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        paths = value.values() if isinstance(value, dict) else [value]
+        if any(path == "" for path in paths):
+            raise ValueError('give a file, like audio = "prompts/week.ogg"')
+        return value
+
+    def audio_path(self, language: str, default: str) -> str | None:
+        """The recording a person reading ``language`` hears: theirs, else the default
+        language's (``default``), else none."""
+        if isinstance(self.audio, dict):
+            return self.audio.get(language) or self.audio.get(default)
+        return self.audio
 
     @property
     def takes_voice(self) -> bool:

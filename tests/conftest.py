@@ -348,6 +348,7 @@ SPEC_EXERCISED = {
     "editMessageReplyMarkup",
     "answerCallbackQuery",
     "sendDocument",
+    "sendVoice",
     "getFile",
 }
 

@@ -179,7 +179,8 @@ async def deliver_prompt(
     header: str = "",
 ) -> Message | None:
     """Send a question, its buttons and progress in ``texts`` (the person's language),
-    retrying Telegram's transient failures; record that it arrived.
+    retrying Telegram's transient failures; record that it arrived. Then its recording, if
+    the config gives it one.
 
     If it cannot be sent now, the recovery job (:func:`resend_undelivered`) tries again.
     """
@@ -194,6 +195,12 @@ async def deliver_prompt(
         await participants.retry_prompt_at(services.db, session_id, prompt.step, later)
         return None
     await participants.prompt_delivered(services.db, session_id, prompt.step, message.message_id)
+    if not prompt.follow_up:
+        # Its recording, if it has one, in the person's language: only once the question
+        # itself has arrived, and never in its way (bot/prompt_audio.py).
+        audio = services.settings.audio_for(prompt.question, texts.locale)
+        if audio is not None:
+            await services.audio.send(bot, chat_id, audio, (session_id, prompt.question.id))
     return message
 
 

@@ -67,7 +67,15 @@ function bodyOf(message) {
     quote.textContent = `↩ ${who}: ${said.length > 60 ? said.slice(0, 59) + "…" : said}`;
     parts.append(quote);
   }
-  if (message.voice) {
+  if (message.voice && message.from?.id === BOT_ID) {
+    // A question read aloud (audio = "..." in the config): the recording itself, to play.
+    const player = document.createElement("audio");
+    player.className = "voice-prompt";
+    player.controls = true;
+    player.preload = "none";
+    player.src = fileUrl(message.voice.file_id);
+    parts.append(player);
+  } else if (message.voice) {
     const voice = document.createElement("div");
     voice.className = "voice-note";
     voice.textContent = `▶ Voice note · ${message.voice.duration || 0} s`;
