@@ -16,6 +16,9 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -42,7 +45,20 @@ _engine: Engine | None = None  # in a worker process: its loaded model
 
 def _load(engine: str, model_path: str | None) -> None:
     global _engine
+    _orphan_watch(os.getppid())
     _engine = make_engine(engine, Path(model_path) if model_path else None)
+
+
+def _orphan_watch(parent: int) -> None:
+    """In a worker process: exit when the bot is gone. A bot killed outright (SIGKILL) never
+    shuts its pool down, and a worker waiting for work would otherwise wait for ever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="everystage:orphan-watch", daemon=True).start()
 
 
 def _transcribe(path: str) -> str:
