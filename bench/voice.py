@@ -1,6 +1,6 @@
 """Speech-to-text benchmark on generated voice notes.
 
-    python -m bench.voice [--engine pocketsphinx] [--model PATH]
+    python -m bench.voice [--engine pocketsphinx] [--model PATH] [--no-backlog] [--quick]
 
 espeak-ng speaks a dozen short English sentences (British voice, 140 words a minute), some of
 them like what safeguarding has to catch. Each becomes an OGG/Opus voice note like Telegram's
@@ -14,6 +14,9 @@ Printed, each beside a baseline:
   every note;
 * word error rate (WER) per sentence and overall (all edits over all reference words) for the
   voice note, beside the same sentence's original WAV (what Opus compression costs).
+
+Then bench/voice_backlog.py: p99 time to reply to button presses while 100 voice notes are
+being transcribed, beside none, in the same run (target: at most 1.5x).
 
 A synthetic voice is not a person on a phone in a noisy room: these WERs are a floor, good for
 comparing engines and settings, not a promise. A benchmark reports; the exit code is 0 unless
@@ -204,12 +207,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.voice", description=__doc__)
     parser.add_argument("--engine", choices=ENGINES, default="pocketsphinx")
     parser.add_argument("--model", type=Path, help="faster-whisper's model folder")
+    parser.add_argument(
+        "--no-backlog",
+        action="store_true",
+        help="skip the replies-during-a-backlog part (bench/voice_backlog.py)",
+    )
+    parser.add_argument("--quick", action="store_true", help="shorter backlog phases")
     args = parser.parse_args(argv)
     try:
-        return run(args.engine, args.model)
+        status = run(args.engine, args.model)
     except VoiceError as error:
         print(f"voice benchmark: {error}")
         return 1
+    if not args.no_backlog:
+        import asyncio
+
+        from bench import voice_backlog
+
+        print()
+        opts = voice_backlog.parse_args(["--quick"] if args.quick else [])
+        print(voice_backlog.report(asyncio.run(voice_backlog.run(opts)), opts))
+    return status
 
 
 if __name__ == "__main__":
