@@ -38,7 +38,7 @@ async def give_words(
         assert await transcripts.ask_fix(db, answer_id, participant_id, 900 + answer_id)
         assert await transcripts.fix(db, participant_id, 900 + answer_id, words) is not None
     elif whose == "audio only":
-        assert await transcripts.audio_only(db, answer_id, participant_id)
+        assert await transcripts.audio_only(db, answer_id, participant_id, now)
 
 
 async def voice_answer(
