@@ -1,6 +1,6 @@
 """Replies to button answers while a backlog of voice notes is being transcribed.
 
-    python -m bench.voice_backlog [--notes 100] [--people 30] [--rate 5] [--duration 20]
+    python -m bench.voice_backlog [--notes 100] [--people 30] [--rate 10] [--duration 30]
                                   [--quick]
 
 (``python -m bench.voice`` runs this after its engine figures.) The same set-up as
@@ -124,6 +124,10 @@ async def run(opts: argparse.Namespace, out: Any = print) -> dict[str, Any]:
     started = time.monotonic()
     people = list(range(FIRST_PERSON, FIRST_PERSON + opts.people))
     figures: dict[str, Any] = {"notes": opts.notes, "people": opts.people}
+    if opts.nice is not None:
+        from bot.voice import transcriber
+
+        transcriber.NICE = opts.nice
     with tempfile.TemporaryDirectory(prefix="everystage-voice-backlog-") as tmp:
         notes = voice_notes(Path(tmp))
         async with (
@@ -153,6 +157,9 @@ async def run(opts: argparse.Namespace, out: Any = print) -> dict[str, Any]:
                     out(f"WARNING: only {prepared['ready']} of {len(people)} people ready")
                 out(f"1/3 {opts.people} people answering, {opts.rate:g}/s, no voice notes ...")
                 figures["none"] = await measure(control, people, opts)
+                from bot.voice import transcriber
+
+                figures["nice"] = transcriber.NICE
 
                 out(f"2/3 the same while {opts.notes} voice notes are transcribed ...")
                 figures["audio_seconds"] = await queue_backlog(running, notes, opts.notes)
@@ -192,7 +199,8 @@ def report(figures: dict[str, Any], opts: argparse.Namespace) -> str:
     rows = [
         f"Replies while voice notes are transcribed: {opts.people} people pressing answer"
         f" buttons at {opts.rate:g}/s; a backlog of {opts.notes} voice notes"
-        f" ({figures['audio_seconds']:.0f} s of speech), PocketSphinx in one worker process",
+        f" ({figures['audio_seconds']:.0f} s of speech), PocketSphinx in one worker process"
+        f" at nice {figures['nice']}",
         f"{'Figure':<48}{'Value':>14}{'Target':>12}   Result",
         "-" * 84,
     ]
@@ -240,13 +248,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--notes", type=int, default=100, help="voice notes in the backlog (100)")
     parser.add_argument("--people", type=int, default=30, help="people answering (30)")
-    parser.add_argument("--rate", type=float, default=5.0, help="answers a second among them (5)")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase (20)")
+    parser.add_argument("--rate", type=float, default=10.0, help="answers a second among them (10)")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per phase (30)")
     parser.add_argument("--questions", type=int, default=60, help="questions in the check-in (60)")
     parser.add_argument(
         "--drain", type=float, default=180.0, help="longest wait for the backlog (180 s)"
     )
     parser.add_argument("--quick", action="store_true", help="10 s phases")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        help="the workers' CPU priority instead of bot/voice/transcriber.py's NICE (0: as the bot)",
+    )
     opts = parser.parse_args(argv)
     if opts.quick:
         opts.duration = 10.0

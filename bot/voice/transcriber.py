@@ -43,9 +43,17 @@ OnWords = Callable[[Job, str], Awaitable[None]]
 _engine: Engine | None = None  # in a worker process: its loaded model
 
 
-def _load(engine: str, model_path: str | None) -> None:
+# Worker processes run at a lower CPU priority: on a small server the words can wait a moment,
+# a person pressing a button should not (bench/voice_backlog.py measures it).
+NICE = 10
+
+
+def _load(engine: str, model_path: str | None, nice: int) -> None:
     global _engine
     _orphan_watch(os.getppid())
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
     _engine = make_engine(engine, Path(model_path) if model_path else None)
 
 
@@ -123,7 +131,7 @@ class Transcriber:
             max_workers=self.settings.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_load,
-            initargs=(self.settings.engine, str(model) if model else None),
+            initargs=(self.settings.engine, str(model) if model else None, NICE),
         )
 
     async def _work(self) -> None:
