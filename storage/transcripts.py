@@ -38,6 +38,8 @@ class Job:
     file_path: str
     language: str | None  # the person's language (None: the project's default)
     attempts: int
+    checkin_id: str  # where the note was given (for a safeguarding alert)
+    question_id: str
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,9 @@ async def claim(db: Database, now: datetime) -> Job | None:
     for _ in range(5):  # another worker took the one we chose: choose again
         async with db.read() as tx:
             row = await tx.one(
-                "SELECT t.answer_id, t.participant_id, a.file_path, p.language, t.attempts"
-                " FROM transcriptions t JOIN answers a ON a.id = t.answer_id"
+                "SELECT t.answer_id, t.participant_id, a.file_path, p.language, t.attempts,"
+                " a.checkin_id, a.question_id FROM transcriptions t"
+                " JOIN answers a ON a.id = t.answer_id"
                 " JOIN participants p ON p.id = t.participant_id"
                 " WHERE (t.claimed_until IS NULL OR t.claimed_until < ?) AND t.attempts < ?"
                 " AND a.file_path IS NOT NULL ORDER BY t.queued_at, t.answer_id LIMIT 1",

@@ -218,7 +218,7 @@ async def _on_match(update: Update, context: BotContext, category: str, text: st
         await context.bot.send_message(chat_id, reply)
     except TelegramError as exc:
         log.warning("safeguarding: could not send support for alert %d: %s", alert.id, exc.message)
-    await _post_alert(context, alert, now)
+    await post_alert(context.application, alert)
 
 
 def carry_on_key(update: Update, settings: Settings, session: Session | None) -> str | None:
@@ -346,12 +346,8 @@ async def raise_alert(
         shared_text=words if context.settings.safeguarding.share_text_in_alerts else None,
     )
     log.info("safeguarding: alert %d raised", alert.id)
-    await _post_alert(context, alert, now)
-    return alert
-
-
-async def _post_alert(context: BotContext, alert: Alert, now: datetime) -> None:
     await post_alert(context.application, alert)
+    return alert
 
 
 async def post_alert(app: Any, alert: Alert) -> None:

@@ -83,11 +83,7 @@ async def on_words(app: Any, job: Job, words: str) -> None:
         return
     words = " ".join(words.split())
     if words:
-        async with db.read() as tx:
-            found = await transcripts.of(tx, job.answer_id)
-        if found is not None:
-            where = (found.checkin_id, found.question_id)
-            await safeguarding.screen_spoken(app, person, words, where)
+        await safeguarding.screen_spoken(app, person, words, (job.checkin_id, job.question_id))
     texts = services.texts_in(person.language)
     settings = services.settings_in(person.language)
     key = transcripts.heard_key(job.answer_id)
