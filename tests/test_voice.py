@@ -203,3 +203,57 @@ async def test_with_transcription_off_notes_wait_for_a_coordinator_only(
     assert words_of(settings) == [(None, None)]
     assert waiting_to_be_heard(settings) == 1
     assert not [m for m in await user.messages() if HEARD in (m.text or "")]
+
+
+async def test_the_real_process_killed_mid_transcription_hears_the_note_once_and_logs_no_words(
+    sandbox: Any, client: SandboxClient, tmp_path: Any, speak: Any
+) -> None:
+    """``everystage run`` at DEBUG, SIGKILLed while its worker holds the note: after a restart
+    the note is transcribed and shown once, and neither run's log holds the words."""
+    import asyncio
+    import signal
+    import sqlite3
+
+    from bench.chaos import BotProcess
+    from tests.conftest import EXAMPLE
+
+    config = tmp_path / "example.toml"
+    config.write_text(EXAMPLE.read_text())
+    # Killed after the words were kept, the message waits in the outbox for the next tick.
+    env = {"EVERYSTAGE_LOGGING__LEVEL": "DEBUG", "EVERYSTAGE_NUDGES__CHECK_EVERY_SECONDS": "2"}
+    bot = BotProcess(sandbox.url, tmp_path, config, env=env)
+
+    def claimed() -> int:
+        with sqlite3.connect(bot.database) as db:
+            return db.execute(
+                "SELECT count(*) FROM transcriptions WHERE claimed_until IS NOT NULL"
+            ).fetchone()[0]
+
+    try:
+        await bot.start()
+        user = await client.user(5107)
+        await join(user)
+        await user.press("1")
+        await user.expect("What made it hard?", timeout=30)
+        await user.send_voice(speak("the kitchen smells of damp every morning"), duration=3)
+        await user.expect("Which parts of the service", timeout=30)
+        for _ in range(600):  # the worker has the note (or has already heard it)
+            if claimed() or [m for m in await user.messages() if HEARD in (m.text or "")]:
+                break
+            await asyncio.sleep(0.05)
+        await bot.kill(signal.SIGKILL)
+        await bot.start()
+        for _ in range(250):  # shown before the kill, or after the restart
+            if [m for m in await user.messages() if HEARD in (m.text or "")]:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(4)  # a second copy would come now
+    finally:
+        await bot.ensure_stopped()
+    heard = [m for m in await user.messages() if HEARD in (m.text or "")]
+    assert len(heard) == 1
+    with sqlite3.connect(bot.database) as db:
+        [(words,)] = db.execute("SELECT transcript FROM answers WHERE file_path IS NOT NULL")
+        assert db.execute("SELECT count(*) FROM transcriptions").fetchone() == (0,)
+    assert words and bot.log is not None
+    assert words.encode() not in bot.log.read_bytes()
